@@ -1,0 +1,21 @@
+//! Intercom webhook domain logic, free of any Lambda runtime or async executor.
+//!
+//! The path of a notification through this crate:
+//!
+//! 1. [`signature::Verifier`] checks the `X-Hub-Signature` over the raw body and,
+//!    only on success, hands out a [`signature::VerifiedBody`];
+//! 2. [`envelope::Envelope::parse`] turns a verified body into a validated
+//!    envelope, borrowing from the body and never copying the item;
+//! 3. [`topic::Topic`] places the topic in Intercom's catalogue;
+//! 4. [`queue_message::QueueMessage`] builds what goes to SQS: the body byte for
+//!    byte (or base64 where SQS cannot carry it), attributes, FIFO group and
+//!    deduplication ids.
+//!
+//! [`source_filter::SourceFilter`] and [`logging`] serve both Lambda functions.
+
+pub mod envelope;
+pub mod logging;
+pub mod queue_message;
+pub mod signature;
+pub mod source_filter;
+pub mod topic;

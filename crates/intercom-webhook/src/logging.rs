@@ -1,0 +1,127 @@
+//! Log setup shared by both functions: JSON lines on stdout, honouring Lambda's log controls.
+//!
+//! - Format: one JSON object a line (`level`, `message` and the event's fields
+//!   at the top level), unless `AWS_LAMBDA_LOG_FORMAT` is `Text`.
+//! - Level: `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls) if set,
+//!   else `RUST_LOG` (local runs, full filter syntax), else `INFO`.
+
+use tracing_subscriber::EnvFilter;
+
+/// How logs are written, decided once from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// JSON lines (`true`) or plain text.
+    pub json: bool,
+    /// A `tracing` filter directive, such as `info` or `webhook_receiver=debug`.
+    pub filter: String,
+}
+
+impl LogSettings {
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`
+    /// through `var`, so tests need not touch the process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let json =
+            !var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.trim().eq_ignore_ascii_case("text"));
+        let filter = var("AWS_LAMBDA_LOG_LEVEL")
+            .filter(|level| !level.trim().is_empty())
+            .map(|level| lambda_level(&level).to_owned())
+            .or_else(|| var("RUST_LOG").filter(|f| !f.trim().is_empty()))
+            .unwrap_or_else(|| "info".to_owned());
+        Self { json, filter }
+    }
+}
+
+/// Maps Lambda's level names (`TRACE` … `FATAL`) to `tracing` levels.
+fn lambda_level(level: &str) -> &'static str {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => "info",
+    }
+}
+
+/// Installs the global subscriber from the process environment. Call once, first
+/// thing in `main`.
+pub fn init() {
+    init_with(&LogSettings::from_lookup(|name| std::env::var(name).ok()));
+}
+
+/// Installs the global subscriber with `settings`. A filter that does not parse
+/// falls back to `info` rather than stopping the function.
+pub fn init_with(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_target(false);
+    let installed = if settings.json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .without_time()
+            .try_init()
+    } else {
+        builder.with_ansi(false).without_time().try_init()
+    };
+    // A second call (tests) keeps the first subscriber; nothing to report.
+    drop(installed);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> LogSettings {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LogSettings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn json_at_info_by_default() {
+        assert_eq!(
+            settings(&[]),
+            LogSettings {
+                json: true,
+                filter: "info".into()
+            }
+        );
+    }
+
+    #[test]
+    fn lambda_controls_win_over_rust_log() {
+        let s = settings(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "Text"),
+            ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+            ("RUST_LOG", "trace"),
+        ]);
+        assert_eq!(
+            s,
+            LogSettings {
+                json: false,
+                filter: "debug".into()
+            }
+        );
+        assert_eq!(
+            settings(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).filter,
+            "error"
+        );
+        assert!(settings(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]).json);
+    }
+
+    #[test]
+    fn rust_log_for_local_runs() {
+        assert_eq!(
+            settings(&[("RUST_LOG", "webhook_receiver=debug")]).filter,
+            "webhook_receiver=debug"
+        );
+    }
+}

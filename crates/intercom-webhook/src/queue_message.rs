@@ -1,0 +1,410 @@
+//! The queue message contract: what the receiver sends to SQS for a notification.
+//!
+//! - The body is the request body byte for byte. Only where SQS cannot carry it
+//!   as text (it is not UTF-8, or holds characters outside the XML ranges SQS
+//!   allows) it is base64-encoded, and `content_encoding` says `base64`.
+//! - String attributes: `topic`, `app_id`, `notification_id`, `item_type`,
+//!   `item_id`, `signature`, `subscription_id`, `received_at`,
+//!   `content_encoding`; each only when it has a value. Attribute values are
+//!   routing hints: a character SQS cannot carry becomes U+FFFD there, while
+//!   the body always keeps the exact bytes.
+//! - FIFO queues: the deduplication id is the notification id (SHA-256 of the
+//!   body for a null id) and the group id names the object the notification is
+//!   about, `{app_id}:{item_type}:{item_id}`, falling back to `{app_id}`. An id
+//!   SQS would refuse (over 128 characters, or outside its character set) is
+//!   replaced by `sha256:` and its SHA-256, so that bad input never makes a
+//!   send fail.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha2::{Digest, Sha256};
+
+use crate::envelope::Envelope;
+use crate::signature::VerifiedBody;
+
+/// The most SQS takes in one message: body plus attribute names, types and values.
+pub const MAX_MESSAGE_BYTES: usize = 1_048_576;
+
+/// The longest FIFO group or deduplication id SQS accepts.
+pub const MAX_FIFO_ID_LEN: usize = 128;
+
+/// Attribute names, as consumers read them.
+pub mod attribute {
+    pub const TOPIC: &str = "topic";
+    pub const APP_ID: &str = "app_id";
+    pub const NOTIFICATION_ID: &str = "notification_id";
+    pub const ITEM_TYPE: &str = "item_type";
+    pub const ITEM_ID: &str = "item_id";
+    pub const SIGNATURE: &str = "signature";
+    pub const SUBSCRIPTION_ID: &str = "subscription_id";
+    pub const RECEIVED_AT: &str = "received_at";
+    pub const CONTENT_ENCODING: &str = "content_encoding";
+}
+
+/// The value of `content_encoding` for a base64 body.
+pub const BASE64_ENCODING: &str = "base64";
+
+/// The data type of every attribute.
+pub const ATTRIBUTE_DATA_TYPE: &str = "String";
+
+/// Facts about the delivery that are not in the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The `X-Hub-Signature` value that verified, so a consumer can verify again.
+    pub signature: &'a str,
+    /// The `intercom-webhook-subscription-id` header, when it came.
+    pub subscription_id: Option<&'a str>,
+    /// When the receiver got the request.
+    pub received_at: SystemTime,
+}
+
+/// FIFO ordering and deduplication ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FifoIds {
+    pub group_id: String,
+    pub deduplication_id: String,
+}
+
+/// A message ready for `SendMessage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage<'a> {
+    /// The message body: the request body as text, or its base64.
+    pub body: Cow<'a, str>,
+    /// `(name, value)` pairs, all of data type `String`, none empty.
+    pub attributes: Vec<(&'static str, Cow<'a, str>)>,
+    /// Present for FIFO queues.
+    pub fifo: Option<FifoIds>,
+}
+
+impl<'a> QueueMessage<'a> {
+    /// Builds the message for a verified, validated notification.
+    pub fn build(
+        body: VerifiedBody<'a>,
+        envelope: &Envelope<'a>,
+        delivery: &Delivery<'a>,
+        fifo: bool,
+    ) -> Self {
+        let bytes = body.as_bytes();
+        let (text, base64) = match sqs_text(bytes) {
+            Some(text) => (Cow::Borrowed(text), false),
+            None => (Cow::Owned(BASE64.encode(bytes)), true),
+        };
+        let received_at = humantime::format_rfc3339_millis(delivery.received_at).to_string();
+        let mut attributes = Vec::with_capacity(9);
+        let candidates: [(&'static str, Option<Cow<'a, str>>); 9] = [
+            (attribute::TOPIC, Some(envelope.topic.clone())),
+            (attribute::APP_ID, Some(envelope.app_id.clone())),
+            (attribute::NOTIFICATION_ID, envelope.id.clone()),
+            (attribute::ITEM_TYPE, envelope.item.item_type.clone()),
+            (attribute::ITEM_ID, envelope.item.id.clone()),
+            (
+                attribute::SIGNATURE,
+                Some(Cow::Borrowed(delivery.signature.trim())),
+            ),
+            (
+                attribute::SUBSCRIPTION_ID,
+                delivery.subscription_id.map(|s| Cow::Borrowed(s.trim())),
+            ),
+            (attribute::RECEIVED_AT, Some(Cow::Owned(received_at))),
+            (
+                attribute::CONTENT_ENCODING,
+                base64.then_some(Cow::Borrowed(BASE64_ENCODING)),
+            ),
+        ];
+        for (name, value) in candidates {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                attributes.push((name, sqs_attribute_value(value)));
+            }
+        }
+        let fifo = fifo.then(|| fifo_ids(bytes, envelope));
+        Self {
+            body: text,
+            attributes,
+            fifo,
+        }
+    }
+
+    /// The value of the attribute `name`, if present.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// The size SQS counts against [`MAX_MESSAGE_BYTES`].
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(name, value)| name.len() + ATTRIBUTE_DATA_TYPE.len() + value.len())
+                .sum::<usize>()
+    }
+
+    /// Whether SQS would take this message.
+    pub fn fits(&self) -> bool {
+        self.size() <= MAX_MESSAGE_BYTES
+    }
+}
+
+/// The size a body takes in a message: its length as text, or its base64
+/// length where SQS cannot carry it as text. Cheap enough to run before the
+/// signature is checked, so an oversized body is refused without hashing it.
+pub fn encoded_body_len(body: &[u8]) -> usize {
+    match sqs_text(body) {
+        Some(text) => text.len(),
+        None => body.len().div_ceil(3) * 4,
+    }
+}
+
+/// The body as text when SQS can carry it: valid UTF-8 of characters in
+/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
+pub fn sqs_text(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.chars().all(sqs_allows).then_some(text)
+}
+
+fn sqs_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+fn sqs_attribute_value(value: Cow<'_, str>) -> Cow<'_, str> {
+    if value.chars().all(sqs_allows) {
+        value
+    } else {
+        Cow::Owned(
+            value
+                .chars()
+                .map(|c| {
+                    if sqs_allows(c) {
+                        c
+                    } else {
+                        char::REPLACEMENT_CHARACTER
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+fn fifo_ids(body: &[u8], envelope: &Envelope<'_>) -> FifoIds {
+    let deduplication_id = match &envelope.id {
+        Some(id) => fifo_id(id),
+        None => hex::encode(Sha256::digest(body)),
+    };
+    let group_id = match envelope.subject() {
+        Some((kind, id)) => fifo_id(&format!("{}:{kind}:{id}", envelope.app_id)),
+        None => fifo_id(&envelope.app_id),
+    };
+    FifoIds {
+        group_id,
+        deduplication_id,
+    }
+}
+
+/// `candidate` when SQS accepts it as a FIFO id, otherwise `sha256:` and its hash.
+fn fifo_id(candidate: &str) -> String {
+    let acceptable = !candidate.is_empty()
+        && candidate.len() <= MAX_FIFO_ID_LEN
+        && candidate
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
+    if acceptable {
+        candidate.to_owned()
+    } else {
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(candidate.as_bytes()))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::signature::Verifier;
+
+    const SECRET: &str = "s";
+
+    fn message(
+        body: &[u8],
+        fifo: bool,
+        subscription_id: Option<&str>,
+    ) -> (QueueMessage<'static>, String) {
+        let body: &'static [u8] = body.to_vec().leak();
+        let verifier = Verifier::new([SECRET]).expect("secret");
+        let signature: &'static str = verifier.sign(body).leak();
+        let verified = verifier
+            .verify(body, Some(signature.as_bytes()))
+            .expect("verifies");
+        let envelope = Envelope::parse(verified).expect("valid envelope");
+        let delivery = Delivery {
+            signature,
+            subscription_id: subscription_id.map(|s| &*s.to_owned().leak()),
+            received_at: UNIX_EPOCH + Duration::from_millis(1_763_850_000_123),
+        };
+        (
+            QueueMessage::build(verified, &envelope, &delivery, fifo),
+            signature.to_owned(),
+        )
+    }
+
+    const CONVERSATION: &str = r#"{"type":"notification_event","topic":"conversation.user.created","id":"notif_1","app_id":"abc123","created_at":1763850000,"delivery_attempts":1,"data":{"type":"notification_event_data","item":{"type":"conversation","id":"9001","source":{"body":"<p>héllo 👋 مرحبا 你好</p>"}}}}"#;
+
+    #[test]
+    fn text_body_is_carried_byte_for_byte_with_all_attributes() {
+        let (message, signature) = message(CONVERSATION.as_bytes(), false, Some("sub_7"));
+        assert_eq!(message.body, CONVERSATION);
+        let attributes: Vec<(&str, &str)> = message
+            .attributes
+            .iter()
+            .map(|(n, v)| (*n, v.as_ref()))
+            .collect();
+        assert_eq!(
+            attributes,
+            vec![
+                ("topic", "conversation.user.created"),
+                ("app_id", "abc123"),
+                ("notification_id", "notif_1"),
+                ("item_type", "conversation"),
+                ("item_id", "9001"),
+                ("signature", signature.as_str()),
+                ("subscription_id", "sub_7"),
+                ("received_at", "2025-11-22T22:20:00.123Z"),
+            ]
+        );
+        assert_eq!(message.fifo, None);
+    }
+
+    #[test]
+    fn fifo_ids_name_the_object_and_the_notification() {
+        let (message, _) = message(CONVERSATION.as_bytes(), true, None);
+        assert_eq!(
+            message.fifo,
+            Some(FifoIds {
+                group_id: "abc123:conversation:9001".into(),
+                deduplication_id: "notif_1".into()
+            })
+        );
+        assert_eq!(message.attribute(attribute::SUBSCRIPTION_ID), None);
+    }
+
+    #[test]
+    fn ping_with_null_id_deduplicates_by_body_hash_and_groups_by_app() {
+        let body = br#"{"type":"notification_event","topic":"ping","id":null,"app_id":"abc123","created_at":1,"data":{"item":{"type":"ping","message":"hi"}}}"#;
+        let (message, _) = message(body, true, None);
+        let fifo = message.fifo.clone().expect("fifo");
+        assert_eq!(fifo.deduplication_id, hex::encode(Sha256::digest(body)));
+        assert_eq!(fifo.deduplication_id.len(), 64);
+        assert_eq!(fifo.group_id, "abc123");
+        assert_eq!(message.attribute(attribute::NOTIFICATION_ID), None);
+        assert_eq!(message.attribute(attribute::ITEM_ID), None);
+    }
+
+    #[test]
+    fn ticket_part_wrapper_groups_by_its_ticket() {
+        let body = br#"{"type":"notification_event","topic":"ticket.admin.replied","id":"n2","app_id":"abc123","created_at":1,"data":{"item":{"type":"ticket_ticket_part","ticket":{"type":"ticket","id":"77"},"ticket_part":{"id":"5"}}}}"#;
+        let (message, _) = message(body, true, None);
+        assert_eq!(
+            message.fifo.as_ref().expect("fifo").group_id,
+            "abc123:ticket:77"
+        );
+        assert_eq!(
+            message.attribute(attribute::ITEM_TYPE),
+            Some("ticket_ticket_part")
+        );
+        assert_eq!(message.attribute(attribute::ITEM_ID), None);
+    }
+
+    #[test]
+    fn escaped_control_characters_are_plain_text() {
+        let escaped = br#"{"type":"notification_event","topic":"t","id":"n","app_id":"a","created_at":1,"data":{"item":{"note":"\u0000"}}}"#;
+        let (message, _) = message(escaped, false, None);
+        assert_eq!(message.attribute(attribute::CONTENT_ENCODING), None);
+        assert_eq!(message.body.as_bytes(), escaped);
+        assert!(
+            sqs_text(b"{}\x07").is_none(),
+            "a raw control character is not"
+        );
+    }
+
+    #[test]
+    fn base64_fallback_round_trips() {
+        // JSON with a lone surrogate escape decodes, and the raw body has a
+        // character (U+FFFE) SQS refuses although it is valid UTF-8.
+        let body = "{\"type\":\"notification_event\",\"topic\":\"t\",\"id\":\"n\",\"app_id\":\"a\",\"created_at\":1,\"data\":{\"item\":{\"x\":\"\u{FFFE}\"}}}";
+        let (message, _) = message(body.as_bytes(), false, None);
+        assert_eq!(
+            message.attribute(attribute::CONTENT_ENCODING),
+            Some(BASE64_ENCODING)
+        );
+        assert_eq!(
+            BASE64.decode(message.body.as_bytes()).expect("base64"),
+            body.as_bytes()
+        );
+        assert_eq!(encoded_body_len(body.as_bytes()), message.body.len());
+    }
+
+    #[test]
+    fn attribute_values_sqs_cannot_carry_are_replaced_and_empty_ones_dropped() {
+        let body = br#"{"type":"notification_event","topic":"odd\u0001topic","id":"n","app_id":"","created_at":1,"data":{"item":{"type":"","id":""}}}"#;
+        let (message, _) = message(body, false, None);
+        assert_eq!(
+            message.attribute(attribute::TOPIC),
+            Some("odd\u{FFFD}topic")
+        );
+        assert_eq!(message.attribute(attribute::APP_ID), None);
+        assert_eq!(message.attribute(attribute::ITEM_TYPE), None);
+        assert_eq!(message.attribute(attribute::ITEM_ID), None);
+    }
+
+    #[test]
+    fn fifo_ids_sqs_would_refuse_are_hashed() {
+        let long_id = "n".repeat(129);
+        let body = format!(
+            r#"{{"type":"notification_event","topic":"t","id":"{long_id}","app_id":"app with space","created_at":1,"data":{{"item":{{"type":"conversation","id":"1"}}}}}}"#
+        );
+        let (message, _) = message(body.as_bytes(), true, None);
+        let fifo = message.fifo.expect("fifo");
+        assert_eq!(
+            fifo.deduplication_id,
+            format!("sha256:{}", hex::encode(Sha256::digest(long_id.as_bytes())))
+        );
+        assert_eq!(
+            fifo.group_id,
+            format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(b"app with space:conversation:1"))
+            )
+        );
+        assert!(fifo.group_id.len() <= MAX_FIFO_ID_LEN);
+        assert_eq!(fifo_id(&"x".repeat(128)), "x".repeat(128));
+    }
+
+    #[test]
+    fn size_counts_body_and_attributes() {
+        let (message, _) = message(CONVERSATION.as_bytes(), false, None);
+        let expected = CONVERSATION.len()
+            + message
+                .attributes
+                .iter()
+                .map(|(n, v)| n.len() + "String".len() + v.len())
+                .sum::<usize>();
+        assert_eq!(message.size(), expected);
+        assert!(message.fits());
+    }
+
+    #[test]
+    fn encoded_len_of_text_and_binary() {
+        assert_eq!(encoded_body_len(b"{}"), 2);
+        assert_eq!(encoded_body_len(b"\xff\xfe\xfd"), 4);
+        assert_eq!(encoded_body_len(b"\xff\xfe\xfd\xfc"), 8);
+        assert_eq!(encoded_body_len(b""), 0);
+    }
+}

@@ -1,0 +1,337 @@
+//! Intercom's webhook topic catalogue: every documented topic, its family and item type.
+//!
+//! Compiled from Intercom's "Webhook topics" reference (API 2.15 to 2.17 and
+//! Preview, November 2026). New topics appear with every API version, so a
+//! topic outside the catalogue is normal traffic: it parses to
+//! [`Topic::Unknown`] and is routed like any other.
+
+use std::fmt;
+
+/// The family a topic belongs to: the section of Intercom's catalogue, which is
+/// also the kind of object its notifications are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Family {
+    Admin,
+    ApiRequest,
+    Article,
+    Audience,
+    Call,
+    Company,
+    Contact,
+    ContentImportSource,
+    ContentSnippet,
+    ContentStat,
+    Conversation,
+    ConversationPart,
+    DataConnector,
+    Event,
+    Job,
+    Ping,
+    Procedure,
+    Subscription,
+    Ticket,
+    Visitor,
+    /// A topic outside the catalogue.
+    Unknown,
+}
+
+impl Family {
+    /// The family's name as used in logs and documentation (`conversation_part`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::ApiRequest => "api_request",
+            Self::Article => "article",
+            Self::Audience => "audience",
+            Self::Call => "call",
+            Self::Company => "company",
+            Self::Contact => "contact",
+            Self::ContentImportSource => "content_import_source",
+            Self::ContentSnippet => "content_snippet",
+            Self::ContentStat => "content_stat",
+            Self::Conversation => "conversation",
+            Self::ConversationPart => "conversation_part",
+            Self::DataConnector => "data_connector",
+            Self::Event => "event",
+            Self::Job => "job",
+            Self::Ping => "ping",
+            Self::Procedure => "procedure",
+            Self::Subscription => "subscription",
+            Self::Ticket => "ticket",
+            Self::Visitor => "visitor",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+macro_rules! catalogue {
+    ($($variant:ident => $name:literal, $family:ident, $item:literal;)+) => {
+        /// A webhook topic from Intercom's catalogue, or [`Topic::Unknown`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Topic {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )+
+            /// A topic outside the catalogue (newer than it, or from a preview version).
+            Unknown,
+        }
+
+        impl Topic {
+            /// Every catalogued topic, in catalogue order.
+            pub const ALL: &'static [Topic] = &[$(Topic::$variant),+];
+
+            /// The topic Intercom sends as `name`, or [`Topic::Unknown`].
+            pub fn from_name(name: &str) -> Topic {
+                match name {
+                    $($name => Topic::$variant,)+
+                    _ => Topic::Unknown,
+                }
+            }
+
+            /// The topic's name as Intercom sends it (`"unknown"` for [`Topic::Unknown`]).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Topic::$variant => $name,)+
+                    Topic::Unknown => "unknown",
+                }
+            }
+
+            /// The family the topic belongs to.
+            pub fn family(self) -> Family {
+                match self {
+                    $(Topic::$variant => Family::$family,)+
+                    Topic::Unknown => Family::Unknown,
+                }
+            }
+
+            /// The `type` Intercom gives `data.item` on this topic's notifications
+            /// (`ticket_ticket_part` for wrappers that carry a ticket and a part).
+            pub fn item_type(self) -> &'static str {
+                match self {
+                    $(Topic::$variant => $item,)+
+                    Topic::Unknown => "unknown",
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    AdminAddedToWorkspace => "admin.added_to_workspace", Admin, "admin";
+    AdminAwayModeUpdated => "admin.away_mode_updated", Admin, "admin";
+    AdminActivityLogEventCreated => "admin.activity_log_event.created", Admin, "admin";
+    AdminRemovedFromWorkspace => "admin.removed_from_workspace", Admin, "admin";
+    AdminLoggedIn => "admin.logged_in", Admin, "admin";
+    AdminLoggedOut => "admin.logged_out", Admin, "admin";
+    ApiRequestCompleted => "api.request.completed", ApiRequest, "api_request";
+    ArticleCreated => "article.created", Article, "article";
+    ArticleUpdated => "article.updated", Article, "article";
+    ArticlePublished => "article.published", Article, "article";
+    ArticleUnpublished => "article.unpublished", Article, "article";
+    ArticleDeleted => "article.deleted", Article, "article";
+    AudienceCreated => "audience.created", Audience, "audience";
+    AudienceUpdated => "audience.updated", Audience, "audience";
+    AudienceDeleted => "audience.deleted", Audience, "audience";
+    AudienceMemberAdded => "audience.member_added", Audience, "audience_membership";
+    AudienceMemberRemoved => "audience.member_removed", Audience, "audience_membership";
+    CallStarted => "call.started", Call, "call";
+    CallEnded => "call.ended", Call, "call";
+    CallTranscriptionAvailable => "call.transcription_available", Call, "call";
+    CallRecordingAvailable => "call.recording_available", Call, "call";
+    CompanyCreated => "company.created", Company, "company";
+    CompanyDeleted => "company.deleted", Company, "company";
+    CompanyUpdated => "company.updated", Company, "company";
+    CompanyContactAttached => "company.contact.attached", Company, "company_contact";
+    CompanyContactDetached => "company.contact.detached", Company, "company_contact";
+    ContactArchived => "contact.archived", Contact, "contact";
+    ContactDeleted => "contact.deleted", Contact, "contact";
+    ContactEmailUpdated => "contact.email.updated", Contact, "contact";
+    ContactLeadAddedEmail => "contact.lead.added_email", Contact, "contact";
+    ContactLeadCreated => "contact.lead.created", Contact, "contact";
+    ContactLeadSignedUp => "contact.lead.signed_up", Contact, "contact";
+    ContactLeadUpdated => "contact.lead.updated", Contact, "contact";
+    ContactMerged => "contact.merged", Contact, "contact";
+    ContactUnarchive => "contact.unarchive", Contact, "contact";
+    ContactUserCreated => "contact.user.created", Contact, "contact";
+    ContactUserUpdated => "contact.user.updated", Contact, "contact";
+    ContactLeadTagCreated => "contact.lead.tag.created", Contact, "contact_tag";
+    ContactLeadTagDeleted => "contact.lead.tag.deleted", Contact, "contact_tag";
+    ContactUserTagCreated => "contact.user.tag.created", Contact, "contact_tag";
+    ContactUserTagDeleted => "contact.user.tag.deleted", Contact, "contact_tag";
+    ContactSubscribed => "contact.subscribed", Contact, "subscription";
+    ContactUnsubscribed => "contact.unsubscribed", Contact, "subscription";
+    ContentImportSourceCreated => "content_import_source.created", ContentImportSource, "content_import_source";
+    ContentImportSourceUpdated => "content_import_source.updated", ContentImportSource, "content_import_source";
+    ContentImportSourceDeleted => "content_import_source.deleted", ContentImportSource, "content_import_source";
+    ContentSnippetCreated => "content_snippet.created", ContentSnippet, "content_snippet";
+    ContentSnippetUpdated => "content_snippet.updated", ContentSnippet, "content_snippet";
+    ContentSnippetDeleted => "content_snippet.deleted", ContentSnippet, "content_snippet";
+    ContentStatBanner => "content_stat.banner", ContentStat, "content_stat";
+    ContentStatCarousel => "content_stat.carousel", ContentStat, "content_stat";
+    ContentStatChat => "content_stat.chat", ContentStat, "content_stat";
+    ContentStatChecklist => "content_stat.checklist", ContentStat, "content_stat";
+    ContentStatCustomBot => "content_stat.custom_bot", ContentStat, "content_stat";
+    ContentStatEmail => "content_stat.email", ContentStat, "content_stat";
+    ContentStatNewsItem => "content_stat.news_item", ContentStat, "content_stat";
+    ContentStatPost => "content_stat.post", ContentStat, "content_stat";
+    ContentStatPush => "content_stat.push", ContentStat, "content_stat";
+    ContentStatSeries => "content_stat.series", ContentStat, "content_stat";
+    ContentStatSeriesWebhook => "content_stat.series.webhook", ContentStat, "content_stat";
+    ContentStatSms => "content_stat.sms", ContentStat, "content_stat";
+    ContentStatSurvey => "content_stat.survey", ContentStat, "content_stat";
+    ContentStatTooltipGroup => "content_stat.tooltip_group", ContentStat, "content_stat";
+    ContentStatTour => "content_stat.tour", ContentStat, "content_stat";
+    ConversationAdminAssigned => "conversation.admin.assigned", Conversation, "conversation";
+    ConversationAdminClosed => "conversation.admin.closed", Conversation, "conversation";
+    ConversationAdminNoted => "conversation.admin.noted", Conversation, "conversation";
+    ConversationAdminOpenAssigned => "conversation.admin.open.assigned", Conversation, "conversation";
+    ConversationAdminOpened => "conversation.admin.opened", Conversation, "conversation";
+    ConversationAdminReplied => "conversation.admin.replied", Conversation, "conversation";
+    ConversationAdminRepliedTranslated => "conversation.admin.replied.translated", Conversation, "conversation";
+    ConversationAdminSingleCreated => "conversation.admin.single.created", Conversation, "conversation";
+    ConversationAdminSnoozed => "conversation.admin.snoozed", Conversation, "conversation";
+    ConversationAdminUnsnoozed => "conversation.admin.unsnoozed", Conversation, "conversation";
+    ConversationOperatorReplied => "conversation.operator.replied", Conversation, "conversation";
+    ConversationDeleted => "conversation.deleted", Conversation, "conversation";
+    ConversationPriorityUpdated => "conversation.priority.updated", Conversation, "conversation";
+    ConversationRatingAdded => "conversation.rating.added", Conversation, "conversation";
+    ConversationRead => "conversation.read", Conversation, "conversation";
+    ConversationUserCreated => "conversation.user.created", Conversation, "conversation";
+    ConversationUserReplied => "conversation.user.replied", Conversation, "conversation";
+    ConversationCompanyUpdated => "conversation.company.updated", Conversation, "conversation";
+    ConversationContactAttached => "conversation.contact.attached", Conversation, "conversation_contact";
+    ConversationContactDetached => "conversation.contact.detached", Conversation, "conversation_contact";
+    ConversationPartRedacted => "conversation_part.redacted", ConversationPart, "conversation_part";
+    ConversationPartTagCreated => "conversation_part.tag.created", ConversationPart, "conversation_part";
+    DataConnectorExecutionCompleted => "data_connector.execution.completed", DataConnector, "data_connector.execution";
+    EventCreated => "event.created", Event, "event";
+    JobCompleted => "job.completed", Job, "job";
+    Ping => "ping", Ping, "ping";
+    ProcedureHitlNotificationCreated => "procedure.hitl_notification.created", Procedure, "procedure.hitl_notification";
+    GranularSubscribe => "granular.subscribe", Subscription, "subscription";
+    GranularUnsubscribe => "granular.unsubscribe", Subscription, "subscription";
+    TicketCreated => "ticket.created", Ticket, "ticket";
+    TicketStateUpdated => "ticket.state.updated", Ticket, "ticket";
+    TicketAdminAssigned => "ticket.admin.assigned", Ticket, "ticket";
+    TicketTeamAssigned => "ticket.team.assigned", Ticket, "ticket";
+    TicketContactAttached => "ticket.contact.attached", Ticket, "ticket";
+    TicketContactDetached => "ticket.contact.detached", Ticket, "ticket";
+    TicketAttributeUpdated => "ticket.attribute.updated", Ticket, "ticket";
+    TicketRatingProvided => "ticket.rating.provided", Ticket, "ticket";
+    TicketResolved => "ticket.resolved", Ticket, "ticket";
+    TicketNoteCreated => "ticket.note.created", Ticket, "ticket_ticket_part";
+    TicketAdminReplied => "ticket.admin.replied", Ticket, "ticket_ticket_part";
+    TicketAdminRepliedTranslated => "ticket.admin.replied.translated", Ticket, "ticket_ticket_part";
+    TicketContactReplied => "ticket.contact.replied", Ticket, "ticket_ticket_part";
+    TicketClosed => "ticket.closed", Ticket, "ticket_ticket_part";
+    VisitorSignedUp => "visitor.signed_up", Visitor, "user";
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn catalogue_covers_every_documented_family() {
+        assert!(Topic::ALL.len() >= 100, "{} topics", Topic::ALL.len());
+        let families: HashSet<Family> = Topic::ALL.iter().map(|t| t.family()).collect();
+        for family in [
+            Family::Admin,
+            Family::Article,
+            Family::Audience,
+            Family::Call,
+            Family::Company,
+            Family::Contact,
+            Family::ContentSnippet,
+            Family::ContentStat,
+            Family::Conversation,
+            Family::ConversationPart,
+            Family::Ticket,
+            Family::Job,
+            Family::ApiRequest,
+            Family::Ping,
+        ] {
+            assert!(families.contains(&family), "{family} missing");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = HashSet::new();
+        for topic in Topic::ALL {
+            assert!(seen.insert(topic.name()), "{topic} twice");
+            assert_eq!(Topic::from_name(topic.name()), *topic);
+            assert_ne!(topic.family(), Family::Unknown);
+        }
+    }
+
+    #[test]
+    fn topic_names_start_with_their_family_except_documented_exceptions() {
+        for topic in Topic::ALL {
+            let prefix = topic.name().split('.').next().unwrap_or_default();
+            let expected = match prefix {
+                "granular" => Family::Subscription,
+                "api" => Family::ApiRequest,
+                _ => topic.family(),
+            };
+            assert_eq!(topic.family(), expected, "{topic}");
+            if !matches!(prefix, "granular" | "api") {
+                assert_eq!(prefix, topic.family().name(), "{topic}");
+            }
+        }
+    }
+
+    #[test]
+    fn examples_from_intercom_docs() {
+        assert_eq!(
+            Topic::from_name("conversation.user.created"),
+            Topic::ConversationUserCreated
+        );
+        assert_eq!(Topic::ConversationUserCreated.item_type(), "conversation");
+        assert_eq!(
+            Topic::from_name("contact.user.tag.created").item_type(),
+            "contact_tag"
+        );
+        assert_eq!(
+            Topic::from_name("ticket.note.created").item_type(),
+            "ticket_ticket_part"
+        );
+        assert_eq!(Topic::from_name("visitor.signed_up").item_type(), "user");
+        assert_eq!(
+            Topic::from_name("content_stat.series.webhook").family(),
+            Family::ContentStat
+        );
+        assert_eq!(Topic::from_name("ping").family(), Family::Ping);
+    }
+
+    #[test]
+    fn unknown_topics_are_unknown_not_errors() {
+        for name in [
+            "",
+            "conversation",
+            "conversation.user.created ",
+            "CONVERSATION.USER.CREATED",
+            "brand.new.topic",
+        ] {
+            assert_eq!(Topic::from_name(name), Topic::Unknown, "{name:?}");
+        }
+        assert_eq!(Topic::Unknown.family(), Family::Unknown);
+    }
+}
