@@ -1,0 +1,41 @@
+//! Cold start: configuration, AWS clients and secrets, built once into a [`Receiver`].
+
+use crate::config::{CLIENT_SECRET_ARN, Config, ConfigError, SecretSource};
+use crate::handler::Receiver;
+use crate::queue::{SqsQueue, sdk_timeouts};
+use crate::secrets::{Secrets, SecretsManagerFetcher};
+
+/// The receiver as deployed.
+pub type LambdaReceiver = Receiver<SqsQueue, SecretsManagerFetcher>;
+
+/// Reads the environment, builds the clients and, with
+/// `INTERCOM_CLIENT_SECRET_ARN`, reads the secret. Every error names the
+/// variable at fault.
+pub async fn receiver_from_env() -> Result<LambdaReceiver, ConfigError> {
+    let config = Config::from_env()?;
+    let (timeouts, retries) = sdk_timeouts();
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .load()
+        .await;
+    let secrets = match config.secrets {
+        SecretSource::Inline(verifier) => Secrets::fixed(verifier),
+        SecretSource::SecretsManager(id) => {
+            Secrets::load(SecretsManagerFetcher::new(&sdk_config, id))
+                .await
+                .map_err(|e| ConfigError {
+                    variable: CLIENT_SECRET_ARN,
+                    problem: format!("could not be read from Secrets Manager: {e}"),
+                })?
+        }
+    };
+    Ok(Receiver {
+        queue: SqsQueue::new(&sdk_config, config.queue_url),
+        secrets,
+        fifo: config.fifo,
+        allowed_sources: config.allowed_sources,
+        allowed_app_ids: config.allowed_app_ids,
+        forward_ping: config.forward_ping,
+    })
+}

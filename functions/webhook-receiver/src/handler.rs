@@ -1,0 +1,310 @@
+//! The receiver's answers: one request in, one response out, per the contract's table.
+//!
+//! [`Receiver::handle`] checks, in this order, and the first that applies
+//! answers: `HEAD`; any method but `POST`; the source address; the size; the
+//! signature; the envelope; the workspace; `ping`; the queue. Every way a
+//! request can fail is a [`Rejection`] with one status and one JSON body, so
+//! clients never see internals. A 2xx for a notification is sent only after
+//! SQS acknowledged it, and every answer comes within [`ANSWER_BUDGET`].
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use intercom_webhook::envelope::{Envelope, EnvelopeError};
+use intercom_webhook::queue_message::{self, Delivery, QueueMessage};
+use intercom_webhook::signature::{SIGNATURE_HEADER, SignatureError};
+use intercom_webhook::source_filter::SourceFilter;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::http_event::{BodyError, HttpRequest, HttpResponse, Origin};
+use crate::queue::{Queue, QueueError};
+use crate::secrets::{SecretFetcher, Secrets};
+
+/// The time from a request's arrival by which the queue must have answered;
+/// past it the receiver answers 503 rather than keep Intercom waiting (it
+/// gives five seconds; the contract promises three).
+pub const ANSWER_BUDGET: Duration = Duration::from_millis(2700);
+
+/// The header Intercom names the subscription with.
+pub const SUBSCRIPTION_HEADER: &str = "intercom-webhook-subscription-id";
+
+/// Why a request was not accepted: one status and one body each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not an HTTP event from API Gateway, a function URL or an ALB.
+    InvalidEvent,
+    MethodNotAllowed,
+    ForbiddenSource,
+    PayloadTooLarge,
+    InvalidSignature(SignatureError),
+    InvalidNotification(String),
+    ForbiddenApp,
+    QueueUnavailable(QueueError),
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidEvent | Self::InvalidNotification(_) => 400,
+            Self::InvalidSignature(_) => 401,
+            Self::ForbiddenSource | Self::ForbiddenApp => 403,
+            Self::MethodNotAllowed => 405,
+            Self::PayloadTooLarge => 413,
+            Self::QueueUnavailable(_) => 503,
+        }
+    }
+
+    /// The `error` code of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent => "invalid_event",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::ForbiddenSource => "forbidden_source",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidSignature(_) => "invalid_signature",
+            Self::InvalidNotification(_) => "invalid_notification",
+            Self::ForbiddenApp => "forbidden_app",
+            Self::QueueUnavailable(_) => "queue_unavailable",
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let body = match self {
+            Self::InvalidNotification(detail) => json!({ "error": self.code(), "detail": detail }),
+            _ => json!({ "error": self.code() }),
+        };
+        let headers = match self {
+            Self::MethodNotAllowed => vec![("allow", "POST, HEAD")],
+            _ => Vec::new(),
+        };
+        HttpResponse {
+            status: self.status(),
+            headers,
+            body: Some(body.to_string()),
+        }
+    }
+}
+
+impl From<EnvelopeError> for Rejection {
+    fn from(error: EnvelopeError) -> Self {
+        Self::InvalidNotification(error.to_string())
+    }
+}
+
+/// A request that was answered with a 2xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Head,
+    Pong,
+    Queued { notification_id: Option<String> },
+}
+
+impl Accepted {
+    fn response(&self) -> HttpResponse {
+        let (status, body) = match self {
+            Self::Head => (200, None),
+            Self::Pong => (200, Some(json!({ "status": "pong" }))),
+            Self::Queued { notification_id } => (
+                202,
+                Some(json!({ "status": "queued", "notification_id": notification_id })),
+            ),
+        };
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.map(|b| b.to_string()),
+        }
+    }
+}
+
+/// What the request log line says besides the status.
+#[derive(Debug, Default)]
+struct Noted {
+    topic: Option<String>,
+    notification_id: Option<String>,
+    app_id: Option<String>,
+}
+
+/// The receiver: configuration, secrets and queue, built once at cold start.
+#[derive(Debug)]
+pub struct Receiver<Q, F> {
+    pub queue: Q,
+    pub secrets: Secrets<F>,
+    pub fifo: bool,
+    pub allowed_sources: Option<SourceFilter>,
+    pub allowed_app_ids: Option<HashSet<String>>,
+    pub forward_ping: bool,
+}
+
+impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
+    /// Answers a raw Lambda event with a response shaped for its origin.
+    pub async fn handle_event(&self, event: &[u8]) -> serde_json::Value {
+        let request = HttpRequest::from_event(event);
+        let origin = request.origin;
+        self.handle(&request).await.to_event(origin)
+    }
+
+    /// Answers one request, and logs one line about it.
+    pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
+        let started = Instant::now();
+        let mut noted = Noted::default();
+        let outcome = self.answer(request, &mut noted, started).await;
+        let response = match &outcome {
+            Ok(accepted) => accepted.response(),
+            Err(rejection) => rejection.response(),
+        };
+        log_request(
+            request,
+            &noted,
+            &outcome,
+            response.status,
+            started.elapsed(),
+        );
+        response
+    }
+
+    async fn answer(
+        &self,
+        request: &HttpRequest,
+        noted: &mut Noted,
+        started: Instant,
+    ) -> Result<Accepted, Rejection> {
+        if request.origin == Origin::Unknown {
+            return Err(Rejection::InvalidEvent);
+        }
+        match request.method.as_str() {
+            "HEAD" => return Ok(Accepted::Head),
+            "POST" => {}
+            _ => return Err(Rejection::MethodNotAllowed),
+        }
+        if let Some(filter) = &self.allowed_sources
+            && !filter.allows(request.source_ip)
+        {
+            return Err(Rejection::ForbiddenSource);
+        }
+        let body = match &request.body {
+            Ok(body) => body.as_slice(),
+            Err(BodyError::UndecodableBase64) => {
+                return Err(Rejection::InvalidNotification(
+                    "body is marked base64-encoded but is not valid base64".into(),
+                ));
+            }
+            Err(BodyError::UnknownEvent) => return Err(Rejection::InvalidEvent),
+        };
+        if queue_message::encoded_body_len(body) > queue_message::MAX_MESSAGE_BYTES {
+            return Err(Rejection::PayloadTooLarge);
+        }
+
+        let signature = request.header(SIGNATURE_HEADER);
+        let verified = match self
+            .secrets
+            .verifier()
+            .verify(body, signature.map(str::as_bytes))
+        {
+            Ok(verified) => verified,
+            Err(SignatureError::Mismatch) => match self.secrets.refresh_after_failure().await {
+                Some(refreshed) => refreshed
+                    .verify(body, signature.map(str::as_bytes))
+                    .map_err(Rejection::InvalidSignature)?,
+                None => return Err(Rejection::InvalidSignature(SignatureError::Mismatch)),
+            },
+            Err(other) => return Err(Rejection::InvalidSignature(other)),
+        };
+
+        let envelope = Envelope::parse(verified)?;
+        noted.topic = Some(envelope.topic.clone().into_owned());
+        noted.notification_id = envelope.id.as_deref().map(str::to_owned);
+        noted.app_id = Some(envelope.app_id.clone().into_owned());
+        if let Some(allowed) = &self.allowed_app_ids
+            && !allowed.contains(envelope.app_id.as_ref())
+        {
+            return Err(Rejection::ForbiddenApp);
+        }
+        if envelope.is_ping() && !self.forward_ping {
+            return Ok(Accepted::Pong);
+        }
+
+        let delivery = Delivery {
+            signature: signature.unwrap_or_default(),
+            subscription_id: request.header(SUBSCRIPTION_HEADER),
+            received_at: SystemTime::now(),
+        };
+        let message = QueueMessage::build(verified, &envelope, &delivery, self.fifo);
+        if !message.fits() {
+            return Err(Rejection::PayloadTooLarge);
+        }
+        let deadline = started + ANSWER_BUDGET;
+        match tokio::time::timeout_at(deadline, self.queue.send(&message)).await {
+            Ok(Ok(())) if envelope.is_ping() => Ok(Accepted::Pong),
+            Ok(Ok(())) => Ok(Accepted::Queued {
+                notification_id: noted.notification_id.clone(),
+            }),
+            Ok(Err(error)) => Err(Rejection::QueueUnavailable(error)),
+            Err(_) => Err(Rejection::QueueUnavailable(QueueError(format!(
+                "no acknowledgement within {} ms",
+                ANSWER_BUDGET.as_millis()
+            )))),
+        }
+    }
+}
+
+fn log_request(
+    request: &HttpRequest,
+    noted: &Noted,
+    outcome: &Result<Accepted, Rejection>,
+    status: u16,
+    elapsed: Duration,
+) {
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let source_ip: Option<IpAddr> = request.source_ip;
+    let source_ip = source_ip.map(tracing::field::display);
+    let topic = noted.topic.as_deref();
+    let notification_id = noted.notification_id.as_deref();
+    let app_id = noted.app_id.as_deref();
+    let method = request.method.as_str();
+    match outcome {
+        Ok(_) => tracing::info!(
+            status,
+            topic,
+            notification_id,
+            app_id,
+            method,
+            source_ip,
+            duration_ms,
+            "request"
+        ),
+        Err(Rejection::QueueUnavailable(cause)) => tracing::error!(
+            status,
+            error = "queue_unavailable",
+            cause = %cause,
+            topic,
+            notification_id,
+            app_id,
+            method,
+            source_ip,
+            duration_ms,
+            "request"
+        ),
+        Err(rejection) => {
+            let reason = match rejection {
+                Rejection::InvalidSignature(e) => Some(e.to_string()),
+                Rejection::InvalidNotification(detail) => Some(detail.clone()),
+                _ => None,
+            };
+            tracing::warn!(
+                status,
+                error = rejection.code(),
+                reason = reason.as_deref(),
+                topic,
+                notification_id,
+                app_id,
+                method,
+                source_ip,
+                duration_ms,
+                "request"
+            );
+        }
+    }
+}

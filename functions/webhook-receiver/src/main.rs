@@ -1,0 +1,20 @@
+//! Lambda entry point of `webhook-receiver`: wiring only.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    intercom_webhook::logging::init();
+    let receiver = match webhook_receiver::bootstrap::receiver_from_env().await {
+        Ok(receiver) => receiver,
+        Err(error) => return Err(lambda_init::fail_init(error).await),
+    };
+    let receiver = &receiver;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            Ok::<_, Error>(receiver.handle_event(event.payload.get().as_bytes()).await)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,95 @@
+//! Sending queue messages to SQS, within a time budget.
+//!
+//! [`Queue`] is the seam the handler depends on; [`SqsQueue`] is the real one.
+//! The SDK client is built once, with its own retries (standard mode, three
+//! attempts, short backoff) and timeouts sized so that a refused or hanging
+//! SQS still lets the receiver answer well within Intercom's five seconds.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use intercom_webhook::queue_message::{ATTRIBUTE_DATA_TYPE, QueueMessage};
+
+/// The queue did not acknowledge a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueError(pub String);
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "queue did not acknowledge the message: {}", self.0)
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// Something that takes queue messages and says when it has them.
+pub trait Queue: Send + Sync {
+    /// Resolves `Ok` only once the queue acknowledged the message.
+    fn send(
+        &self,
+        message: &QueueMessage<'_>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Timeouts and retries for SQS calls: at most three attempts of at most 800 ms
+/// each, 2.4 s in all, so the handler's 2.7 s queue budget is never the limit
+/// that fires first unless SQS hangs.
+pub fn sdk_timeouts() -> (TimeoutConfig, RetryConfig) {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_millis(800))
+        .operation_timeout(Duration::from_millis(2400))
+        .build();
+    let retries = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(200));
+    (timeouts, retries)
+}
+
+/// The SQS queue named by `QUEUE_URL`.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(sdk_config: &aws_config::SdkConfig, queue_url: String) -> Self {
+        Self {
+            client: aws_sdk_sqs::Client::new(sdk_config),
+            queue_url,
+        }
+    }
+}
+
+impl Queue for SqsQueue {
+    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(message.body.as_ref());
+        for (name, value) in &message.attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type(ATTRIBUTE_DATA_TYPE)
+                .string_value(value.as_ref())
+                .build()
+                .map_err(|e| QueueError(e.to_string()))?;
+            request = request.message_attributes(*name, value);
+        }
+        if let Some(fifo) = &message.fifo {
+            request = request
+                .message_group_id(&fifo.group_id)
+                .message_deduplication_id(&fifo.deduplication_id);
+        }
+        request
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
+    }
+}
