@@ -99,6 +99,11 @@ impl<F: SecretFetcher> Secrets<F> {
         })
     }
 
+    /// Where refreshed secrets come from, if anywhere.
+    pub fn fetcher(&self) -> Option<&F> {
+        self.fetcher.as_ref()
+    }
+
     /// The verifier to check a request with.
     pub fn verifier(&self) -> Arc<Verifier> {
         match self.current.read() {

@@ -1,0 +1,138 @@
+//! Running a release binary as Lambda runs it: its own process, Lambda's environment, the Runtime API.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::moto;
+use crate::runtime_api::RuntimeApi;
+
+/// The release binary `name`, built by the test command
+/// (`cargo build --release --bins`); `<NAME>_BIN` overrides the path.
+pub fn release_binary(name: &str) -> PathBuf {
+    let variable = format!("{}_BIN", name.to_ascii_uppercase().replace('-', "_"));
+    if let Ok(path) = std::env::var(&variable) {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    let path = target.join("release").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --bins` first, or set {variable}",
+        path.display()
+    );
+    path
+}
+
+/// A function process under a [`RuntimeApi`], with its stdout kept as lines.
+#[derive(Debug)]
+pub struct Function {
+    child: Child,
+    pub api: RuntimeApi,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub started: std::time::Instant,
+}
+
+impl Function {
+    /// Starts `binary` with Lambda's environment, moto's endpoint and `env`.
+    pub async fn start(binary: &str, moto: Option<&moto::Moto>, env: &[(&str, String)]) -> Self {
+        let api = RuntimeApi::start().await;
+        let mut command = Command::new(release_binary(binary));
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_REGION", moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(moto) = moto {
+            command.env("AWS_ENDPOINT_URL", moto.endpoint());
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let started = std::time::Instant::now();
+        let mut child = command.spawn().expect("spawn the function binary");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = Arc::clone(&lines);
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.lock().expect("lock").push(line);
+                }
+            });
+        }
+        Self {
+            child,
+            api,
+            lines,
+            started,
+        }
+    }
+
+    /// Invokes the function with `event` and returns its response, panicking on
+    /// an invocation error or no answer within 10 s.
+    pub async fn invoke(&self, event: &Value) -> Value {
+        match self.api.invoke(event, Duration::from_secs(10)).await {
+            Some(crate::runtime_api::Outcome::Response(value)) => value,
+            other => panic!(
+                "invocation failed: {other:?}\nlogs:\n{}",
+                self.logs().join("\n")
+            ),
+        }
+    }
+
+    /// Everything the function wrote so far, a line each.
+    pub fn logs(&self) -> Vec<String> {
+        self.lines.lock().expect("lock").clone()
+    }
+
+    /// The lines that parse as JSON objects.
+    pub fn json_logs(&self) -> Vec<Value> {
+        self.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(Value::is_object)
+            .collect()
+    }
+
+    /// Waits up to `timeout` for the process to exit, returning its status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+}
