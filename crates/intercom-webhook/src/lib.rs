@@ -13,9 +13,12 @@
 //!
 //! [`source_filter::SourceFilter`] and [`logging`] serve both Lambda functions.
 
+pub mod dispatch;
 pub mod envelope;
 pub mod logging;
+pub mod models;
 pub mod queue_message;
+pub mod record;
 pub mod signature;
 pub mod source_filter;
 pub mod topic;

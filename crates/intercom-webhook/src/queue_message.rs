@@ -151,6 +151,19 @@ impl<'a> QueueMessage<'a> {
     }
 }
 
+/// The notification bytes of a received message body: the body itself, or its
+/// base64 decoding when the `content_encoding` attribute says `base64`.
+pub fn decode_body<'b>(body: &'b str, content_encoding: Option<&str>) -> Result<Cow<'b, [u8]>, String> {
+    match content_encoding {
+        None => Ok(Cow::Borrowed(body.as_bytes())),
+        Some(BASE64_ENCODING) => BASE64
+            .decode(body.as_bytes())
+            .map(Cow::Owned)
+            .map_err(|e| format!("content_encoding is base64 but the body is not: {e}")),
+        Some(other) => Err(format!("unknown content_encoding `{other}`")),
+    }
+}
+
 /// The size a body takes in a message: its length as text, or its base64
 /// length where SQS cannot carry it as text. Cheap enough to run before the
 /// signature is checked, so an oversized body is refused without hashing it.
@@ -398,6 +411,14 @@ mod tests {
                 .sum::<usize>();
         assert_eq!(message.size(), expected);
         assert!(message.fits());
+    }
+
+    #[test]
+    fn decode_body_undoes_the_base64_fallback() {
+        assert_eq!(decode_body("{}", None).as_deref(), Ok(&b"{}"[..]));
+        assert_eq!(decode_body("/w==", Some("base64")).as_deref(), Ok(&b"\xff"[..]));
+        assert!(decode_body("%%", Some("base64")).is_err());
+        assert!(decode_body("{}", Some("gzip")).is_err());
     }
 
     #[test]

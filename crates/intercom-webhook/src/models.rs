@@ -1,0 +1,677 @@
+//! Typed models of the items Intercom sends in `data.item`, lenient where Intercom is inconsistent.
+//!
+//! - Every field is optional and *lenient*: a value of an unexpected type
+//!   becomes `None` instead of failing the whole item (Intercom sends ids as
+//!   strings or numbers, timestamps as epoch seconds or ISO-8601, `*.deleted`
+//!   items with only an id, items without `type`).
+//! - Every model keeps the fields it does not name in `extra`, so nothing
+//!   Intercom adds is ever out of reach, and a new field is never a parse error.
+//! - [`Id`] and [`Timestamp`] absorb the two inconsistencies that matter most.
+//!
+//! [`Item::parse`] picks the model by topic (the topic says what the item is;
+//! the item's own `type` is not always there, and `visitor.signed_up` sends a
+//! `user`), falling back to [`Item::Other`] for unknown topics.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::topic::{Family, Topic};
+
+/// An Intercom id, sent as a string or a number; kept as a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Id(pub String);
+
+impl Id {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(Id(s)),
+            Value::Number(n) => Ok(Id(n.to_string())),
+            other => Err(serde::de::Error::custom(format!("expected an id, found {other}"))),
+        }
+    }
+}
+
+/// A point in time, sent as epoch seconds (integer or float) or an ISO-8601
+/// string (`Z` or `+00:00`); kept as epoch seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn epoch_seconds(self) -> i64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let seconds = match &value {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Value::String(s) => s
+                .parse::<jiff::Timestamp>()
+                .ok()
+                .map(|t| t.as_second())
+                .or_else(|| s.trim().parse::<i64>().ok()),
+            _ => None,
+        };
+        seconds
+            .map(Timestamp)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a timestamp, found {value}")))
+    }
+}
+
+/// Deserializes an optional field, turning a value of the wrong type into `None`.
+pub fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+macro_rules! model {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* $field:ident $(as $rename:literal)?: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[non_exhaustive]
+        pub struct $name {
+            $(
+                $(#[$field_meta])*
+                #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+                $(#[serde(rename = $rename)])?
+                pub $field: Option<$ty>,
+            )*
+            /// Every field this model does not name, as sent.
+            #[serde(flatten)]
+            pub extra: Map<String, Value>,
+        }
+    };
+}
+
+model! {
+    /// Who wrote a part or started a conversation: a user, lead, admin, bot or team.
+    pub struct Author {
+        kind as "type": String,
+        id: Id,
+        name: String,
+        email: String,
+    }
+}
+
+model! {
+    /// A tag.
+    pub struct Tag {
+        id: Id,
+        name: String,
+        applied_at: Timestamp,
+    }
+}
+
+model! {
+    /// A list of tags, as conversations (`tags`) and contacts (`data`) send them.
+    pub struct TagList {
+        tags: Vec<Tag>,
+        data: Vec<Tag>,
+    }
+}
+
+model! {
+    /// A reference to a contact inside another object.
+    pub struct ContactRef {
+        kind as "type": String,
+        id: Id,
+        external_id: String,
+    }
+}
+
+model! {
+    /// `contacts` of a conversation or ticket.
+    pub struct ContactRefList {
+        contacts: Vec<ContactRef>,
+    }
+}
+
+model! {
+    /// The message that started a conversation.
+    pub struct ConversationSource {
+        kind as "type": String,
+        id: Id,
+        delivered_as: String,
+        subject: String,
+        /// HTML.
+        body: String,
+        author: Author,
+        url: String,
+        redacted: bool,
+    }
+}
+
+model! {
+    /// One message, note or event in a conversation.
+    pub struct ConversationPart {
+        id: Id,
+        part_type: String,
+        /// HTML.
+        body: String,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        notified_at: Timestamp,
+        assigned_to: Author,
+        author: Author,
+        redacted: bool,
+    }
+}
+
+model! {
+    /// `conversation_parts` of a conversation.
+    pub struct ConversationPartList {
+        conversation_parts: Vec<ConversationPart>,
+        total_count: u64,
+    }
+}
+
+model! {
+    /// A conversation (`conversation.*` topics).
+    pub struct Conversation {
+        id: Id,
+        title: String,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        waiting_since: Timestamp,
+        snoozed_until: Timestamp,
+        open: bool,
+        state: String,
+        read: bool,
+        priority: String,
+        admin_assignee_id: Id,
+        team_assignee_id: Id,
+        tags: TagList,
+        source: ConversationSource,
+        contacts: ContactRefList,
+        conversation_parts: ConversationPartList,
+        custom_attributes: Map<String, Value>,
+    }
+}
+
+model! {
+    /// A contact: a user or a lead (`contact.*`, `visitor.signed_up`).
+    pub struct Contact {
+        id: Id,
+        role: String,
+        external_id: String,
+        email: String,
+        phone: String,
+        name: String,
+        owner_id: Id,
+        unsubscribed_from_emails: bool,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        signed_up_at: Timestamp,
+        last_seen_at: Timestamp,
+        tags: TagList,
+        custom_attributes: Map<String, Value>,
+        /// On `contact.merged`: the contact merged into this one.
+        merged_from: ContactRef,
+    }
+}
+
+model! {
+    /// A contact tagged or untagged (`contact.*.tag.*`).
+    pub struct ContactTag {
+        created_at: Timestamp,
+        tag: Tag,
+        contact: Contact,
+    }
+}
+
+model! {
+    /// A company.
+    pub struct Company {
+        id: Id,
+        company_id: String,
+        name: String,
+        plan: Value,
+        size: i64,
+        website: String,
+        industry: String,
+        monthly_spend: f64,
+        user_count: i64,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        remote_created_at: Timestamp,
+        custom_attributes: Map<String, Value>,
+    }
+}
+
+model! {
+    /// Two objects attached or detached (`*.contact.attached` and the like).
+    pub struct Attachment {
+        contact: Contact,
+        company: Company,
+        conversation: Conversation,
+        admin: Admin,
+    }
+}
+
+model! {
+    /// A teammate (`admin.*`).
+    pub struct Admin {
+        id: Id,
+        name: String,
+        email: String,
+        job_title: String,
+        away_mode_enabled: bool,
+        away_mode_reassign: bool,
+        away_status_reason: String,
+        has_inbox_seat: bool,
+        team_ids: Vec<Id>,
+    }
+}
+
+model! {
+    /// One part of a ticket.
+    pub struct TicketPart {
+        id: Id,
+        part_type: String,
+        /// HTML.
+        body: String,
+        previous_ticket_state: String,
+        ticket_state: String,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        author: Author,
+        redacted: bool,
+    }
+}
+
+model! {
+    /// The type of a ticket.
+    pub struct TicketType {
+        id: Id,
+        name: String,
+        category: String,
+    }
+}
+
+model! {
+    /// A ticket (`ticket.*`).
+    pub struct Ticket {
+        id: Id,
+        ticket_id: String,
+        category: String,
+        ticket_state: String,
+        ticket_state_internal_label: String,
+        ticket_state_external_label: String,
+        ticket_type: TicketType,
+        ticket_attributes: Map<String, Value>,
+        contacts: ContactRefList,
+        /// `"0"` when unassigned.
+        admin_assignee_id: Id,
+        /// `"0"` when unassigned.
+        team_assignee_id: Id,
+        open: bool,
+        is_shared: bool,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        snoozed_until: Timestamp,
+    }
+}
+
+model! {
+    /// A ticket with the part that a note or reply added, or the closed ticket
+    /// (`ticket.note.created`, `ticket.*.replied`, `ticket.closed`).
+    pub struct TicketWithPart {
+        ticket: Ticket,
+        ticket_part: TicketPart,
+    }
+}
+
+model! {
+    /// A tag added to or a part removed from a conversation (`conversation_part.*`).
+    pub struct ConversationPartEvent {
+        id: Id,
+        conversation_id: Id,
+        conversation_part: ConversationPart,
+        conversation: Conversation,
+        tag: Tag,
+    }
+}
+
+model! {
+    /// A data event a contact did (`event.created`).
+    pub struct DataEvent {
+        id: Id,
+        event_name: String,
+        created_at: Timestamp,
+        user_id: String,
+        email: String,
+        intercom_user_id: Id,
+        metadata: Map<String, Value>,
+    }
+}
+
+model! {
+    /// A contact's email or subscription-type preference (`contact.subscribed`, `granular.*`).
+    pub struct Subscription {
+        id: Id,
+        state: String,
+        consent_type: String,
+        contact: Contact,
+        subscription_type: Value,
+    }
+}
+
+model! {
+    /// A content statistic for messages, tours, surveys and more (`content_stat.*`).
+    pub struct ContentStat {
+        kind as "type": String,
+        created_at: Timestamp,
+        content_stat: ContentStatDetail,
+        contact: Contact,
+        company: Company,
+    }
+}
+
+model! {
+    /// The statistic inside a [`ContentStat`].
+    pub struct ContentStatDetail {
+        id: Id,
+        content_type: String,
+        content_id: Id,
+        stat_type: String,
+        content_title: String,
+        ruleset_id: Id,
+        ruleset_version_id: Id,
+        series_id: Id,
+        series_title: String,
+        node_id: Id,
+    }
+}
+
+model! {
+    /// A help-center article (`article.*`).
+    pub struct Article {
+        id: Id,
+        title: String,
+        description: String,
+        /// HTML.
+        body: String,
+        author_id: Id,
+        state: String,
+        url: String,
+        parent_id: Id,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    }
+}
+
+model! {
+    /// A phone call (`call.*`).
+    pub struct Call {
+        id: Id,
+        conversation_id: Id,
+        state: String,
+        direction: String,
+        initiated_at: Timestamp,
+        answered_at: Timestamp,
+        ended_at: Timestamp,
+        admin_id: Id,
+        contact_id: Id,
+        recording_url: String,
+        transcription_url: String,
+    }
+}
+
+model! {
+    /// An object any of the smaller families send: content snippets, audiences
+    /// and memberships, content import sources, jobs, API requests, data
+    /// connector executions, procedure notifications. Its fields beyond these
+    /// are in `extra`.
+    pub struct Resource {
+        kind as "type": String,
+        id: Id,
+        name: String,
+        title: String,
+        state: String,
+        status: String,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        deleted: bool,
+    }
+}
+
+model! {
+    /// Intercom's `ping`.
+    pub struct Ping {
+        message: String,
+    }
+}
+
+/// A typed `data.item`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Item {
+    Admin(Box<Admin>),
+    Article(Box<Article>),
+    Attachment(Box<Attachment>),
+    Call(Box<Call>),
+    Company(Box<Company>),
+    Contact(Box<Contact>),
+    ContactTag(Box<ContactTag>),
+    ContentStat(Box<ContentStat>),
+    Conversation(Box<Conversation>),
+    ConversationPartEvent(Box<ConversationPartEvent>),
+    DataEvent(Box<DataEvent>),
+    Ping(Box<Ping>),
+    Resource(Box<Resource>),
+    Subscription(Box<Subscription>),
+    Ticket(Box<Ticket>),
+    TicketWithPart(Box<TicketWithPart>),
+    /// A topic outside the catalogue: the item as sent.
+    Other(Value),
+}
+
+/// An item that is not a JSON object (the receiver refuses those, so this is
+/// a message that did not come through it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelError(pub String);
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "item does not fit its model: {}", self.0)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+fn boxed<T: DeserializeOwned>(item: &str) -> Result<Box<T>, ModelError> {
+    serde_json::from_str(item).map(Box::new).map_err(|e| ModelError(e.to_string()))
+}
+
+impl Item {
+    /// Parses `item` (the JSON text of `data.item`) into the model for `topic`.
+    pub fn parse(topic: Topic, item: &str) -> Result<Self, ModelError> {
+        use Topic as T;
+        Ok(match topic {
+            T::CompanyContactAttached
+            | T::CompanyContactDetached
+            | T::ConversationContactAttached
+            | T::ConversationContactDetached => Item::Attachment(boxed(item)?),
+            T::ContactSubscribed | T::ContactUnsubscribed => Item::Subscription(boxed(item)?),
+            T::ContactLeadTagCreated | T::ContactLeadTagDeleted | T::ContactUserTagCreated | T::ContactUserTagDeleted => {
+                Item::ContactTag(boxed(item)?)
+            }
+            T::TicketNoteCreated
+            | T::TicketAdminReplied
+            | T::TicketAdminRepliedTranslated
+            | T::TicketContactReplied
+            | T::TicketClosed => Item::TicketWithPart(boxed(item)?),
+            T::Unknown => Item::Other(serde_json::from_str(item).map_err(|e| ModelError(e.to_string()))?),
+            known => match known.family() {
+                Family::Admin => Item::Admin(boxed(item)?),
+                Family::Article => Item::Article(boxed(item)?),
+                Family::Call => Item::Call(boxed(item)?),
+                Family::Company => Item::Company(boxed(item)?),
+                Family::Contact | Family::Visitor => Item::Contact(boxed(item)?),
+                Family::ContentStat => Item::ContentStat(boxed(item)?),
+                Family::Conversation => Item::Conversation(boxed(item)?),
+                Family::ConversationPart => Item::ConversationPartEvent(boxed(item)?),
+                Family::Event => Item::DataEvent(boxed(item)?),
+                Family::Ping => Item::Ping(boxed(item)?),
+                Family::Subscription => Item::Subscription(boxed(item)?),
+                Family::Ticket => Item::Ticket(boxed(item)?),
+                _ => Item::Resource(boxed(item)?),
+            },
+        })
+    }
+
+    /// The model's name, for logs and error messages.
+    pub fn model_name(&self) -> &'static str {
+        match self {
+            Item::Admin(_) => "Admin",
+            Item::Article(_) => "Article",
+            Item::Attachment(_) => "Attachment",
+            Item::Call(_) => "Call",
+            Item::Company(_) => "Company",
+            Item::Contact(_) => "Contact",
+            Item::ContactTag(_) => "ContactTag",
+            Item::ContentStat(_) => "ContentStat",
+            Item::Conversation(_) => "Conversation",
+            Item::ConversationPartEvent(_) => "ConversationPartEvent",
+            Item::DataEvent(_) => "DataEvent",
+            Item::Ping(_) => "Ping",
+            Item::Resource(_) => "Resource",
+            Item::Subscription(_) => "Subscription",
+            Item::Ticket(_) => "Ticket",
+            Item::TicketWithPart(_) => "TicketWithPart",
+            Item::Other(_) => "Other",
+        }
+    }
+}
+
+/// A model that an [`Item`] may hold, so handlers can ask for it by type.
+pub trait FromItem: Sized {
+    /// `Some` when `item` holds this model.
+    fn from_item(item: Item) -> Result<Self, Item>;
+    /// The model's name, for error messages.
+    const NAME: &'static str;
+}
+
+impl FromItem for Item {
+    fn from_item(item: Item) -> Result<Self, Item> {
+        Ok(item)
+    }
+    const NAME: &'static str = "Item";
+}
+
+macro_rules! from_item {
+    ($($variant:ident),+) => {
+        $(
+            impl FromItem for $variant {
+                fn from_item(item: Item) -> Result<Self, Item> {
+                    match item {
+                        Item::$variant(model) => Ok(*model),
+                        other => Err(other),
+                    }
+                }
+                const NAME: &'static str = stringify!($variant);
+            }
+        )+
+    };
+}
+
+from_item!(
+    Admin,
+    Article,
+    Attachment,
+    Call,
+    Company,
+    Contact,
+    ContactTag,
+    ContentStat,
+    Conversation,
+    ConversationPartEvent,
+    DataEvent,
+    Ping,
+    Resource,
+    Subscription,
+    Ticket,
+    TicketWithPart
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_timestamps_in_every_form_intercom_uses() {
+        let admin: Admin = serde_json::from_str(r#"{"type":"admin","id":991267,"team_ids":[1,"2"]}"#).expect("admin");
+        assert_eq!(admin.id, Some(Id("991267".into())));
+        assert_eq!(admin.team_ids, Some(vec![Id("1".into()), Id("2".into())]));
+        for (text, seconds) in [
+            ("1763850000", 1_763_850_000),
+            ("1763850000.9", 1_763_850_000),
+            ("\"2025-11-22T22:20:00Z\"", 1_763_850_000),
+            ("\"2025-11-22T22:20:00.000Z\"", 1_763_850_000),
+            ("\"2025-11-22T22:20:00+00:00\"", 1_763_850_000),
+            ("\"2025-11-22T23:20:00+01:00\"", 1_763_850_000),
+        ] {
+            assert_eq!(serde_json::from_str::<Timestamp>(text).expect(text), Timestamp(seconds), "{text}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_become_none_and_unknown_fields_are_kept() {
+        let contact: Contact = serde_json::from_str(
+            r#"{"type":"contact","id":"c1","email":42,"created_at":"not a date","brand_new_field":{"x":1}}"#,
+        )
+        .expect("lenient");
+        assert_eq!(contact.id, Some(Id("c1".into())));
+        assert_eq!(contact.email, None);
+        assert_eq!(contact.created_at, None);
+        assert_eq!(contact.extra["brand_new_field"]["x"], 1);
+        assert_eq!(contact.extra["type"], "contact");
+    }
+
+    #[test]
+    fn deleted_items_with_only_an_id_parse() {
+        let item = Item::parse(Topic::ContactDeleted, r#"{"id":"c9"}"#).expect("minimal");
+        let Item::Contact(contact) = item else { panic!("contact") };
+        assert_eq!(contact.id, Some(Id("c9".into())));
+    }
+
+    #[test]
+    fn every_catalogued_topic_parses_an_empty_object() {
+        for topic in Topic::ALL {
+            let item = Item::parse(*topic, "{}").unwrap_or_else(|e| panic!("{topic}: {e}"));
+            assert_ne!(item.model_name(), "Other", "{topic}");
+        }
+        assert!(matches!(Item::parse(Topic::Unknown, r#"{"a":1}"#), Ok(Item::Other(_))));
+    }
+
+    #[test]
+    fn non_objects_are_errors() {
+        assert!(Item::parse(Topic::ConversationUserCreated, "[1]").is_err());
+        assert!(Item::parse(Topic::ConversationUserCreated, "17").is_err());
+    }
+
+    #[test]
+    fn from_item_extracts_or_returns_the_item() {
+        let item = Item::parse(Topic::TicketCreated, r#"{"id":"5"}"#).expect("ticket");
+        let ticket = Ticket::from_item(item.clone()).expect("a ticket");
+        assert_eq!(ticket.id, Some(Id("5".into())));
+        assert_eq!(Conversation::from_item(item.clone()), Err(item));
+    }
+}

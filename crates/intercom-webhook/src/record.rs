@@ -1,0 +1,64 @@
+//! Turning a queued notification back into a typed item and its meta, as the processor does.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::dispatch::Meta;
+use crate::envelope::Envelope;
+use crate::models::Item;
+
+#[derive(Deserialize)]
+struct ItemOnly<'a> {
+    #[serde(borrow)]
+    data: DataOnly<'a>,
+}
+
+#[derive(Deserialize)]
+struct DataOnly<'a> {
+    #[serde(borrow)]
+    item: &'a RawValue,
+}
+
+/// Validates `notification` (the decoded message body) as the receiver did and
+/// parses its item with the model for its topic. The error says why the
+/// message is not a notification the processor can handle.
+pub fn decode(notification: &[u8], message_id: &str) -> Result<(Item, Meta), String> {
+    let envelope = Envelope::parse_unverified(notification).map_err(|e| e.to_string())?;
+    let topic = envelope.known_topic();
+    let raw: ItemOnly<'_> = serde_json::from_slice(notification).map_err(|e| e.to_string())?;
+    let item = Item::parse(topic, raw.data.item.get()).map_err(|e| e.to_string())?;
+    let meta = Meta {
+        topic_name: envelope.topic.into_owned(),
+        topic,
+        notification_id: envelope.id.map(|id| id.into_owned()),
+        app_id: envelope.app_id.into_owned(),
+        created_at: envelope.created_at,
+        delivery_attempts: envelope.delivery_attempts,
+        message_id: message_id.to_owned(),
+    };
+    Ok((item, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::Topic;
+
+    #[test]
+    fn decodes_a_ticket_part_wrapper() {
+        let body = br#"{"type":"notification_event","topic":"ticket.admin.replied","id":"n1","app_id":"a","created_at":5,"data":{"item":{"type":"ticket_ticket_part","ticket":{"id":"5","ticket_state":"in_progress"},"ticket_part":{"id":9,"body":"<p>hi</p>"}}}}"#;
+        let (item, meta) = decode(body, "m-1").expect("decodes");
+        assert_eq!(meta.topic, Topic::TicketAdminReplied);
+        assert_eq!(meta.message_id, "m-1");
+        let Item::TicketWithPart(wrapper) = item else { panic!("wrapper") };
+        assert_eq!(wrapper.ticket.and_then(|t| t.ticket_state).as_deref(), Some("in_progress"));
+        assert_eq!(wrapper.ticket_part.and_then(|p| p.id).map(|id| id.0).as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn invalid_notifications_say_why() {
+        assert!(decode(b"{}", "m").expect_err("not an envelope").contains("`type`"));
+        let item_array = br#"{"type":"notification_event","topic":"t","id":"n","app_id":"a","created_at":1,"data":{"item":[]}}"#;
+        assert!(decode(item_array, "m").is_err());
+    }
+}
