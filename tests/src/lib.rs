@@ -6,3 +6,4 @@ pub mod fixtures;
 pub mod function;
 pub mod moto;
 pub mod runtime_api;
+pub mod samples;

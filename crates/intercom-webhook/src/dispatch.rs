@@ -137,7 +137,9 @@ impl fmt::Display for Failure {
         match self {
             Self::Invalid(reason) => write!(f, "invalid notification: {reason}"),
             Self::Handler(error) => write!(f, "handler failed ({error})"),
-            Self::GroupHeldBack => f.write_str("held back: an earlier record of its message group failed"),
+            Self::GroupHeldBack => {
+                f.write_str("held back: an earlier record of its message group failed")
+            }
             Self::OutOfTime => f.write_str("not finished before the invocation's deadline"),
         }
     }
@@ -157,7 +159,10 @@ impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
             .field("topics", &self.topics.keys().collect::<Vec<_>>())
-            .field("unknown_topics", &self.unknown_topics.keys().collect::<Vec<_>>())
+            .field(
+                "unknown_topics",
+                &self.unknown_topics.keys().collect::<Vec<_>>(),
+            )
             .field("families", &self.families.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -206,7 +211,8 @@ impl Registry {
         F: Fn(Event<Item>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
-        self.unknown_topics.insert(topic_name.to_owned(), typed(handler));
+        self.unknown_topics
+            .insert(topic_name.to_owned(), typed(handler));
         self
     }
 
@@ -229,7 +235,10 @@ impl Registry {
     fn handler(&self, topic: Topic, topic_name: &str) -> Option<&Handler> {
         match topic {
             Topic::Unknown => self.unknown_topics.get(topic_name),
-            known => self.topics.get(&known).or_else(|| self.families.get(&known.family())),
+            known => self
+                .topics
+                .get(&known)
+                .or_else(|| self.families.get(&known.family())),
         }
     }
 

@@ -40,7 +40,9 @@ impl<'de> Deserialize<'de> for Id {
         match Value::deserialize(deserializer)? {
             Value::String(s) => Ok(Id(s)),
             Value::Number(n) => Ok(Id(n.to_string())),
-            other => Err(serde::de::Error::custom(format!("expected an id, found {other}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "expected an id, found {other}"
+            ))),
         }
     }
 }
@@ -76,7 +78,9 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// Deserializes an optional field, turning a value of the wrong type into `None`.
-pub fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
+pub fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
     let value = Value::deserialize(deserializer)?;
     Ok(serde_json::from_value(value).ok())
 }
@@ -497,7 +501,9 @@ impl std::fmt::Display for ModelError {
 impl std::error::Error for ModelError {}
 
 fn boxed<T: DeserializeOwned>(item: &str) -> Result<Box<T>, ModelError> {
-    serde_json::from_str(item).map(Box::new).map_err(|e| ModelError(e.to_string()))
+    serde_json::from_str(item)
+        .map(Box::new)
+        .map_err(|e| ModelError(e.to_string()))
 }
 
 impl Item {
@@ -510,15 +516,18 @@ impl Item {
             | T::ConversationContactAttached
             | T::ConversationContactDetached => Item::Attachment(boxed(item)?),
             T::ContactSubscribed | T::ContactUnsubscribed => Item::Subscription(boxed(item)?),
-            T::ContactLeadTagCreated | T::ContactLeadTagDeleted | T::ContactUserTagCreated | T::ContactUserTagDeleted => {
-                Item::ContactTag(boxed(item)?)
-            }
+            T::ContactLeadTagCreated
+            | T::ContactLeadTagDeleted
+            | T::ContactUserTagCreated
+            | T::ContactUserTagDeleted => Item::ContactTag(boxed(item)?),
             T::TicketNoteCreated
             | T::TicketAdminReplied
             | T::TicketAdminRepliedTranslated
             | T::TicketContactReplied
             | T::TicketClosed => Item::TicketWithPart(boxed(item)?),
-            T::Unknown => Item::Other(serde_json::from_str(item).map_err(|e| ModelError(e.to_string()))?),
+            T::Unknown => {
+                Item::Other(serde_json::from_str(item).map_err(|e| ModelError(e.to_string()))?)
+            }
             known => match known.family() {
                 Family::Admin => Item::Admin(boxed(item)?),
                 Family::Article => Item::Article(boxed(item)?),
@@ -617,7 +626,9 @@ mod tests {
 
     #[test]
     fn ids_and_timestamps_in_every_form_intercom_uses() {
-        let admin: Admin = serde_json::from_str(r#"{"type":"admin","id":991267,"team_ids":[1,"2"]}"#).expect("admin");
+        let admin: Admin =
+            serde_json::from_str(r#"{"type":"admin","id":991267,"team_ids":[1,"2"]}"#)
+                .expect("admin");
         assert_eq!(admin.id, Some(Id("991267".into())));
         assert_eq!(admin.team_ids, Some(vec![Id("1".into()), Id("2".into())]));
         for (text, seconds) in [
@@ -628,7 +639,11 @@ mod tests {
             ("\"2025-11-22T22:20:00+00:00\"", 1_763_850_000),
             ("\"2025-11-22T23:20:00+01:00\"", 1_763_850_000),
         ] {
-            assert_eq!(serde_json::from_str::<Timestamp>(text).expect(text), Timestamp(seconds), "{text}");
+            assert_eq!(
+                serde_json::from_str::<Timestamp>(text).expect(text),
+                Timestamp(seconds),
+                "{text}"
+            );
         }
     }
 
@@ -648,7 +663,9 @@ mod tests {
     #[test]
     fn deleted_items_with_only_an_id_parse() {
         let item = Item::parse(Topic::ContactDeleted, r#"{"id":"c9"}"#).expect("minimal");
-        let Item::Contact(contact) = item else { panic!("contact") };
+        let Item::Contact(contact) = item else {
+            panic!("contact")
+        };
         assert_eq!(contact.id, Some(Id("c9".into())));
     }
 
@@ -658,7 +675,10 @@ mod tests {
             let item = Item::parse(*topic, "{}").unwrap_or_else(|e| panic!("{topic}: {e}"));
             assert_ne!(item.model_name(), "Other", "{topic}");
         }
-        assert!(matches!(Item::parse(Topic::Unknown, r#"{"a":1}"#), Ok(Item::Other(_))));
+        assert!(matches!(
+            Item::parse(Topic::Unknown, r#"{"a":1}"#),
+            Ok(Item::Other(_))
+        ));
     }
 
     #[test]

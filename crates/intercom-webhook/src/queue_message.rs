@@ -153,7 +153,10 @@ impl<'a> QueueMessage<'a> {
 
 /// The notification bytes of a received message body: the body itself, or its
 /// base64 decoding when the `content_encoding` attribute says `base64`.
-pub fn decode_body<'b>(body: &'b str, content_encoding: Option<&str>) -> Result<Cow<'b, [u8]>, String> {
+pub fn decode_body<'b>(
+    body: &'b str,
+    content_encoding: Option<&str>,
+) -> Result<Cow<'b, [u8]>, String> {
     match content_encoding {
         None => Ok(Cow::Borrowed(body.as_bytes())),
         Some(BASE64_ENCODING) => BASE64
@@ -416,7 +419,10 @@ mod tests {
     #[test]
     fn decode_body_undoes_the_base64_fallback() {
         assert_eq!(decode_body("{}", None).as_deref(), Ok(&b"{}"[..]));
-        assert_eq!(decode_body("/w==", Some("base64")).as_deref(), Ok(&b"\xff"[..]));
+        assert_eq!(
+            decode_body("/w==", Some("base64")).as_deref(),
+            Ok(&b"\xff"[..])
+        );
         assert!(decode_body("%%", Some("base64")).is_err());
         assert!(decode_body("{}", Some("gzip")).is_err());
     }

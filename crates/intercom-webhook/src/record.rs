@@ -50,14 +50,30 @@ mod tests {
         let (item, meta) = decode(body, "m-1").expect("decodes");
         assert_eq!(meta.topic, Topic::TicketAdminReplied);
         assert_eq!(meta.message_id, "m-1");
-        let Item::TicketWithPart(wrapper) = item else { panic!("wrapper") };
-        assert_eq!(wrapper.ticket.and_then(|t| t.ticket_state).as_deref(), Some("in_progress"));
-        assert_eq!(wrapper.ticket_part.and_then(|p| p.id).map(|id| id.0).as_deref(), Some("9"));
+        let Item::TicketWithPart(wrapper) = item else {
+            panic!("wrapper")
+        };
+        assert_eq!(
+            wrapper.ticket.and_then(|t| t.ticket_state).as_deref(),
+            Some("in_progress")
+        );
+        assert_eq!(
+            wrapper
+                .ticket_part
+                .and_then(|p| p.id)
+                .map(|id| id.0)
+                .as_deref(),
+            Some("9")
+        );
     }
 
     #[test]
     fn invalid_notifications_say_why() {
-        assert!(decode(b"{}", "m").expect_err("not an envelope").contains("`type`"));
+        assert!(
+            decode(b"{}", "m")
+                .expect_err("not an envelope")
+                .contains("`type`")
+        );
         let item_array = br#"{"type":"notification_event","topic":"t","id":"n","app_id":"a","created_at":1,"data":{"item":[]}}"#;
         assert!(decode(item_array, "m").is_err());
     }

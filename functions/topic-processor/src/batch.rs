@@ -1,0 +1,192 @@
+//! One SQS batch: decode, dispatch, and report only the failed records.
+//!
+//! - Standard queues: records run concurrently, at most `concurrency` at once.
+//! - FIFO queues (records carry `MessageGroupId`): each group runs in order;
+//!   once a record fails, the group's later records in the batch are reported
+//!   failed without running, so SQS redelivers them in order. Groups run
+//!   concurrently.
+//! - A record that has not finished by the deadline (the invocation's own,
+//!   less a margin) is reported failed, instead of the whole batch being lost
+//!   to a timeout. A handler cut off that way runs again on redelivery.
+//! - One log line per record: `topic`, `notification_id`, `message_id`,
+//!   `outcome`, `lag_ms` (since Intercom created the notification).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use futures_util::StreamExt as _;
+use futures_util::stream;
+use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
+use intercom_webhook::queue_message::{self, attribute};
+use intercom_webhook::record;
+use tokio::time::Instant;
+
+/// What one record came to, with what its log line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordReport {
+    pub message_id: String,
+    pub outcome: Outcome,
+    pub topic: Option<String>,
+    pub notification_id: Option<String>,
+    pub created_at: Option<i64>,
+}
+
+/// Processes `records` and returns what Lambda expects back.
+pub async fn process_batch(
+    registry: &Registry,
+    records: Vec<SqsMessage>,
+    deadline: Instant,
+    concurrency: usize,
+) -> SqsBatchResponse {
+    let reports = run(registry, records, deadline, concurrency.max(1)).await;
+    let mut response = SqsBatchResponse::default();
+    for report in &reports {
+        log(report);
+        if matches!(report.outcome, Outcome::Failed(_)) {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = report.message_id.clone();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// Processes `records`, returning a report for each in batch order.
+pub async fn run(
+    registry: &Registry,
+    records: Vec<SqsMessage>,
+    deadline: Instant,
+    concurrency: usize,
+) -> Vec<RecordReport> {
+    let fifo = records
+        .iter()
+        .any(|r| r.attributes.contains_key("MessageGroupId"));
+    let mut reports: Vec<(usize, RecordReport)> = if fifo {
+        let mut groups: Vec<(String, Vec<(usize, SqsMessage)>)> = Vec::new();
+        for (index, record) in records.into_iter().enumerate() {
+            let group = record
+                .attributes
+                .get("MessageGroupId")
+                .cloned()
+                .unwrap_or_default();
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, members)) => members.push((index, record)),
+                None => groups.push((group, vec![(index, record)])),
+            }
+        }
+        stream::iter(groups)
+            .map(|(_, members)| run_group(registry, members, deadline))
+            .buffer_unordered(concurrency.max(1))
+            .flat_map(stream::iter)
+            .collect()
+            .await
+    } else {
+        stream::iter(records.into_iter().enumerate())
+            .map(|(index, record)| async move { (index, run_record(registry, &record, deadline).await) })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await
+    };
+    reports.sort_by_key(|(index, _)| *index);
+    reports.into_iter().map(|(_, report)| report).collect()
+}
+
+async fn run_group(
+    registry: &Registry,
+    members: Vec<(usize, SqsMessage)>,
+    deadline: Instant,
+) -> Vec<(usize, RecordReport)> {
+    let mut reports = Vec::with_capacity(members.len());
+    let mut held_back = false;
+    for (index, record) in members {
+        let report = if held_back {
+            RecordReport {
+                message_id: record.message_id.clone().unwrap_or_default(),
+                outcome: Outcome::Failed(Failure::GroupHeldBack),
+                topic: message_attribute(&record, attribute::TOPIC),
+                notification_id: message_attribute(&record, attribute::NOTIFICATION_ID),
+                created_at: None,
+            }
+        } else {
+            run_record(registry, &record, deadline).await
+        };
+        held_back |= matches!(report.outcome, Outcome::Failed(_));
+        reports.push((index, report));
+    }
+    reports
+}
+
+fn message_attribute(record: &SqsMessage, name: &str) -> Option<String> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.clone())
+}
+
+async fn run_record(registry: &Registry, record: &SqsMessage, deadline: Instant) -> RecordReport {
+    let message_id = record.message_id.clone().unwrap_or_default();
+    let mut report = RecordReport {
+        message_id: message_id.clone(),
+        outcome: Outcome::Failed(Failure::OutOfTime),
+        topic: message_attribute(record, attribute::TOPIC),
+        notification_id: message_attribute(record, attribute::NOTIFICATION_ID),
+        created_at: None,
+    };
+    if Instant::now() >= deadline {
+        return report;
+    }
+    let encoding = message_attribute(record, attribute::CONTENT_ENCODING);
+    let decoded = queue_message::decode_body(
+        record.body.as_deref().unwrap_or_default(),
+        encoding.as_deref(),
+    )
+    .and_then(|bytes| record::decode(&bytes, &message_id));
+    let (item, meta): (_, Meta) = match decoded {
+        Ok(decoded) => decoded,
+        Err(reason) => {
+            report.outcome = Outcome::Failed(Failure::Invalid(reason));
+            return report;
+        }
+    };
+    report.topic = Some(meta.topic_name.clone());
+    report.notification_id.clone_from(&meta.notification_id);
+    report.created_at = Some(meta.created_at);
+    if let Ok(outcome) = tokio::time::timeout_at(deadline, registry.dispatch(item, meta)).await {
+        report.outcome = outcome;
+    }
+    report
+}
+
+fn log(report: &RecordReport) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let lag_ms = report.created_at.map(|created| {
+        i64::try_from(now)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(created.saturating_mul(1000))
+    });
+    let topic = report.topic.as_deref();
+    let notification_id = report.notification_id.as_deref();
+    let message_id = report.message_id.as_str();
+    let outcome = report.outcome.name();
+    match &report.outcome {
+        Outcome::Failed(failure) => {
+            let retryable = match failure {
+                Failure::Handler(error) => error.is_retryable(),
+                Failure::Invalid(_) => false,
+                Failure::GroupHeldBack | Failure::OutOfTime => true,
+            };
+            tracing::warn!(topic, notification_id, message_id, outcome, lag_ms, retryable, reason = %failure, "record");
+        }
+        _ => tracing::info!(
+            topic,
+            notification_id,
+            message_id,
+            outcome,
+            lag_ms,
+            "record"
+        ),
+    }
+}

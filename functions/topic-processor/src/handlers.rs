@@ -1,0 +1,46 @@
+//! Your business logic: which Intercom topic goes to which handler.
+//!
+//! This is the file to edit. Each handler receives the item typed as it asks
+//! (`Event<Conversation>`, `Event<Ticket>`, …, or `Event<Item>` for any) and
+//! returns `Ok(())`, or a [`HandlerError`] saying whether a retry could help.
+//! Topics without a handler are acknowledged as `unhandled` and logged.
+//! The examples below only log; replace them with calls to your systems.
+
+use intercom_webhook::dispatch::{Event, HandlerError, Registry};
+use intercom_webhook::models::{Contact, Conversation, Ticket, TicketWithPart};
+use intercom_webhook::topic::{Family, Topic};
+
+/// The registry the deployed processor uses, built once at cold start.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry
+        // When a user starts a conversation, do X.
+        .on(Topic::ConversationUserCreated, |event: Event<Conversation>| async move {
+            let conversation = event.item;
+            let id = conversation.id.map(|id| id.0).unwrap_or_default();
+            let message_length = conversation.source.and_then(|s| s.body).map_or(0, |b| b.len());
+            tracing::info!(conversation_id = %id, message_length, "new conversation from a user");
+            Ok(())
+        })
+        .on(Topic::ContactUserCreated, |event: Event<Contact>| async move {
+            let contact = event.item;
+            tracing::info!(contact_id = ?contact.id.map(|id| id.0), has_email = contact.email.is_some(), "new user");
+            Ok(())
+        })
+        .on(Topic::TicketAdminReplied, |event: Event<TicketWithPart>| async move {
+            let ticket_id = event.item.ticket.and_then(|t| t.id).map(|id| id.0);
+            let Some(ticket_id) = ticket_id else {
+                return Err(HandlerError::permanent("a ticket reply without its ticket"));
+            };
+            tracing::info!(%ticket_id, "teammate replied on a ticket");
+            Ok(())
+        })
+        // Every other ticket topic that carries a ticket.
+        .on_family(Family::Ticket, |event: Event<intercom_webhook::models::Item>| async move {
+            if let Ok(ticket) = <Ticket as intercom_webhook::models::FromItem>::from_item(event.item) {
+                tracing::info!(topic = %event.meta.topic_name, ticket_state = ?ticket.ticket_state, "ticket changed");
+            }
+            Ok(())
+        });
+    registry
+}

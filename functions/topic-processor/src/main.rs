@@ -1,0 +1,29 @@
+//! Lambda entry point of `topic-processor`: wiring only.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use topic_processor::{batch, config::Config, deadline, handlers};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    intercom_webhook::logging::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => return Err(lambda_init::fail_init(error).await),
+    };
+    let registry = handlers::registry();
+    let (registry, config) = (&registry, &config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = deadline(event.context.deadline, config.deadline_margin);
+        Ok::<_, Error>(
+            batch::process_batch(
+                registry,
+                event.payload.records,
+                deadline,
+                config.concurrency,
+            )
+            .await,
+        )
+    }))
+    .await
+}

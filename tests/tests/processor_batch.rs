@@ -1,0 +1,470 @@
+//! The processor's batch semantics and typed dispatch, called directly with SQS records.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use intercom_webhook::dispatch::{Event, Failure, HandlerError, Outcome, Registry};
+use intercom_webhook::models::{
+    Admin, Article, Call, Company, Contact, ContactTag, ContentStat, Conversation, Item, Ticket,
+    TicketWithPart,
+};
+use intercom_webhook::topic::Topic;
+use pipeline_tests::samples;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use topic_processor::batch::{self, RecordReport};
+
+/// An SQS record as Lambda delivers it, for `body` queued by the receiver.
+fn record(message_id: &str, body: &[u8], group: Option<&str>) -> SqsMessage {
+    let envelope: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut attributes = json!({"ApproximateReceiveCount": "1", "SentTimestamp": "1763850004000"});
+    if let Some(group) = group {
+        attributes["MessageGroupId"] = json!(group);
+        attributes["MessageDeduplicationId"] = json!(message_id);
+    }
+    let mut message_attributes = serde_json::Map::new();
+    if let Some(topic) = envelope["topic"].as_str() {
+        message_attributes.insert("topic".into(), json!({"stringValue": topic, "dataType": "String", "stringListValues": [], "binaryListValues": []}));
+    }
+    serde_json::from_value(json!({
+        "messageId": message_id,
+        "receiptHandle": format!("handle-{message_id}"),
+        "body": String::from_utf8_lossy(body),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:intercom",
+        "awsRegion": "us-east-1"
+    }))
+    .expect("an SQS record")
+}
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
+
+fn outcomes(reports: &[RecordReport]) -> Vec<(String, &'static str)> {
+    reports
+        .iter()
+        .map(|r| (r.message_id.clone(), r.outcome.name()))
+        .collect()
+}
+
+/// A registry whose handlers record which topics ran, failing where told.
+fn recording(fail_ids: &'static [&'static str]) -> (Registry, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut registry = Registry::new();
+    for topic in Topic::ALL {
+        let seen = Arc::clone(&seen);
+        registry.on(*topic, move |event: Event<Item>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock()
+                    .expect("lock")
+                    .push(event.meta.message_id.clone());
+                if fail_ids.contains(&event.meta.message_id.as_str()) {
+                    return Err(HandlerError::retryable("downstream timed out"));
+                }
+                Ok(())
+            }
+        });
+    }
+    (registry, seen)
+}
+
+#[tokio::test]
+async fn every_catalogued_topic_reaches_its_handler() {
+    let (registry, seen) = recording(&[]);
+    let records: Vec<SqsMessage> = Topic::ALL
+        .iter()
+        .map(|t| record(&format!("m-{}", t.name()), &samples::sample_body(*t), None))
+        .collect();
+    let reports = batch::run(&registry, records, later(), 8).await;
+    assert_eq!(reports.len(), Topic::ALL.len());
+    for (report, topic) in reports.iter().zip(Topic::ALL) {
+        assert_eq!(report.outcome, Outcome::Processed, "{topic}");
+        assert_eq!(report.topic.as_deref(), Some(topic.name()));
+    }
+    assert_eq!(seen.lock().expect("lock").len(), Topic::ALL.len());
+}
+
+#[tokio::test]
+async fn every_family_parses_into_its_model_with_the_fields_users_act_on() {
+    let parse = |topic: Topic| {
+        let body = samples::sample_body(topic);
+        intercom_webhook::record::decode(&body, "m")
+            .expect("decodes")
+            .0
+    };
+    let conversation = Conversation::expect_model(parse(Topic::ConversationUserCreated));
+    assert_eq!(
+        conversation.id.as_ref().map(|i| i.as_str()),
+        Some("215473853299345")
+    );
+    assert_eq!(
+        conversation.admin_assignee_id.as_ref().map(|i| i.as_str()),
+        Some("991267"),
+        "number id"
+    );
+    assert!(
+        conversation
+            .source
+            .as_ref()
+            .and_then(|s| s.body.as_deref())
+            .is_some_and(|b| b.contains("请帮忙"))
+    );
+    assert_eq!(
+        conversation.tags.and_then(|t| t.tags).map(|t| t.len()),
+        Some(1)
+    );
+    assert_eq!(
+        conversation
+            .custom_attributes
+            .as_ref()
+            .map(|c| c["Région"].clone()),
+        Some(json!("Île-de-France"))
+    );
+
+    let contact = Contact::expect_model(parse(Topic::ContactUserCreated));
+    assert_eq!(
+        contact.created_at.map(|t| t.0),
+        Some(1_763_849_998),
+        "ISO-8601 with Z"
+    );
+    assert_eq!(
+        contact.updated_at.map(|t| t.0),
+        Some(1_763_849_998),
+        "ISO-8601 with +00:00"
+    );
+    assert_eq!(
+        contact.extra["location"]["city"], "القاهرة",
+        "unknown fields kept"
+    );
+
+    let visitor = Contact::expect_model(parse(Topic::VisitorSignedUp));
+    assert_eq!(visitor.extra["type"], "user");
+
+    let tag = ContactTag::expect_model(parse(Topic::ContactUserTagCreated));
+    assert_eq!(tag.tag.and_then(|t| t.name).as_deref(), Some("independent"));
+    assert!(tag.contact.and_then(|c| c.id).is_some());
+
+    let ticket = Ticket::expect_model(parse(Topic::TicketCreated));
+    assert_eq!(ticket.admin_assignee_id.map(|i| i.0).as_deref(), Some("0"));
+    let reply = TicketWithPart::expect_model(parse(Topic::TicketAdminReplied));
+    assert_eq!(
+        reply.ticket_part.and_then(|p| p.id).map(|i| i.0).as_deref(),
+        Some("19874")
+    );
+
+    let company = Company::expect_model(parse(Topic::CompanyCreated));
+    assert_eq!(company.monthly_spend, Some(1200.5));
+    assert_eq!(
+        Admin::expect_model(parse(Topic::AdminLoggedIn))
+            .away_status_reason
+            .as_deref(),
+        Some("🍔 On lunch")
+    );
+    assert_eq!(
+        Article::expect_model(parse(Topic::ArticlePublished))
+            .author_id
+            .map(|i| i.0)
+            .as_deref(),
+        Some("991267")
+    );
+    assert_eq!(
+        Call::expect_model(parse(Topic::CallEnded))
+            .ended_at
+            .map(|t| t.0),
+        Some(1_763_850_300)
+    );
+    let stat = ContentStat::expect_model(parse(Topic::ContentStatEmail));
+    assert_eq!(
+        stat.content_stat.and_then(|s| s.stat_type).as_deref(),
+        Some("receipt")
+    );
+    assert_eq!(stat.created_at.map(|t| t.0), Some(1_665_500_467));
+    let deleted = parse(Topic::ContactDeleted);
+    assert!(
+        matches!(deleted, Item::Contact(c) if c.id.as_ref().map(|i| i.as_str()) == Some("deleted-42"))
+    );
+}
+
+trait ExpectModel {
+    fn expect_model(item: Item) -> Self;
+}
+
+impl<T: intercom_webhook::models::FromItem> ExpectModel for T {
+    fn expect_model(item: Item) -> Self {
+        T::from_item(item)
+            .unwrap_or_else(|item| panic!("expected {}, got {}", T::NAME, item.model_name()))
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_with_hundreds_of_parts_parses() {
+    let body = samples::large_conversation(600);
+    assert!(body.len() > 150_000, "{} bytes", body.len());
+    let (item, _) = intercom_webhook::record::decode(&body, "m").expect("decodes");
+    let conversation = Conversation::expect_model(item);
+    let parts = conversation
+        .conversation_parts
+        .and_then(|p| p.conversation_parts)
+        .expect("parts");
+    assert_eq!(parts.len(), 600);
+    assert!(
+        parts[599]
+            .body
+            .as_deref()
+            .is_some_and(|b| b.contains("谢谢"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_topics_are_unhandled_not_failed() {
+    let registry = Registry::new();
+    let unknown = samples::envelope(
+        "hologram.beamed.up",
+        Some("notif_new"),
+        json!({"type": "hologram", "id": 1}),
+    );
+    let records = vec![
+        record("m1", &serde_json::to_vec(&unknown).expect("json"), None),
+        record(
+            "m2",
+            &samples::sample_body(Topic::ConversationUserCreated),
+            None,
+        ),
+    ];
+    let response = batch::process_batch(&registry, records, later(), 4).await;
+    assert!(response.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn poison_and_failing_records_fail_alone() {
+    let (registry, _) = recording(&["m3"]);
+    let records = vec![
+        record("m1", &samples::sample_body(Topic::ContactUserCreated), None),
+        record("m2", b"{\"not\":\"a notification\"}", None),
+        record("m3", &samples::sample_body(Topic::TicketCreated), None),
+        record("m4", b"\xff\xfe binary junk", None),
+        record(
+            "m5",
+            &samples::sample_body(Topic::ConversationUserCreated),
+            None,
+        ),
+    ];
+    let reports = batch::run(&registry, records.clone(), later(), 2).await;
+    assert_eq!(
+        outcomes(&reports),
+        vec![
+            ("m1".into(), "processed"),
+            ("m2".into(), "failed"),
+            ("m3".into(), "failed"),
+            ("m4".into(), "failed"),
+            ("m5".into(), "processed")
+        ]
+    );
+    assert!(matches!(
+        &reports[1].outcome,
+        Outcome::Failed(Failure::Invalid(_))
+    ));
+    assert!(
+        matches!(&reports[2].outcome, Outcome::Failed(Failure::Handler(e)) if e.is_retryable())
+    );
+    let response = batch::process_batch(&registry, records, later(), 2).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["m2", "m3", "m4"]);
+}
+
+#[tokio::test]
+async fn fifo_failure_holds_back_the_rest_of_its_group_only() {
+    let (registry, seen) = recording(&["a2"]);
+    let body = samples::sample_body(Topic::ConversationUserReplied);
+    let records = vec![
+        record("a1", &body, Some("app:conversation:1")),
+        record("b1", &body, Some("app:conversation:2")),
+        record("a2", &body, Some("app:conversation:1")),
+        record("b2", &body, Some("app:conversation:2")),
+        record("a3", &body, Some("app:conversation:1")),
+        record("b3", &body, Some("app:conversation:2")),
+    ];
+    let reports = batch::run(&registry, records, later(), 4).await;
+    assert_eq!(
+        outcomes(&reports),
+        vec![
+            ("a1".into(), "processed"),
+            ("b1".into(), "processed"),
+            ("a2".into(), "failed"),
+            ("b2".into(), "processed"),
+            ("a3".into(), "failed"),
+            ("b3".into(), "processed")
+        ]
+    );
+    assert_eq!(reports[4].outcome, Outcome::Failed(Failure::GroupHeldBack));
+    let seen = seen.lock().expect("lock").clone();
+    assert!(
+        !seen.contains(&"a3".to_owned()),
+        "a3 must not run: {seen:?}"
+    );
+    let a: Vec<&String> = seen.iter().filter(|id| id.starts_with('a')).collect();
+    assert_eq!(a, vec!["a1", "a2"], "in group order");
+}
+
+#[tokio::test]
+async fn fifo_groups_keep_order_and_an_invalid_record_holds_back_its_group() {
+    let (registry, seen) = recording(&[]);
+    let body = samples::sample_body(Topic::TicketStateUpdated);
+    let records = vec![
+        record("t1", &body, Some("g")),
+        record("t2", b"not json", Some("g")),
+        record("t3", &body, Some("g")),
+    ];
+    let reports = batch::run(&registry, records, later(), 4).await;
+    assert_eq!(
+        outcomes(&reports),
+        vec![
+            ("t1".into(), "processed"),
+            ("t2".into(), "failed"),
+            ("t3".into(), "failed")
+        ]
+    );
+    assert_eq!(seen.lock().expect("lock").clone(), vec!["t1".to_owned()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_guard_reports_unfinished_records_failed() {
+    let mut registry = Registry::new();
+    registry.on(
+        Topic::ConversationUserCreated,
+        |event: Event<Item>| async move {
+            if event.meta.message_id == "slow" {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Ok(())
+        },
+    );
+    let body = samples::sample_body(Topic::ConversationUserCreated);
+    let records = vec![
+        record("fast", &body, None),
+        record("slow", &body, None),
+        record("fast2", &body, None),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reports = batch::run(&registry, records.clone(), deadline, 1).await;
+    assert_eq!(
+        outcomes(&reports),
+        vec![
+            ("fast".into(), "processed"),
+            ("slow".into(), "failed"),
+            ("fast2".into(), "failed")
+        ]
+    );
+    assert_eq!(reports[1].outcome, Outcome::Failed(Failure::OutOfTime));
+    assert_eq!(
+        reports[2].outcome,
+        Outcome::Failed(Failure::OutOfTime),
+        "never started: the deadline had passed"
+    );
+    // With room for concurrency, only the slow one misses the deadline.
+    let reports = batch::run(
+        &registry,
+        records,
+        Instant::now() + Duration::from_secs(5),
+        3,
+    )
+    .await;
+    assert_eq!(
+        outcomes(&reports),
+        vec![
+            ("fast".into(), "processed"),
+            ("slow".into(), "failed"),
+            ("fast2".into(), "processed")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn empty_and_all_failed_batches() {
+    let (registry, _) = recording(&[]);
+    let response = batch::process_batch(&registry, Vec::new(), later(), 4).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        serde_json::to_value(&response).expect("json"),
+        json!({"batchItemFailures": []})
+    );
+
+    let records: Vec<SqsMessage> = (0..10)
+        .map(|n| record(&format!("bad-{n}"), b"[]", None))
+        .collect();
+    let response = batch::process_batch(&registry, records, later(), 4).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        (0..10).map(|n| format!("bad-{n}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn base64_bodies_are_decoded_and_a_wrong_model_is_a_permanent_failure() {
+    let mut registry = Registry::new();
+    registry.on(
+        Topic::ConversationUserCreated,
+        |event: Event<Conversation>| async move {
+            assert!(event.item.id.is_some());
+            Ok(())
+        },
+    );
+    registry.on(Topic::ContactUserCreated, |_: Event<Ticket>| async move {
+        Ok(())
+    });
+    let body = samples::sample_body(Topic::ConversationUserCreated);
+    let mut encoded = record("b64", BASE64.encode(&body).as_bytes(), None);
+    encoded.message_attributes.insert(
+        "content_encoding".into(),
+        serde_json::from_value(json!({"stringValue": "base64", "dataType": "String", "stringListValues": [], "binaryListValues": []}))
+            .expect("attribute"),
+    );
+    let mismatched = record(
+        "mismatch",
+        &samples::sample_body(Topic::ContactUserCreated),
+        None,
+    );
+    let reports = batch::run(&registry, vec![encoded, mismatched], later(), 2).await;
+    assert_eq!(reports[0].outcome, Outcome::Processed);
+    assert!(
+        matches!(&reports[1].outcome, Outcome::Failed(Failure::Handler(HandlerError::Permanent(m))) if m.contains("Ticket"))
+    );
+}
+
+#[tokio::test]
+async fn the_shipped_registry_handles_its_examples_and_leaves_the_rest_unhandled() {
+    let registry = topic_processor::handlers::registry();
+    let cases = [
+        (Topic::ConversationUserCreated, "processed"),
+        (Topic::ContactUserCreated, "processed"),
+        (Topic::TicketAdminReplied, "processed"),
+        (Topic::TicketCreated, "processed"),
+        (Topic::AdminLoggedIn, "unhandled"),
+        (Topic::Ping, "unhandled"),
+    ];
+    let records: Vec<SqsMessage> = cases
+        .iter()
+        .map(|(t, _)| record(t.name(), &samples::sample_body(*t), None))
+        .collect();
+    let reports = batch::run(&registry, records, later(), 4).await;
+    for ((topic, expected), report) in cases.iter().zip(&reports) {
+        assert_eq!(report.outcome.name(), *expected, "{topic}");
+    }
+}
