@@ -109,7 +109,9 @@ impl Moto {
             .expect("queue url")
     }
 
-    /// Receives every message now in the queue (with all attributes).
+    /// Receives and deletes every message now in the queue (with all
+    /// attributes). Deleting matters for FIFO queues, which hold back a
+    /// group's later messages while earlier ones are in flight.
     pub async fn drain(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
         let sqs = self.sqs().await;
         let mut messages = Vec::new();
@@ -128,6 +130,16 @@ impl Moto {
                 .unwrap_or_default();
             if batch.is_empty() {
                 return messages;
+            }
+            for message in &batch {
+                if let Some(handle) = message.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete");
+                }
             }
             messages.extend(batch);
         }
