@@ -286,7 +286,70 @@ pub fn generated_events() -> Vec<(String, Value)> {
         "apigw-v2-forged.json".into(),
         forged.event(Shape::ApiGatewayV2),
     ));
+    events.push(("sqs-fifo-batch.json".into(), sqs_batch(&SAMPLE_TOPICS)));
     events
+}
+
+/// The notifications in `events/notifications/`.
+pub const SAMPLE_TOPICS: [&str; 5] = [
+    "conversation.user.created",
+    "contact.user.created",
+    "ticket.created",
+    "ticket.admin.replied",
+    "ping",
+];
+
+/// The SQS event `topic-processor` would receive for these sample
+/// notifications, each queued exactly as the receiver queues it (FIFO).
+pub fn sqs_batch(topics: &[&str]) -> Value {
+    use intercom_webhook::envelope::Envelope;
+    use intercom_webhook::queue_message::{Delivery, QueueMessage};
+
+    let verifier = Verifier::new([TEST_SECRET]).expect("secret");
+    let records: Vec<Value> = topics
+        .iter()
+        .enumerate()
+        .map(|(n, topic)| {
+            let body = notification(topic);
+            let signature = verifier.sign(&body);
+            let verified = verifier.verify(&body, Some(signature.as_bytes())).expect("signed");
+            let envelope = Envelope::parse(verified).expect("a sample notification");
+            let delivery = Delivery {
+                signature: &signature,
+                subscription_id: Some("nsub_5f1b7e4a"),
+                received_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_763_850_004),
+            };
+            let message = QueueMessage::build(verified, &envelope, &delivery, true);
+            let fifo = message.fifo.clone().expect("fifo ids");
+            let attributes: serde_json::Map<String, Value> = message
+                .attributes
+                .iter()
+                .map(|(name, value)| {
+                    ((*name).to_owned(), json!({"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": "String"}))
+                })
+                .collect();
+            json!({
+                "messageId": format!("00000000-0000-4000-8000-{:012}", n + 1),
+                "receiptHandle": format!("AQEB-local-{}", n + 1),
+                "body": message.body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1763850004000",
+                    "SenderId": "AROAEXAMPLE:webhook-receiver",
+                    "ApproximateFirstReceiveTimestamp": "1763850004100",
+                    "SequenceNumber": format!("{}", 18_880_000_000_000_000_000_u128 + n as u128),
+                    "MessageGroupId": fifo.group_id,
+                    "MessageDeduplicationId": fifo.deduplication_id
+                },
+                "messageAttributes": attributes,
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:intercom.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }
 
 /// The text a generated event file holds.

@@ -168,7 +168,10 @@ async fn every_shape_queues_a_signed_notification_byte_for_byte() {
 async fn committed_event_fixtures_get_their_answers() {
     let receiver = receiver(Behaviour::Accept);
     let mut expected_queued = 0;
-    for (name, _) in fixtures::generated_events() {
+    for (name, _) in fixtures::generated_events()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("sqs-"))
+    {
         let text =
             std::fs::read_to_string(fixtures::events_dir().join(&name)).expect("fixture file");
         let event: Value = serde_json::from_str(&text).expect("fixture JSON");

@@ -468,3 +468,28 @@ async fn the_shipped_registry_handles_its_examples_and_leaves_the_rest_unhandled
         assert_eq!(report.outcome.name(), *expected, "{topic}");
     }
 }
+
+#[tokio::test]
+async fn the_committed_sqs_fixture_is_processed_by_the_shipped_registry() {
+    let text =
+        std::fs::read_to_string(pipeline_tests::fixtures::events_dir().join("sqs-fifo-batch.json"))
+            .expect("fixture");
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&text).expect("an SQS event");
+    let registry = topic_processor::handlers::registry();
+    let reports = batch::run(&registry, event.records, later(), 4).await;
+    let outcomes: Vec<(Option<String>, &str)> = reports
+        .iter()
+        .map(|r| (r.topic.clone(), r.outcome.name()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Some("conversation.user.created".into()), "processed"),
+            (Some("contact.user.created".into()), "processed"),
+            (Some("ticket.created".into()), "processed"),
+            (Some("ticket.admin.replied".into()), "processed"),
+            (Some("ping".into()), "unhandled"),
+        ]
+    );
+}

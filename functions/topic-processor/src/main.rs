@@ -15,6 +15,15 @@ async fn main() -> Result<(), Error> {
     let (registry, config) = (&registry, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline(event.context.deadline, config.deadline_margin);
+        let budget_ms = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_millis();
+        tracing::debug!(
+            deadline_ms = event.context.deadline,
+            budget_ms,
+            records = event.payload.records.len(),
+            "batch"
+        );
         Ok::<_, Error>(
             batch::process_batch(
                 registry,
