@@ -2,8 +2,8 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
-pub mod fixtures;
 pub mod function;
 pub mod moto;
 pub mod runtime_api;
-pub mod samples;
+
+pub use intercom_dev::{fixtures, samples};

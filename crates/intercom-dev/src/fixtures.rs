@@ -22,6 +22,7 @@ pub const INTERCOM_US_IP: &str = "34.231.68.152";
 pub fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
+        .join("..")
         .join("events")
 }
 

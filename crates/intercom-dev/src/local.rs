@@ -1,0 +1,362 @@
+//! `intercom-dev serve`: the receiver and the processor on one machine, with the Lambdas' own code.
+//!
+//! HTTP requests to 127.0.0.1 go through [`webhook_receiver::handler::Receiver`]
+//! exactly as API Gateway events do; what it queues goes to an embedded queue
+//! (or to the SQS queue `QUEUE_URL` names) and from there, as SQS records,
+//! through [`topic_processor::batch`] with the registry of `handlers.rs`.
+//! One readable line is printed per notification and per rejected request.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use intercom_webhook::dispatch::{Outcome, Registry};
+use intercom_webhook::envelope::Envelope;
+use intercom_webhook::queue_message::{self, QueueMessage, attribute};
+use intercom_webhook::signature::Verifier;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use topic_processor::batch::{self, RecordReport};
+use webhook_receiver::handler::Receiver;
+use webhook_receiver::http_event::{HttpRequest, Origin};
+use webhook_receiver::queue::{Queue, QueueError, SqsQueue};
+use webhook_receiver::secrets::{Secrets, SecretsManagerFetcher};
+
+/// A queued message, owned, as the embedded queue keeps it.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    body: String,
+    attributes: Vec<(String, String)>,
+    group_id: Option<String>,
+}
+
+/// Where the local receiver queues: in memory, or a real SQS queue.
+#[derive(Debug)]
+pub enum LocalQueue {
+    Embedded(mpsc::UnboundedSender<Queued>),
+    Sqs(SqsQueue),
+}
+
+impl Queue for LocalQueue {
+    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+        match self {
+            LocalQueue::Embedded(sender) => sender
+                .send(Queued {
+                    body: message.body.to_string(),
+                    attributes: message
+                        .attributes
+                        .iter()
+                        .map(|(n, v)| ((*n).to_owned(), v.to_string()))
+                        .collect(),
+                    group_id: message.fifo.as_ref().map(|f| f.group_id.clone()),
+                })
+                .map_err(|_| QueueError("the embedded queue is closed".into())),
+            LocalQueue::Sqs(queue) => queue.send(message).await,
+        }
+    }
+}
+
+/// What `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Client secrets, comma-separated.
+    pub secret: String,
+    /// An SQS queue to use instead of the embedded one.
+    pub queue_url: Option<String>,
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Serves until Ctrl-C (or the process is killed).
+pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let verifier =
+        Verifier::from_comma_separated(&options.secret).map_err(|e| format!("--secret: {e}"))?;
+    let registry = Arc::new(topic_processor::handlers::registry());
+    let (queue, mode) = match &options.queue_url {
+        Some(url) => {
+            let (timeouts, retries) = webhook_receiver::queue::sdk_timeouts();
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .timeout_config(timeouts)
+                .retry_config(retries)
+                .load()
+                .await;
+            tokio::spawn(consume_sqs(
+                aws_sdk_sqs::Client::new(&sdk),
+                url.clone(),
+                Arc::clone(&registry),
+            ));
+            (
+                LocalQueue::Sqs(SqsQueue::new(&sdk, url.clone())),
+                format!("SQS queue {url}"),
+            )
+        }
+        None => {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(consume_embedded(receiver, Arc::clone(&registry)));
+            (
+                LocalQueue::Embedded(sender),
+                "an embedded queue (FIFO semantics, in memory)".to_owned(),
+            )
+        }
+    };
+    let fifo = options
+        .queue_url
+        .as_deref()
+        .is_none_or(|url| url.ends_with(".fifo"));
+    let receiver: Arc<Receiver<LocalQueue, SecretsManagerFetcher>> = Arc::new(Receiver {
+        queue,
+        secrets: Secrets::fixed(verifier),
+        fifo,
+        allowed_sources: None,
+        allowed_app_ids: None,
+        forward_ping: false,
+    });
+
+    let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+    let address = listener.local_addr()?;
+    say(&format!(
+        "intercom-dev: listening on http://{address}/webhook"
+    ));
+    say(&format!("  client secret: {}", options.secret));
+    say(&format!("  queue:         {mode}"));
+    say(
+        "  send a sample: intercom-dev send --url http://ADDRESS/webhook conversation.user.created"
+            .replace("ADDRESS", &address.to_string())
+            .as_str(),
+    );
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let receiver = Arc::clone(&receiver);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| answer(Arc::clone(&receiver), peer, request));
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+            _ = tokio::signal::ctrl_c() => {
+                say("intercom-dev: stopped");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn answer(
+    receiver: Arc<Receiver<LocalQueue, SecretsManagerFetcher>>,
+    peer: SocketAddr,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let method = request.method().as_str().to_owned();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let request = HttpRequest {
+        origin: Origin::ApiGatewayV2,
+        method,
+        headers,
+        body: Ok(body),
+        source_ip: Some(peer.ip()),
+    };
+    let response = receiver.handle(&request).await;
+    if response.status >= 400 {
+        say(&format!(
+            "✗ rejected  {} {} from {}: {}",
+            response.status,
+            request.method,
+            peer.ip(),
+            response.body.as_deref().unwrap_or_default()
+        ));
+    }
+    let mut builder = hyper::Response::builder().status(response.status);
+    if response.body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    for (name, value) in &response.headers {
+        builder = builder.header(*name, *value);
+    }
+    let body = Full::new(Bytes::from(response.body.unwrap_or_default()));
+    Ok(builder
+        .body(body)
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new()))))
+}
+
+static MESSAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An SQS record for a message, as Lambda would deliver it.
+fn record(
+    message_id: &str,
+    body: &str,
+    attributes: &[(String, String)],
+    group_id: Option<&str>,
+) -> SqsMessage {
+    let message_attributes: serde_json::Map<String, Value> = attributes
+        .iter()
+        .map(|(n, v)| (n.clone(), json!({"stringValue": v, "dataType": "String", "stringListValues": [], "binaryListValues": []})))
+        .collect();
+    let mut system = json!({"ApproximateReceiveCount": "1"});
+    if let Some(group) = group_id {
+        system["MessageGroupId"] = json!(group);
+    }
+    serde_json::from_value(json!({
+        "messageId": message_id,
+        "body": body,
+        "attributes": system,
+        "messageAttributes": message_attributes,
+        "eventSource": "aws:sqs"
+    }))
+    .unwrap_or_default()
+}
+
+/// "conversation 2154…" for a record, from its envelope.
+fn subject(record: &SqsMessage) -> String {
+    let encoding = record
+        .message_attributes
+        .get(attribute::CONTENT_ENCODING)
+        .and_then(|a| a.string_value.clone());
+    let Ok(bytes) = queue_message::decode_body(
+        record.body.as_deref().unwrap_or_default(),
+        encoding.as_deref(),
+    ) else {
+        return "-".into();
+    };
+    Envelope::parse_unverified(&bytes)
+        .ok()
+        .and_then(|e| e.subject().map(|(kind, id)| format!("{kind} {id}")))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn report_line(report: &RecordReport, subject: &str) -> String {
+    let mark = match report.outcome {
+        Outcome::Processed => "✓",
+        Outcome::Unhandled | Outcome::Duplicate => "·",
+        Outcome::Failed(_) => "✗",
+    };
+    let detail = match &report.outcome {
+        Outcome::Failed(failure) => format!(" ({failure})"),
+        Outcome::Unhandled => " (no handler in handlers.rs)".to_owned(),
+        _ => String::new(),
+    };
+    format!(
+        "{mark} {:<10} {} {} {}{detail}",
+        report.outcome.name(),
+        report.topic.as_deref().unwrap_or("?"),
+        subject,
+        report.notification_id.as_deref().unwrap_or("-"),
+    )
+}
+
+async fn consume_embedded(mut receiver: mpsc::UnboundedReceiver<Queued>, registry: Arc<Registry>) {
+    while let Some(queued) = receiver.recv().await {
+        let id = format!(
+            "local-{:06}",
+            MESSAGE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        let record = record(
+            &id,
+            &queued.body,
+            &queued.attributes,
+            queued.group_id.as_deref(),
+        );
+        let subject = subject(&record);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for report in batch::run(&registry, vec![record], deadline, 1).await {
+            say(&report_line(&report, &subject));
+        }
+    }
+}
+
+async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, registry: Arc<Registry>) {
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(error) => {
+                say(&format!(
+                    "✗ receiving from SQS failed: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(error)
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut records = Vec::with_capacity(messages.len());
+        let mut handles = std::collections::HashMap::new();
+        for message in &messages {
+            let id = message.message_id().unwrap_or_default().to_owned();
+            let attributes: Vec<(String, String)> = message
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|(n, v)| Some((n.clone(), v.string_value()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let group = message.attributes().and_then(|a| {
+                a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    .cloned()
+            });
+            records.push(record(
+                &id,
+                message.body().unwrap_or_default(),
+                &attributes,
+                group.as_deref(),
+            ));
+            if let Some(handle) = message.receipt_handle() {
+                handles.insert(id, handle.to_owned());
+            }
+        }
+        let subjects: Vec<String> = records.iter().map(subject).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for (report, subject) in batch::run(&registry, records, deadline, 8)
+            .await
+            .iter()
+            .zip(subjects)
+        {
+            say(&report_line(report, &subject));
+            // As Lambda does with ReportBatchItemFailures: delete all but the failed.
+            if !matches!(report.outcome, Outcome::Failed(_))
+                && let Some(handle) = handles.get(&report.message_id)
+            {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await;
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! `intercom-dev`: run the pipeline locally, and sign and send Intercom notifications.
+
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use intercom_dev::{fixtures, local, samples, send};
+use intercom_webhook::signature::Verifier;
+use intercom_webhook::topic::Topic;
+
+/// The local loop for Intercom webhooks: no AWS account needed.
+///
+/// Start the pipeline with `intercom-dev serve`, then, in another terminal,
+/// `intercom-dev send conversation.user.created` and watch it be verified,
+/// queued and handed to your handlers in functions/topic-processor/src/handlers.rs.
+#[derive(Debug, Parser)]
+#[command(name = "intercom-dev", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the receiver and the processor on 127.0.0.1 with the Lambdas' own code.
+    ///
+    /// Queues in memory, or to the SQS queue in QUEUE_URL when set (with the
+    /// SDK's usual AWS_ENDPOINT_URL, AWS_REGION and credentials, e.g. a local moto).
+    Serve {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Client secret(s), comma-separated.
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", default_value = fixtures::TEST_SECRET)]
+        secret: String,
+        /// An SQS queue URL to use instead of the embedded queue.
+        #[arg(long, env = "QUEUE_URL")]
+        queue_url: Option<String>,
+    },
+    /// Print the X-Hub-Signature of a body (a file, or standard input).
+    Sign {
+        /// The body; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", default_value = fixtures::TEST_SECRET)]
+        secret: String,
+    },
+    /// Send signed notifications: sample ones by topic, every topic, or a file.
+    ///
+    /// Examples:
+    ///   intercom-dev send conversation.user.created ticket.created
+    ///   intercom-dev send --all
+    ///   intercom-dev send --file my-notification.json
+    ///   intercom-dev send --forge contact.user.created   (expect 401)
+    Send {
+        /// Topics to send a sample notification for (see `intercom-dev topics`).
+        topics: Vec<String>,
+        /// Send a sample for every topic in the catalogue.
+        #[arg(long, conflicts_with_all = ["topics", "file"])]
+        all: bool,
+        /// Send this file's bytes as the body.
+        #[arg(long, conflicts_with = "topics")]
+        file: Option<PathBuf>,
+        /// Where to POST.
+        #[arg(long, default_value = "http://127.0.0.1:8787/webhook")]
+        url: String,
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", default_value = fixtures::TEST_SECRET)]
+        secret: String,
+        /// Sign with the wrong secret, to see a forged request refused.
+        #[arg(long)]
+        forge: bool,
+    },
+    /// List every topic in the catalogue with its family and item type.
+    Topics,
+    /// Regenerate events/ (Lambda events for cargo lambda invoke) from events/notifications/.
+    Events {
+        /// Only check: exit 1 if a file differs from what would be generated.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "intercom-dev: {message}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            port,
+            secret,
+            queue_url,
+        } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match runtime.block_on(local::serve(local::ServeOptions {
+                port,
+                secret,
+                queue_url,
+            })) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Sign { file, secret } => {
+            let Ok(verifier) = Verifier::from_comma_separated(&secret) else {
+                return fail("--secret is empty");
+            };
+            let body = match file.filter(|f| f.as_os_str() != "-") {
+                Some(path) => match std::fs::read(&path) {
+                    Ok(body) => body,
+                    Err(e) => return fail(&format!("{}: {e}", path.display())),
+                },
+                None => {
+                    let mut body = Vec::new();
+                    if let Err(e) = std::io::stdin().read_to_end(&mut body) {
+                        return fail(&e.to_string());
+                    }
+                    body
+                }
+            };
+            out(&verifier.sign(&body));
+            ExitCode::SUCCESS
+        }
+        Command::Send {
+            topics,
+            all,
+            file,
+            url,
+            secret,
+            forge,
+        } => send_command(topics, all, file, &url, &secret, forge),
+        Command::Topics => {
+            for topic in Topic::ALL {
+                out(&format!(
+                    "{:<45} {:<22} {}",
+                    topic.name(),
+                    topic.family().name(),
+                    topic.item_type()
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Events { check } => {
+            let mut stale = 0;
+            for (name, event) in fixtures::generated_events() {
+                let path = fixtures::events_dir().join(&name);
+                let expected = fixtures::event_file_text(&event);
+                if std::fs::read_to_string(&path).ok().as_deref() == Some(expected.as_str()) {
+                    continue;
+                }
+                if check {
+                    stale += 1;
+                    out(&format!("stale: events/{name}"));
+                } else if let Err(e) = std::fs::write(&path, expected) {
+                    return fail(&format!("{}: {e}", path.display()));
+                } else {
+                    out(&format!("wrote events/{name}"));
+                }
+            }
+            if stale > 0 {
+                return fail(&format!(
+                    "{stale} file(s) in events/ are stale: run `intercom-dev events`"
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn send_command(
+    topics: Vec<String>,
+    all: bool,
+    file: Option<PathBuf>,
+    url: &str,
+    secret: &str,
+    forge: bool,
+) -> ExitCode {
+    let Ok(verifier) = Verifier::from_comma_separated(secret) else {
+        return fail("--secret is empty");
+    };
+    let bodies: Vec<(String, Vec<u8>)> = if let Some(path) = file {
+        match std::fs::read(&path) {
+            Ok(body) => vec![(path.display().to_string(), body)],
+            Err(e) => return fail(&format!("{}: {e}", path.display())),
+        }
+    } else if all {
+        Topic::ALL
+            .iter()
+            .map(|t| (t.name().to_owned(), samples::sample_body(*t)))
+            .collect()
+    } else if topics.is_empty() {
+        return fail("name a topic, or use --all or --file (see `intercom-dev send --help`)");
+    } else {
+        let mut bodies = Vec::new();
+        for name in topics {
+            let topic = Topic::from_name(&name);
+            if topic == Topic::Unknown {
+                return fail(&format!(
+                    "`{name}` is not in the catalogue (see `intercom-dev topics`)"
+                ));
+            }
+            bodies.push((name, samples::sample_body(topic)));
+        }
+        bodies
+    };
+    let agent = send::agent();
+    let total = bodies.len();
+    let width = total.to_string().len();
+    let mut failures = 0;
+    for (n, (label, body)) in bodies.iter().enumerate() {
+        let signature = send::signature(&verifier, body, forge);
+        let line = match send::deliver(&agent, url, body, &signature) {
+            Ok(delivered) => {
+                let ok = (200..300).contains(&delivered.status);
+                failures += usize::from(!ok);
+                format!(
+                    "{} {} {label}: {}",
+                    if ok { "✓" } else { "✗" },
+                    delivered.status,
+                    delivered.body
+                )
+            }
+            Err(e) => {
+                failures += 1;
+                format!("✗ --- {label}: {e}")
+            }
+        };
+        if total > 1 {
+            out(&format!("[{:>width$}/{total}] {line}", n + 1));
+        } else {
+            out(&line);
+        }
+    }
+    if total > 1 {
+        out(&format!("{} accepted, {failures} not", total - failures));
+    }
+    if failures > 0 && !forge {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

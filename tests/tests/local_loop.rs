@@ -1,0 +1,209 @@
+//! The local loop end to end: `intercom-dev serve` started, signed samples and a forged
+//! one sent with `intercom-dev send`, their processing seen in its output, then stopped.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pipeline_tests::function::release_binary;
+use pipeline_tests::moto::{self, Moto};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Serve {
+    _child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    url: String,
+}
+
+impl Serve {
+    async fn start(env: &[(&str, String)]) -> Self {
+        let port = moto::free_port();
+        let mut command = Command::new(release_binary("intercom-dev"));
+        command
+            .args(["serve", "--port", &port.to_string()])
+            .env_remove("QUEUE_URL")
+            .env_remove("INTERCOM_CLIENT_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("intercom-dev serve");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let collected = Arc::clone(&lines);
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                collected.lock().expect("lock").push(line);
+            }
+        });
+        let serve = Self {
+            _child: child,
+            lines,
+            url: format!("http://127.0.0.1:{port}/webhook"),
+        };
+        assert!(
+            serve.wait_for("listening on", 1).await,
+            "did not start: {:?}",
+            serve.lines()
+        );
+        serve
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lock").clone()
+    }
+
+    /// Waits up to 15 s for `count` lines containing `needle`.
+    async fn wait_for(&self, needle: &str, count: usize) -> bool {
+        for _ in 0..300 {
+            if self.lines().iter().filter(|l| l.contains(needle)).count() >= count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+async fn send(url: &str, args: &[&str]) -> (bool, String) {
+    let output = Command::new(release_binary("intercom-dev"))
+        .arg("send")
+        .args(["--url", url])
+        .args(args)
+        .env_remove("INTERCOM_CLIENT_SECRET")
+        .output()
+        .await
+        .expect("intercom-dev send");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_processes_signed_samples_and_rejects_a_forged_one() {
+    let serve = Serve::start(&[]).await;
+    let printed = serve.lines().join("\n");
+    assert!(
+        printed.contains("client secret: local-test-secret"),
+        "{printed}"
+    );
+    assert!(printed.contains(&serve.url), "{printed}");
+
+    let (ok, output) = send(
+        &serve.url,
+        &[
+            "conversation.user.created",
+            "ticket.created",
+            "admin.logged_in",
+        ],
+    )
+    .await;
+    assert!(ok, "{output}");
+    assert_eq!(output.matches(" 202 ").count(), 3, "{output}");
+    let (_, forged) = send(&serve.url, &["--forge", "contact.user.created"]).await;
+    assert!(forged.contains("401"), "{forged}");
+
+    assert!(
+        serve.wait_for("processed", 2).await && serve.wait_for("unhandled", 1).await,
+        "{:?}",
+        serve.lines()
+    );
+    assert!(
+        serve.wait_for("rejected  401", 1).await,
+        "{:?}",
+        serve.lines()
+    );
+    let lines = serve.lines();
+    let printed = |expected: &str| lines.iter().any(|l| l.contains(expected));
+    assert!(
+        printed("✓ processed  conversation.user.created conversation 215473853299345"),
+        "{lines:?}"
+    );
+    assert!(printed("✓ processed  ticket.created ticket 5"), "{lines:?}");
+    assert!(
+        printed("· unhandled  admin.logged_in admin 991267"),
+        "{lines:?}"
+    );
+    assert!(
+        !printed("contact.user.created"),
+        "the forged one must not be processed: {lines:?}"
+    );
+    drop(serve);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sends_every_topic_through_the_embedded_queue() {
+    let serve = Serve::start(&[]).await;
+    let (ok, output) = send(&serve.url, &["--all"]).await;
+    assert!(ok, "{output}");
+    let total = intercom_webhook::topic::Topic::ALL.len();
+    assert!(
+        output.contains(&format!("[{total}/{total}]")),
+        "progress display: {output}"
+    );
+    // ping is answered, not queued; everything else is processed or unhandled.
+    assert!(
+        serve.wait_for("notif_sample_", total - 1).await,
+        "{:?}",
+        serve.lines().len()
+    );
+    assert!(
+        !serve.lines().iter().any(|l| l.starts_with("✗")),
+        "{:?}",
+        serve.lines()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_queue_url_goes_through_real_sqs() {
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("local.fifo").await;
+    let serve = Serve::start(&[
+        ("QUEUE_URL", queue.clone()),
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_REGION", moto::REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY.to_owned()),
+    ])
+    .await;
+    assert!(
+        serve
+            .lines()
+            .join("\n")
+            .contains(&format!("SQS queue {queue}"))
+    );
+    let (ok, output) = send(
+        &serve.url,
+        &["conversation.user.created", "ticket.admin.replied"],
+    )
+    .await;
+    assert!(ok, "{output}");
+    assert!(serve.wait_for("processed", 2).await, "{:?}", serve.lines());
+    // Processed messages were deleted from the queue, as Lambda does.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let attributes = moto
+        .sqs()
+        .await
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    let count = |name| attributes.get(&name).cloned().unwrap_or_default();
+    assert_eq!(
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+        "0"
+    );
+    assert_eq!(
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        "0"
+    );
+}
