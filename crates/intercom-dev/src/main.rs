@@ -32,7 +32,7 @@ enum Command {
         #[arg(long, default_value_t = 8787)]
         port: u16,
         /// Client secret(s), comma-separated.
-        #[arg(long, env = "INTERCOM_CLIENT_SECRET", default_value = fixtures::TEST_SECRET)]
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true, default_value = fixtures::TEST_SECRET)]
         secret: String,
         /// An SQS queue URL to use instead of the embedded queue.
         #[arg(long, env = "QUEUE_URL")]
@@ -42,7 +42,8 @@ enum Command {
     Sign {
         /// The body; `-` or nothing reads standard input.
         file: Option<PathBuf>,
-        #[arg(long, env = "INTERCOM_CLIENT_SECRET", default_value = fixtures::TEST_SECRET)]
+        /// Client secret(s) to sign with, comma-separated (the first is used).
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true, default_value = fixtures::TEST_SECRET)]
         secret: String,
     },
     /// Send signed notifications: sample ones by topic, every topic, or a file.
@@ -52,6 +53,7 @@ enum Command {
     ///   intercom-dev send --all
     ///   intercom-dev send --file my-notification.json
     ///   intercom-dev send --forge contact.user.created   (expect 401)
+    #[command(verbatim_doc_comment)]
     Send {
         /// Topics to send a sample notification for (see `intercom-dev topics`).
         topics: Vec<String>,
@@ -64,7 +66,8 @@ enum Command {
         /// Where to POST.
         #[arg(long, default_value = "http://127.0.0.1:8787/webhook")]
         url: String,
-        #[arg(long, env = "INTERCOM_CLIENT_SECRET", default_value = fixtures::TEST_SECRET)]
+        /// Client secret(s) to sign with, comma-separated (the first is used).
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true, default_value = fixtures::TEST_SECRET)]
         secret: String,
         /// Sign with the wrong secret, to see a forged request refused.
         #[arg(long)]
