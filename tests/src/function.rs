@@ -114,6 +114,11 @@ impl Function {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Everything the function wrote so far, a line each.
     pub fn logs(&self) -> Vec<String> {
         self.lines.lock().expect("lock").clone()
