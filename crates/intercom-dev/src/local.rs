@@ -31,18 +31,10 @@ use webhook_receiver::http_event::{HttpRequest, Origin};
 use webhook_receiver::queue::{Queue, QueueError, SqsQueue};
 use webhook_receiver::secrets::{Secrets, SecretsManagerFetcher};
 
-/// A queued message, owned, as the embedded queue keeps it.
-#[derive(Debug, Clone)]
-pub struct Queued {
-    body: String,
-    attributes: Vec<(String, String)>,
-    group_id: Option<String>,
-}
-
 /// Where the local receiver queues: in memory, or a real SQS queue.
 #[derive(Debug)]
 pub enum LocalQueue {
-    Embedded(mpsc::UnboundedSender<Queued>),
+    Embedded(mpsc::UnboundedSender<QueueMessage<'static>>),
     Sqs(SqsQueue),
 }
 
@@ -50,15 +42,7 @@ impl Queue for LocalQueue {
     async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
         match self {
             LocalQueue::Embedded(sender) => sender
-                .send(Queued {
-                    body: message.body.to_string(),
-                    attributes: message
-                        .attributes
-                        .iter()
-                        .map(|(n, v)| ((*n).to_owned(), v.to_string()))
-                        .collect(),
-                    group_id: message.fifo.as_ref().map(|f| f.group_id.clone()),
-                })
+                .send(message.clone().into_owned())
                 .map_err(|_| QueueError("the embedded queue is closed".into())),
             LocalQueue::Sqs(queue) => queue.send(message).await,
         }
@@ -208,15 +192,15 @@ async fn answer(
 static MESSAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// An SQS record for a message, as Lambda would deliver it.
-fn record(
+fn record<N: AsRef<str>, V: AsRef<str>>(
     message_id: &str,
     body: &str,
-    attributes: &[(String, String)],
+    attributes: &[(N, V)],
     group_id: Option<&str>,
 ) -> SqsMessage {
     let message_attributes: serde_json::Map<String, Value> = attributes
         .iter()
-        .map(|(n, v)| (n.clone(), json!({"stringValue": v, "dataType": "String", "stringListValues": [], "binaryListValues": []})))
+        .map(|(n, v)| (n.as_ref().to_owned(), json!({"stringValue": v.as_ref(), "dataType": "String", "stringListValues": [], "binaryListValues": []})))
         .collect();
     let mut system = json!({"ApproximateReceiveCount": "1"});
     if let Some(group) = group_id {
@@ -270,7 +254,10 @@ fn report_line(report: &RecordReport, subject: &str) -> String {
     )
 }
 
-async fn consume_embedded(mut receiver: mpsc::UnboundedReceiver<Queued>, registry: Arc<Registry>) {
+async fn consume_embedded(
+    mut receiver: mpsc::UnboundedReceiver<QueueMessage<'static>>,
+    registry: Arc<Registry>,
+) {
     while let Some(queued) = receiver.recv().await {
         let id = format!(
             "local-{:06}",
@@ -280,7 +267,7 @@ async fn consume_embedded(mut receiver: mpsc::UnboundedReceiver<Queued>, registr
             &id,
             &queued.body,
             &queued.attributes,
-            queued.group_id.as_deref(),
+            queued.fifo.as_ref().map(|f| f.group_id.as_str()),
         );
         let subject = subject(&record);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -127,6 +127,20 @@ impl<'a> QueueMessage<'a> {
         }
     }
 
+    /// The same message owning its strings, to keep past the request (an
+    /// in-memory queue, a test's record of what was sent).
+    pub fn into_owned(self) -> QueueMessage<'static> {
+        QueueMessage {
+            body: Cow::Owned(self.body.into_owned()),
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(|(n, v)| (n, Cow::Owned(v.into_owned())))
+                .collect(),
+            fifo: self.fifo,
+        }
+    }
+
     /// The value of the attribute `name`, if present.
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes
