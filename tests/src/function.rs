@@ -133,6 +133,30 @@ impl Function {
             .collect()
     }
 
+    /// The JSON lines that satisfy `matches`, once at least `count` of them
+    /// have been read (or after 5 s, so a missing line fails the caller's
+    /// assertion rather than hanging). The function writes a line before it
+    /// answers, but this process reads its pipe concurrently, so a line can
+    /// still be in flight when the answer arrives.
+    pub async fn json_logs_when(
+        &self,
+        count: usize,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found: Vec<Value> = self
+                .json_logs()
+                .into_iter()
+                .filter(|l| matches(l))
+                .collect();
+            if found.len() >= count || std::time::Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits up to `timeout` for the process to exit, returning its status.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         tokio::time::timeout(timeout, self.child.wait())

@@ -130,11 +130,9 @@ async fn signed_notifications_of_every_family_are_queued_and_processed() {
         );
     }
 
-    let records: Vec<Value> = processor
-        .json_logs()
-        .into_iter()
-        .filter(|l| l["message"] == "record")
-        .collect();
+    let records = processor
+        .json_logs_when(messages.len(), |l| l["message"] == "record")
+        .await;
     assert_eq!(records.len(), messages.len(), "one line per record");
     let handled: BTreeSet<&str> = [
         "conversation.user.created",
@@ -225,9 +223,9 @@ async fn a_poison_message_fails_alone_and_holds_back_only_its_group() {
         "the poison record and the one behind it in its group"
     );
     let outcomes: Vec<(String, String)> = processor
-        .json_logs()
+        .json_logs_when(3, |l| l["message"] == "record")
+        .await
         .into_iter()
-        .filter(|l| l["message"] == "record")
         .map(|l| {
             (
                 l["message_id"].as_str().unwrap_or_default().to_owned(),

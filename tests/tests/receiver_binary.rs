@@ -85,8 +85,10 @@ async fn queues_byte_for_byte_with_every_attribute_and_logs_one_line() {
         assert_eq!(attribute.data_type(), "String");
     }
 
+    let requests = function
+        .json_logs_when(1, |l| l["message"] == "request")
+        .await;
     let logs = function.json_logs();
-    let requests: Vec<&Value> = logs.iter().filter(|l| l["message"] == "request").collect();
     assert_eq!(requests.len(), 1, "{logs:?}");
     assert_eq!(requests[0]["status"], 202);
     assert_eq!(requests[0]["topic"], "conversation.user.created");
@@ -227,10 +229,9 @@ async fn queue_refused_and_queue_hanging_give_503_within_three_seconds() {
     eprintln!("refused answered in {refused:?}, hanging in {hung:?}");
     held.abort();
     let error_lines = hanging
-        .json_logs()
-        .into_iter()
-        .filter(|l| l["error"] == "queue_unavailable")
-        .count();
+        .json_logs_when(1, |l| l["error"] == "queue_unavailable")
+        .await
+        .len();
     assert_eq!(error_lines, 1);
 }
 
