@@ -6,7 +6,10 @@
 //! - [`send`] signs and posts notifications, as Intercom does.
 //! - [`samples`] has a sample notification for every catalogued topic, and
 //!   [`fixtures`] wraps notifications in Lambda events (it generates `events/`).
+//! - [`contract`] restates the contract's envelope rules as an oracle for
+//!   property tests and fuzzing.
 
+pub mod contract;
 pub mod fixtures;
 pub mod local;
 pub mod samples;

@@ -137,9 +137,19 @@ impl Verifier {
 }
 
 /// Parses `sha1=<40 hex>` into the 20 digest bytes. The prefix is matched without
-/// regard to case and surrounding white space is ignored, as HTTP allows.
+/// regard to case, and spaces and tabs around the value (HTTP's optional white
+/// space, and nothing else) are ignored.
 fn parse_header(header: &[u8]) -> Result<[u8; DIGEST_LEN], SignatureError> {
-    let header = header.trim_ascii();
+    let is_ows = |b: &u8| matches!(b, b' ' | b'\t');
+    let start = header
+        .iter()
+        .position(|b| !is_ows(b))
+        .unwrap_or(header.len());
+    let end = header
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    let header = &header[start..end];
     let (prefix, hex_digits) = header
         .split_at_checked(PREFIX.len())
         .ok_or(SignatureError::Malformed)?;
@@ -238,6 +248,9 @@ mod tests {
         let flipped_digit = BODY_SIGNATURE.replace("sha1=c7", "sha1=c8");
         let short = &BODY_SIGNATURE[..BODY_SIGNATURE.len() - 1];
         let long = format!("{BODY_SIGNATURE}0");
+        // Found by the property test: white space other than HTTP's (here a
+        // form feed) was trimmed too.
+        let form_feed = format!("{BODY_SIGNATURE}\x0c");
         type Case<'a> = (&'a str, &'a [u8], Option<&'a [u8]>, SignatureError);
         let cases: &[Case<'_>] = &[
             ("no header", BODY.as_bytes(), None, SignatureError::Missing),
@@ -275,6 +288,12 @@ mod tests {
                 "41 hex digits",
                 BODY.as_bytes(),
                 Some(long.as_bytes()),
+                SignatureError::Malformed,
+            ),
+            (
+                "trailing form feed",
+                BODY.as_bytes(),
+                Some(form_feed.as_bytes()),
                 SignatureError::Malformed,
             ),
             (
