@@ -500,8 +500,13 @@ impl std::fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
+/// Parses `item` straight into `T`; where that fails, parses it into a
+/// `Value` first, so that a field that appears twice anywhere in the item
+/// takes its last value (as JavaScript's `JSON.parse` does) instead of
+/// failing a notification the receiver rightly accepted. Found by fuzzing.
 fn boxed<T: DeserializeOwned>(item: &str) -> Result<Box<T>, ModelError> {
     serde_json::from_str(item)
+        .or_else(|_| serde_json::from_str::<Value>(item).and_then(T::deserialize))
         .map(Box::new)
         .map_err(|e| ModelError(e.to_string()))
 }

@@ -44,6 +44,19 @@ mod tests {
     use super::*;
     use crate::topic::Topic;
 
+    /// Found by the `record` fuzz target: the receiver accepts an item with a
+    /// field twice (the envelope is valid), so the processor must decode it
+    /// too rather than fail it into the dead-letter queue.
+    #[test]
+    fn an_item_field_that_appears_twice_takes_its_last_value() {
+        let body = br#"{"type":"notification_event","topic":"contact.user.created","id":"n1","app_id":"a","created_at":5,"data":{"item":{"type":"contact","id":"c1","email":"old@example.com","location":{"city":"x","city":"Tokyo"},"email":"jane@example.com"}}}"#;
+        let (item, _) = decode(body, "m-1").expect("decodes");
+        let Item::Contact(contact) = item else {
+            panic!("contact")
+        };
+        assert_eq!(contact.email.as_deref(), Some("jane@example.com"));
+    }
+
     #[test]
     fn decodes_a_ticket_part_wrapper() {
         let body = br#"{"type":"notification_event","topic":"ticket.admin.replied","id":"n1","app_id":"a","created_at":5,"data":{"item":{"type":"ticket_ticket_part","ticket":{"id":"5","ticket_state":"in_progress"},"ticket_part":{"id":9,"body":"<p>hi</p>"}}}}"#;

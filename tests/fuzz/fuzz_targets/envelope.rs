@@ -1,0 +1,8 @@
+//! Envelope parsing: never panics, and accepts exactly what the contract calls valid.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    pipeline_fuzz::assert_envelope_agrees(data);
+});
