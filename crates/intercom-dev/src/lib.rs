@@ -4,13 +4,11 @@
 //!   what it queues (an embedded queue, or SQS when `QUEUE_URL` is set) to the
 //!   processor's handler registry: the same code as the two Lambdas.
 //! - [`send`] signs and posts notifications, as Intercom does.
-//! - [`samples`] has a sample notification for every catalogued topic, and
-//!   [`fixtures`] wraps notifications in Lambda events (it generates `events/`).
-//! - [`contract`] restates the contract's envelope rules as an oracle for
-//!   property tests and fuzzing.
+//! - [`samples`], [`fixtures`] and [`contract`] are re-exported from the
+//!   `intercom-fixtures` crate: samples for every topic, the Lambda events
+//!   that wrap them, and the contract's rules as an oracle.
 
-pub mod contract;
-pub mod fixtures;
 pub mod local;
-pub mod samples;
 pub mod send;
+
+pub use intercom_fixtures::{contract, fixtures, samples};

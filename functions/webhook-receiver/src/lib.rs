@@ -4,6 +4,7 @@
 //! request at a time; [`bootstrap::receiver_from_env`] builds it from the
 //! environment. The domain rules live in the `intercom-webhook` crate.
 
+#[cfg(feature = "aws")]
 pub mod bootstrap;
 pub mod config;
 pub mod handler;

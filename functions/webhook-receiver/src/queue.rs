@@ -1,17 +1,24 @@
 //! Sending queue messages to SQS, within a time budget.
 //!
-//! [`Queue`] is the seam the handler depends on; [`SqsQueue`] is the real one.
+//! [`Queue`] is the seam the handler depends on; `SqsQueue` (feature `aws`,
+//! on by default) is the real one.
 //! The SDK client is built once, with its own retries (standard mode, three
 //! attempts, short backoff) and timeouts sized so that a refused or hanging
 //! SQS still lets the receiver answer well within Intercom's five seconds.
 
 use std::future::Future;
+#[cfg(feature = "aws")]
 use std::time::Duration;
 
+#[cfg(feature = "aws")]
 use aws_config::retry::RetryConfig;
+#[cfg(feature = "aws")]
 use aws_config::timeout::TimeoutConfig;
+#[cfg(feature = "aws")]
 use aws_sdk_sqs::types::MessageAttributeValue;
-use intercom_webhook::queue_message::{ATTRIBUTE_DATA_TYPE, QueueMessage};
+#[cfg(feature = "aws")]
+use intercom_webhook::queue_message::ATTRIBUTE_DATA_TYPE;
+use intercom_webhook::queue_message::QueueMessage;
 
 /// The queue did not acknowledge a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +41,7 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+#[cfg(feature = "aws")]
 /// Timeouts and retries for SQS calls: at most three attempts of at most 800 ms
 /// each, 2.4 s in all, so the handler's 2.7 s queue budget is never the limit
 /// that fires first unless SQS hangs.
@@ -50,6 +58,7 @@ pub fn sdk_timeouts() -> (TimeoutConfig, RetryConfig) {
     (timeouts, retries)
 }
 
+#[cfg(feature = "aws")]
 /// The SQS queue named by `QUEUE_URL`.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -57,6 +66,7 @@ pub struct SqsQueue {
     queue_url: String,
 }
 
+#[cfg(feature = "aws")]
 impl SqsQueue {
     pub fn new(sdk_config: &aws_config::SdkConfig, queue_url: String) -> Self {
         Self {
@@ -66,6 +76,7 @@ impl SqsQueue {
     }
 }
 
+#[cfg(feature = "aws")]
 impl Queue for SqsQueue {
     async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
         let mut request = self

@@ -36,6 +36,7 @@ pub trait SecretFetcher: Send + Sync {
     fn fetch(&self) -> impl Future<Output = Result<String, FetchError>> + Send;
 }
 
+#[cfg(feature = "aws")]
 /// Reads a Secrets Manager secret's `SecretString`.
 #[derive(Debug, Clone)]
 pub struct SecretsManagerFetcher {
@@ -43,6 +44,7 @@ pub struct SecretsManagerFetcher {
     secret_id: String,
 }
 
+#[cfg(feature = "aws")]
 impl SecretsManagerFetcher {
     pub fn new(sdk_config: &aws_config::SdkConfig, secret_id: String) -> Self {
         Self {
@@ -52,6 +54,7 @@ impl SecretsManagerFetcher {
     }
 }
 
+#[cfg(feature = "aws")]
 impl SecretFetcher for SecretsManagerFetcher {
     async fn fetch(&self) -> Result<String, FetchError> {
         let output = self

@@ -7,24 +7,21 @@
 //! body, and a 202 must have queued the body byte for byte.
 #![no_main]
 
-use intercom_dev::contract::{has_duplicate_envelope_field, valid_envelope};
-use intercom_dev::fixtures::{Request, Shape, sign_with};
-use intercom_dev::local::LocalQueue;
-use intercom_webhook::queue_message::{QueueMessage, attribute, decode_body};
+use intercom_fixtures::contract::{has_duplicate_envelope_field, valid_envelope};
+use intercom_fixtures::fixtures::{Request, Shape, sign_with};
+use intercom_webhook::queue_message::{attribute, decode_body};
 use intercom_webhook::signature::Verifier;
 use libfuzzer_sys::fuzz_target;
-use pipeline_fuzz::{SECRETS, block_on};
-use tokio::sync::mpsc;
+use pipeline_fuzz::{KeptQueue, NeverFetched, SECRETS, block_on};
 use webhook_receiver::handler::Receiver;
-use webhook_receiver::secrets::{Secrets, SecretsManagerFetcher};
+use webhook_receiver::secrets::Secrets;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let (sender, mut queued) = mpsc::unbounded_channel::<QueueMessage<'static>>();
-    let receiver: Receiver<LocalQueue, SecretsManagerFetcher> = Receiver {
-        queue: LocalQueue::Embedded(sender),
+    let receiver: Receiver<KeptQueue, NeverFetched> = Receiver {
+        queue: KeptQueue::default(),
         secrets: Secrets::fixed(Verifier::new(SECRETS).expect("secrets")),
         fifo: mode & 0x40 != 0,
         allowed_sources: None,
@@ -49,10 +46,7 @@ fuzz_target!(|data: &[u8]| {
         [200, 202, 400, 401, 403, 405, 413].contains(&status),
         "status {status}"
     );
-    let mut messages = Vec::new();
-    while let Ok(message) = queued.try_recv() {
-        messages.push(message);
-    }
+    let messages = std::mem::take(&mut *receiver.queue.0.lock().expect("lock"));
     assert_eq!(
         messages.len(),
         usize::from(status == 202),

@@ -9,7 +9,7 @@
 
 use std::time::SystemTime;
 
-use intercom_dev::contract::valid_envelope;
+use intercom_fixtures::contract::valid_envelope;
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{Delivery, QueueMessage, attribute, decode_body, sqs_text};
 use intercom_webhook::record;

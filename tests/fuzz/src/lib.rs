@@ -1,10 +1,15 @@
 //! What the fuzz targets share: the contract oracle comparison and a runtime for the async receiver.
 
-use intercom_dev::contract::{has_duplicate_envelope_field, valid_envelope};
+use intercom_fixtures::contract::{has_duplicate_envelope_field, valid_envelope};
+use std::sync::Mutex;
+
 use intercom_webhook::envelope::Envelope;
+use intercom_webhook::queue_message::QueueMessage;
+use webhook_receiver::queue::{Queue, QueueError};
+use webhook_receiver::secrets::{FetchError, SecretFetcher};
 
 /// The secrets every target verifies with (the second one, for rotation).
-pub const SECRETS: [&str; 2] = [intercom_dev::fixtures::TEST_SECRET, "rotated-secret"];
+pub const SECRETS: [&str; 2] = [intercom_fixtures::fixtures::TEST_SECRET, "rotated-secret"];
 
 /// Panics unless the one-pass parser and the contract agree on `bytes`: the
 /// same verdict (a duplicated envelope field is always refused), and on
@@ -56,4 +61,28 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
             .expect("runtime");
     }
     RUNTIME.with(|runtime| runtime.block_on(future))
+}
+
+/// A queue that keeps what it is sent.
+#[derive(Debug, Default)]
+pub struct KeptQueue(pub Mutex<Vec<QueueMessage<'static>>>);
+
+impl Queue for KeptQueue {
+    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(message.clone().into_owned());
+        Ok(())
+    }
+}
+
+/// Secrets that come from configuration only, never fetched.
+#[derive(Debug)]
+pub struct NeverFetched;
+
+impl SecretFetcher for NeverFetched {
+    async fn fetch(&self) -> Result<String, FetchError> {
+        Err(FetchError("no secret store in the fuzz targets".into()))
+    }
 }
