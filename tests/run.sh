@@ -2,7 +2,13 @@
 # Runs every test on a fresh machine: installs moto (the SQS- and Secrets
 # Manager-compatible server the integration tests start on free loopback
 # ports), builds the release binaries the binary tests run as Lambda does,
-# then runs the whole workspace's tests.
+# runs the whole workspace's tests (unit, property, binary, end-to-end, load
+# and faults), then fuzzes each target for a bounded time.
+#
+# Bounded for CI, all overridable: LOAD_NOTIFICATIONS (3,000 here; the load
+# test's own default and BENCHMARKS.md's figures are 20,000, which moto takes
+# about eight minutes to absorb), FUZZ_SECONDS per fuzz target (30), and
+# PROPTEST_CASES (proptest's 256).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,5 +17,8 @@ if ! python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]>=5,<6"
 fi
 
+export LOAD_NOTIFICATIONS="${LOAD_NOTIFICATIONS:-3000}"
+
 cargo build --release --bins --locked
 cargo test --workspace --locked "$@"
+./tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"

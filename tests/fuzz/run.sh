@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes every target for a while: ./tests/fuzz/run.sh [seconds per target] [targets...]
 #
-# Needs the nightly toolchain (installed here) and cargo-fuzz, which this
-# script installs when it is missing. Corpora are seeded from events/ into
-# tests/fuzz/corpus/ (kept between runs, not committed); a crash stops the
-# run, leaves its input under tests/fuzz/artifacts/<target>/, and becomes a
-# regression test (see SECURITY.md). Prints each target's exec count.
+# Needs cargo-fuzz, which this script installs when it is missing. With no
+# sanitizer cargo-fuzz needs only stable compiler flags, so the machine's own
+# toolchain does (FUZZ_TOOLCHAIN=+nightly picks nightly). Corpora are seeded
+# from events/ into tests/fuzz/corpus/ (kept between runs, not committed); a
+# crash stops the run, leaves its input under tests/fuzz/artifacts/<target>/,
+# and becomes a regression test (see SECURITY.md). Prints each target's exec
+# count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,10 +21,10 @@ python3 tests/fuzz/seed.py tests/fuzz/corpus
 
 # No sanitizer: the code under test has no `unsafe`, and without ASan the
 # build is quicker and each run does several times the executions.
-cargo +nightly fuzz build --fuzz-dir tests/fuzz --sanitizer none --release
+cargo ${FUZZ_TOOLCHAIN:-} fuzz build --fuzz-dir tests/fuzz --sanitizer none --release
 for target in "${targets[@]}"; do
     log="$(mktemp)"
-    if ! cargo +nightly fuzz run --fuzz-dir tests/fuzz --sanitizer none --release "$target" \
+    if ! cargo ${FUZZ_TOOLCHAIN:-} fuzz run --fuzz-dir tests/fuzz --sanitizer none --release "$target" \
         "tests/fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -timeout=10 \
         >"$log" 2>&1; then
         tail -n 60 "$log"

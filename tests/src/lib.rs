@@ -3,7 +3,9 @@
 //! The tests themselves live in `tests/tests/`.
 
 pub mod function;
+pub mod load;
 pub mod moto;
+pub mod proxy;
 pub mod runtime_api;
 
 pub use intercom_dev::{fixtures, samples};

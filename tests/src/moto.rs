@@ -4,8 +4,11 @@
 //! [`Moto`] is its own server process, killed when dropped.
 
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 /// Credentials and region moto accepts; nothing here reaches AWS.
@@ -32,6 +35,26 @@ impl Moto {
     /// The endpoint URL for the SDKs (`AWS_ENDPOINT_URL`).
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Freezes the server process (SIGSTOP): connections are accepted by the
+    /// kernel but nothing is answered, as when a server hangs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT); it then answers what waited.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().and_then(Child::id).expect("moto runs");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Kills the server; its state is lost.
@@ -109,41 +132,139 @@ impl Moto {
             .expect("queue url")
     }
 
+    /// Starts receiving and deleting `queue_url`'s messages in the background,
+    /// as a consumer would, until [`Drainer::finish`]. moto's receive costs
+    /// time in proportion to the queue's length (it recounts the queue for
+    /// every message it returns), so load tests keep the queue short this way.
+    pub async fn start_draining(&self, queue_url: &str) -> Drainer {
+        let done = Arc::new(AtomicBool::new(false));
+        let sqs = self.sqs().await;
+        let queue_url = queue_url.to_owned();
+        let stop = Arc::clone(&done);
+        let task = tokio::spawn(async move {
+            let mut messages = Vec::new();
+            loop {
+                let finishing = stop.load(Ordering::SeqCst);
+                let batch =
+                    receive_and_delete(&sqs, &queue_url, if finishing { 0 } else { 1 }).await;
+                if batch.is_empty() && finishing {
+                    return messages;
+                }
+                messages.extend(batch);
+            }
+        });
+        Drainer { done, task }
+    }
+
     /// Receives and deletes every message now in the queue (with all
-    /// attributes). Deleting matters for FIFO queues, which hold back a
-    /// group's later messages while earlier ones are in flight.
+    /// attributes).
     pub async fn drain(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
         let sqs = self.sqs().await;
         let mut messages = Vec::new();
         loop {
-            let batch = sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .visibility_timeout(300)
-                .send()
-                .await
-                .expect("receive")
-                .messages
-                .unwrap_or_default();
+            let batch = receive_and_delete(&sqs, queue_url, 0).await;
             if batch.is_empty() {
                 return messages;
-            }
-            for message in &batch {
-                if let Some(handle) = message.receipt_handle() {
-                    sqs.delete_message()
-                        .queue_url(queue_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .expect("delete");
-                }
             }
             messages.extend(batch);
         }
     }
+}
+
+/// A background consumer started by [`Moto::start_draining`].
+#[derive(Debug)]
+pub struct Drainer {
+    done: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<aws_sdk_sqs::types::Message>>,
+}
+
+impl Drainer {
+    /// Receives what is left, stops, and returns every message received.
+    pub async fn finish(self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.done.store(true, Ordering::SeqCst);
+        self.task.await.expect("drainer")
+    }
+}
+
+/// One receive of up to 10 messages (all attributes), deleted at once.
+/// Deleting matters for FIFO queues, which hold back a group's later
+/// messages while earlier ones are in flight.
+async fn receive_and_delete(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait_seconds: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let batch = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_seconds)
+        .message_attribute_names("All")
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .visibility_timeout(300)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    if batch.is_empty() {
+        return batch;
+    }
+    let entries: Vec<_> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, message)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(message.receipt_handle()?)
+                .build()
+                .ok()
+        })
+        .collect();
+    let deleted = sqs
+        .delete_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.failed.is_empty(), "delete failed: {deleted:?}");
+    batch
+}
+
+/// The SQS event Lambda would deliver for `messages` received from `queue_arn`.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+                .unwrap_or_default();
+            let message_attributes: serde_json::Map<String, Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            (k.clone(), json!({"stringValue": v.string_value(), "stringListValues": [], "binaryListValues": [], "dataType": v.data_type()}))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }
 
 /// A port nothing listens on right now.

@@ -4,13 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::Message;
 use intercom_webhook::topic::{Family, Topic};
 use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET};
 use pipeline_tests::function::Function;
-use pipeline_tests::moto::Moto;
+use pipeline_tests::moto::{Moto, sqs_event};
 use pipeline_tests::samples;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One topic of every family, plus the topics the shipped handlers take.
 fn topics() -> Vec<Topic> {
@@ -32,39 +31,6 @@ fn topics() -> Vec<Topic> {
 }
 
 /// The SQS event Lambda would deliver for `messages`.
-fn sqs_event(messages: &[Message], queue_arn: &str) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
-                .unwrap_or_default();
-            let message_attributes: serde_json::Map<String, Value> = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| {
-                            (k.clone(), json!({"stringValue": v.string_value(), "stringListValues": [], "binaryListValues": [], "dataType": v.data_type()}))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
-                "messageAttributes": message_attributes,
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_notifications_of_every_family_are_queued_and_processed() {

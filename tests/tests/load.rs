@@ -1,0 +1,91 @@
+//! Load: 20,000 signed deliveries through a fleet of real receiver binaries into moto, every accepted one queued exactly once.
+//!
+//! `LOAD_NOTIFICATIONS` changes the count (20,000 by default) and
+//! `LOAD_RECEIVERS` the number of receiver processes (8). The figures are
+//! printed (`-- --nocapture`) and recorded in BENCHMARKS.md.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use pipeline_tests::load::{Fleet, mix, percentile};
+use pipeline_tests::moto::Moto;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_accepted_notification_is_queued_exactly_once_under_load() {
+    let count = setting("LOAD_NOTIFICATIONS", 20_000);
+    let receivers = setting("LOAD_RECEIVERS", 8);
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("load").await;
+    let deliveries = mix(count, "load", 0x1c0ffee);
+    let fleet = Fleet::start(receivers, &moto, &queue, &moto.endpoint()).await;
+
+    let drainer = moto.start_draining(&queue).await;
+    let started = Instant::now();
+    let answers = fleet
+        .deliver(deliveries.iter().map(|d| d.event.clone()).collect())
+        .await;
+    let elapsed = started.elapsed();
+
+    let mut wrong = Vec::new();
+    for (delivery, answer) in deliveries.iter().zip(&answers) {
+        if answer.status != Some(delivery.expected) {
+            wrong.push((delivery.id.as_str(), delivery.expected, answer.status));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {count} answered otherwise than the contract says, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    let latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
+    let accepted: HashMap<&str, &[u8]> = deliveries
+        .iter()
+        .filter(|d| d.expected == 202)
+        .map(|d| (d.id.as_str(), d.body.as_slice()))
+        .collect();
+    let total_bytes: usize = deliveries.iter().map(|d| d.body.len()).sum();
+    eprintln!(
+        "load: {count} deliveries ({:.1} MiB of bodies) by {receivers} receivers in {:.1} s: {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} accepted",
+        total_bytes as f64 / 1_048_576.0,
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 100.0).as_secs_f64() * 1e3,
+        accepted.len()
+    );
+
+    let messages = drainer.finish().await;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for message in &messages {
+        let id = message
+            .message_attributes()
+            .and_then(|a| a.get("notification_id"))
+            .and_then(|v| v.string_value())
+            .expect("notification_id attribute")
+            .to_owned();
+        let body = message.body().expect("body").as_bytes();
+        assert_eq!(
+            accepted.get(id.as_str()).copied(),
+            Some(body),
+            "{id}: queued but not accepted, or not byte for byte"
+        );
+        *seen.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "queued more than once: {twice:?}");
+    let missing: Vec<_> = accepted
+        .keys()
+        .filter(|id| !seen.contains_key(**id))
+        .collect();
+    assert!(missing.is_empty(), "accepted but not queued: {missing:?}");
+    assert_eq!(messages.len(), accepted.len());
+}
