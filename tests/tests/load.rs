@@ -1,7 +1,9 @@
 //! Load: 20,000 signed deliveries through a fleet of real receiver binaries into moto, every accepted one queued exactly once.
 //!
 //! `LOAD_NOTIFICATIONS` changes the count (20,000 by default) and
-//! `LOAD_RECEIVERS` the number of receiver processes (8). The figures are
+//! `LOAD_RECEIVERS` the number of receiver processes (4: with 8, moto's
+//! Python server thrashes, answers SendMessage in up to seconds, and the
+//! receivers rightly answer 503 past their 2.4 s SQS budget). The figures are
 //! printed (`-- --nocapture`) and recorded in BENCHMARKS.md.
 
 use std::collections::HashMap;
@@ -20,7 +22,7 @@ fn setting(name: &str, default: usize) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_accepted_notification_is_queued_exactly_once_under_load() {
     let count = setting("LOAD_NOTIFICATIONS", 20_000);
-    let receivers = setting("LOAD_RECEIVERS", 8);
+    let receivers = setting("LOAD_RECEIVERS", 4);
     let moto = Moto::start().await;
     let queue = moto.create_queue("load").await;
     let deliveries = mix(count, "load", 0x1c0ffee);
