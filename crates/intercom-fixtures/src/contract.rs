@@ -7,9 +7,10 @@
 //!
 //! One rule is the project's own and not the contract's: a field the envelope
 //! needs that appears twice is refused (a `Value` keeps the last one, so it
-//! cannot see this). [`has_duplicate_envelope_field`] finds those inputs so a
-//! comparison can set them aside.
+//! cannot see this). [`has_duplicate_envelope_field`] finds those inputs, and
+//! [`parser_agrees`] is the comparison property tests and fuzzers make.
 
+use intercom_webhook::envelope::Envelope;
 use serde_json::Value;
 
 /// What the contract says of `body`: `Ok` for a valid notification envelope,
@@ -44,6 +45,50 @@ pub fn valid_envelope(body: &[u8]) -> Result<(), &'static str> {
         Some(Value::String(_)) => Ok(()),
         None | Some(Value::Null) if topic == "ping" => Ok(()),
         _ => Err("id"),
+    }
+}
+
+/// Compares the one-pass parser with the contract on `body`: the same
+/// verdict (an envelope field twice is always refused, the project's own
+/// rule), and on acceptance the same topic, id, app_id and created_at.
+/// `Err` says how they disagree.
+pub fn parser_agrees(body: &[u8]) -> Result<(), String> {
+    let parsed = Envelope::parse_unverified(body);
+    if has_duplicate_envelope_field(body) {
+        return match parsed {
+            Ok(_) => Err("a duplicated envelope field was accepted".into()),
+            Err(_) => Ok(()),
+        };
+    }
+    let verdict = valid_envelope(body);
+    let Ok(envelope) = parsed else {
+        return match verdict {
+            Ok(()) => Err(format!("parser {parsed:?}, contract valid")),
+            Err(_) => Ok(()),
+        };
+    };
+    if let Err(rule) = verdict {
+        return Err(format!(
+            "parser accepted {envelope:?}, contract refuses `{rule}`"
+        ));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let contract = (
+        value["topic"].as_str(),
+        value.get("id").and_then(Value::as_str),
+        value["app_id"].as_str(),
+        value["created_at"].as_i64(),
+    );
+    let read = (
+        Some(envelope.topic.as_ref()),
+        envelope.id.as_deref(),
+        Some(envelope.app_id.as_ref()),
+        Some(envelope.created_at),
+    );
+    if contract == read {
+        Ok(())
+    } else {
+        Err(format!("parser read {read:?}, the body says {contract:?}"))
     }
 }
 

@@ -212,7 +212,9 @@ pub fn sqs_text(body: &[u8]) -> Option<&str> {
     (!control && !noncharacter).then_some(text)
 }
 
-fn sqs_allows(c: char) -> bool {
+/// Whether SQS carries `c` in a text body or attribute value: its documented
+/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
+pub fn sqs_allows(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 

@@ -4,5 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    pipeline_fuzz::assert_envelope_agrees(data);
+    if let Err(disagreement) = intercom_fixtures::contract::parser_agrees(data) {
+        panic!("{disagreement}");
+    }
 });

@@ -64,11 +64,7 @@ fuzz_target!(|data: &[u8]| {
         };
         assert_eq!(status, expected, "signed body");
         if let Some(message) = messages.first() {
-            let encoding = message
-                .attributes
-                .iter()
-                .find(|(name, _)| *name == attribute::CONTENT_ENCODING)
-                .map(|(_, value)| value.as_ref());
+            let encoding = message.attribute(attribute::CONTENT_ENCODING);
             let carried = decode_body(&message.body, encoding).expect("decodable");
             assert_eq!(&carried[..], rest, "queued byte for byte");
             assert_eq!(encoding.is_none(), pipeline_fuzz::sqs_can_carry(rest));

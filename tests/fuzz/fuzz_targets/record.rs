@@ -55,11 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 received_at: SystemTime::UNIX_EPOCH,
             };
             let message = QueueMessage::build(verified, &envelope, &delivery, mode & 2 == 2);
-            let encoding = message
-                .attributes
-                .iter()
-                .find(|(name, _)| *name == attribute::CONTENT_ENCODING)
-                .map(|(_, value)| value.as_ref());
+            let encoding = message.attribute(attribute::CONTENT_ENCODING);
             let carried = decode_body(&message.body, encoding).expect("decodable");
             assert_eq!(&carried[..], rest, "carried byte for byte");
             let (_, meta) = record::decode(&carried, "m-2")
