@@ -157,6 +157,32 @@ impl Function {
         }
     }
 
+    /// Asserts the start failed as the contract says: an init error naming
+    /// `variable` reported to the Runtime API, the process exited unsuccessfully
+    /// without ever asking for work, and nothing panicked. Returns the report.
+    pub async fn expect_init_error(&mut self, variable: &str) -> Value {
+        let error = self
+            .api
+            .init_error(Duration::from_secs(10))
+            .await
+            .expect("an init error report");
+        assert_eq!(error["errorType"], "Runtime.InitError", "{error}");
+        assert!(
+            error["errorMessage"]
+                .as_str()
+                .is_some_and(|m| m.contains(variable)),
+            "{error}"
+        );
+        let status = self
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .expect("exits");
+        assert!(!status.success());
+        assert!(self.api.first_poll().is_none(), "never asked for work");
+        assert!(!self.logs().iter().any(|l| l.contains("panicked")));
+        error
+    }
+
     /// Waits up to `timeout` for the process to exit, returning its status.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         tokio::time::timeout(timeout, self.child.wait())

@@ -191,6 +191,14 @@ impl Fleet {
     }
 }
 
+/// A count from the environment variable `name`, or `default`.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The `p`-th percentile (0–100) of `latencies`, nearest rank.
 pub fn percentile(latencies: &[Duration], p: f64) -> Duration {
     let mut sorted = latencies.to_vec();

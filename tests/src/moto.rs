@@ -194,24 +194,41 @@ async fn receive_and_delete(
     queue_url: &str,
     wait_seconds: i32,
 ) -> Vec<aws_sdk_sqs::types::Message> {
-    let batch = sqs
-        .receive_message()
+    let batch = receive(sqs, queue_url, wait_seconds, 300).await;
+    delete(sqs, queue_url, &batch).await;
+    batch
+}
+
+/// One receive of up to 10 messages with all their attributes, hidden from
+/// other consumers for `visibility_seconds`.
+pub async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait_seconds: i32,
+    visibility_seconds: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(10)
         .wait_time_seconds(wait_seconds)
         .message_attribute_names("All")
         .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .visibility_timeout(300)
+        .visibility_timeout(visibility_seconds)
         .send()
         .await
         .expect("receive")
         .messages
-        .unwrap_or_default();
-    if batch.is_empty() {
-        return batch;
-    }
-    let entries: Vec<_> = batch
-        .iter()
+        .unwrap_or_default()
+}
+
+/// Deletes up to 10 received `messages` in one call.
+pub async fn delete<'m>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: impl IntoIterator<Item = &'m aws_sdk_sqs::types::Message>,
+) {
+    let entries: Vec<_> = messages
+        .into_iter()
         .enumerate()
         .filter_map(|(i, message)| {
             aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
@@ -221,6 +238,9 @@ async fn receive_and_delete(
                 .ok()
         })
         .collect();
+    if entries.is_empty() {
+        return;
+    }
     let deleted = sqs
         .delete_message_batch()
         .queue_url(queue_url)
@@ -229,7 +249,6 @@ async fn receive_and_delete(
         .await
         .expect("delete");
     assert!(deleted.failed.is_empty(), "delete failed: {deleted:?}");
-    batch
 }
 
 /// The SQS event Lambda would deliver for `messages` received from `queue_arn`.

@@ -48,9 +48,8 @@ impl Proxy {
 
     fn serve(&self, listener: TcpListener) {
         let upstream = self.upstream;
-        let tasks = Arc::clone(&self.tasks);
         let connections = Arc::clone(&self.tasks);
-        tasks.lock().expect("lock").spawn(async move {
+        self.tasks.lock().expect("lock").spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 connections.lock().expect("lock").spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", upstream)).await {

@@ -8,19 +8,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use intercom_webhook::topic::Topic;
 use pipeline_tests::function::Function;
-use pipeline_tests::moto::{Moto, sqs_event};
+use pipeline_tests::load::setting;
+use pipeline_tests::moto::{self, Moto, sqs_event};
 use pipeline_tests::samples;
 use serde_json::{Value, json};
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redrive_count() {
@@ -123,18 +117,7 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
         );
         let mut invocations = Vec::new();
         for processor in &processors {
-            let batch = sqs
-                .receive_message()
-                .queue_url(&queue)
-                .max_number_of_messages(10)
-                .visibility_timeout(VISIBILITY_SECONDS)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .expect("receive")
-                .messages
-                .unwrap_or_default();
+            let batch = moto::receive(&sqs, &queue, 0, VISIBILITY_SECONDS).await;
             if batch.is_empty() {
                 continue;
             }
@@ -147,17 +130,10 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
                     .iter()
                     .filter_map(|f| f["itemIdentifier"].as_str())
                     .collect();
-                for message in batch
+                let succeeded = batch
                     .iter()
-                    .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
-                {
-                    sqs.delete_message()
-                        .queue_url(queue)
-                        .receipt_handle(message.receipt_handle().expect("handle"))
-                        .send()
-                        .await
-                        .expect("delete");
-                }
+                    .filter(|m| !failed.contains(m.message_id().unwrap_or_default()));
+                moto::delete(sqs, queue, succeeded).await;
             });
         }
         if invocations.is_empty() {

@@ -15,16 +15,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use pipeline_tests::load::{Fleet, mix, percentile};
+use pipeline_tests::load::{Fleet, mix, percentile, setting};
 use pipeline_tests::moto::Moto;
 use pipeline_tests::proxy::Proxy;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hung_and_a_vanished_queue_lose_nothing_and_every_answer_comes_within_3_s() {

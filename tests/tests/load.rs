@@ -9,15 +9,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use pipeline_tests::load::{Fleet, mix, percentile};
+use pipeline_tests::load::{Fleet, mix, percentile, setting};
 use pipeline_tests::moto::Moto;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_accepted_notification_is_queued_exactly_once_under_load() {

@@ -2,7 +2,6 @@
 //! moto's SQS → messages received → `topic-processor` → batch response and log lines.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 use intercom_webhook::topic::{Family, Topic};
 use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET};
@@ -217,21 +216,5 @@ async fn processor_configuration_errors_are_init_errors() {
         &[("RECORD_CONCURRENCY", "lots".to_owned())],
     )
     .await;
-    let error = processor
-        .api
-        .init_error(Duration::from_secs(10))
-        .await
-        .expect("init error");
-    assert!(
-        error["errorMessage"]
-            .as_str()
-            .is_some_and(|m| m.contains("RECORD_CONCURRENCY")),
-        "{error}"
-    );
-    assert!(
-        processor
-            .wait_exit(Duration::from_secs(10))
-            .await
-            .is_some_and(|s| !s.success())
-    );
+    processor.expect_init_error("RECORD_CONCURRENCY").await;
 }

@@ -392,25 +392,7 @@ async fn invalid_configuration_is_an_init_error_naming_the_variable() {
     ];
     for (env, variable) in cases {
         let mut function = Function::start(BINARY, None, &env).await;
-        let error = function
-            .api
-            .init_error(Duration::from_secs(10))
-            .await
-            .expect("an init error report");
-        assert_eq!(error["errorType"], "Runtime.InitError");
-        assert!(
-            error["errorMessage"]
-                .as_str()
-                .is_some_and(|m| m.contains(variable)),
-            "{error}"
-        );
-        let status = function
-            .wait_exit(Duration::from_secs(10))
-            .await
-            .expect("exits");
-        assert!(!status.success());
-        assert!(function.api.first_poll().is_none(), "never asked for work");
-        assert!(!function.logs().iter().any(|l| l.contains("panicked")));
+        function.expect_init_error(variable).await;
     }
 
     // A secret that cannot be read from Secrets Manager is an init error too.
@@ -424,21 +406,7 @@ async fn invalid_configuration_is_an_init_error_naming_the_variable() {
         ],
     )
     .await;
-    let error = function
-        .api
-        .init_error(Duration::from_secs(10))
-        .await
-        .expect("an init error report");
-    assert!(
-        error["errorMessage"]
-            .as_str()
-            .is_some_and(|m| m.contains("INTERCOM_CLIENT_SECRET_ARN")),
-        "{error}"
-    );
-    assert!(
-        function
-            .wait_exit(Duration::from_secs(10))
-            .await
-            .is_some_and(|s| !s.success())
-    );
+    function
+        .expect_init_error("INTERCOM_CLIENT_SECRET_ARN")
+        .await;
 }
