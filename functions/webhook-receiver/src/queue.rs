@@ -7,18 +7,11 @@
 //! SQS still lets the receiver answer well within Intercom's five seconds.
 
 use std::future::Future;
-#[cfg(feature = "aws")]
-use std::time::Duration;
+
+use intercom_webhook::queue_message::QueueMessage;
 
 #[cfg(feature = "aws")]
-use aws_config::retry::RetryConfig;
-#[cfg(feature = "aws")]
-use aws_config::timeout::TimeoutConfig;
-#[cfg(feature = "aws")]
-use aws_sdk_sqs::types::MessageAttributeValue;
-#[cfg(feature = "aws")]
-use intercom_webhook::queue_message::ATTRIBUTE_DATA_TYPE;
-use intercom_webhook::queue_message::QueueMessage;
+pub use sqs::{SqsQueue, sdk_timeouts};
 
 /// The queue did not acknowledge a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,66 +34,75 @@ pub trait Queue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+/// The real queue: SQS through the AWS SDK.
 #[cfg(feature = "aws")]
-/// Timeouts and retries for SQS calls: at most three attempts of at most 800 ms
-/// each, 2.4 s in all, so the handler's 2.7 s queue budget is never the limit
-/// that fires first unless SQS hangs.
-pub fn sdk_timeouts() -> (TimeoutConfig, RetryConfig) {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(500))
-        .operation_attempt_timeout(Duration::from_millis(800))
-        .operation_timeout(Duration::from_millis(2400))
-        .build();
-    let retries = RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_millis(200));
-    (timeouts, retries)
-}
+mod sqs {
+    use std::time::Duration;
 
-#[cfg(feature = "aws")]
-/// The SQS queue named by `QUEUE_URL`.
-#[derive(Debug, Clone)]
-pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_sqs::types::MessageAttributeValue;
+    use intercom_webhook::queue_message::{ATTRIBUTE_DATA_TYPE, QueueMessage};
 
-#[cfg(feature = "aws")]
-impl SqsQueue {
-    pub fn new(sdk_config: &aws_config::SdkConfig, queue_url: String) -> Self {
-        Self {
-            client: aws_sdk_sqs::Client::new(sdk_config),
-            queue_url,
+    use super::{Queue, QueueError};
+
+    /// Timeouts and retries for SQS calls: at most three attempts of at most 800 ms
+    /// each, 2.4 s in all, so the handler's 2.7 s queue budget is never the limit
+    /// that fires first unless SQS hangs.
+    pub fn sdk_timeouts() -> (TimeoutConfig, RetryConfig) {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .operation_attempt_timeout(Duration::from_millis(800))
+            .operation_timeout(Duration::from_millis(2400))
+            .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(50))
+            .with_max_backoff(Duration::from_millis(200));
+        (timeouts, retries)
+    }
+
+    /// The SQS queue named by `QUEUE_URL`.
+    #[derive(Debug, Clone)]
+    pub struct SqsQueue {
+        client: aws_sdk_sqs::Client,
+        queue_url: String,
+    }
+
+    impl SqsQueue {
+        pub fn new(sdk_config: &aws_config::SdkConfig, queue_url: String) -> Self {
+            Self {
+                client: aws_sdk_sqs::Client::new(sdk_config),
+                queue_url,
+            }
         }
     }
-}
 
-#[cfg(feature = "aws")]
-impl Queue for SqsQueue {
-    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
-        let mut request = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(message.body.as_ref());
-        for (name, value) in &message.attributes {
-            let value = MessageAttributeValue::builder()
-                .data_type(ATTRIBUTE_DATA_TYPE)
-                .string_value(value.as_ref())
-                .build()
-                .map_err(|e| QueueError(e.to_string()))?;
-            request = request.message_attributes(*name, value);
+    impl Queue for SqsQueue {
+        async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+            let mut request = self
+                .client
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(message.body.as_ref());
+            for (name, value) in &message.attributes {
+                let value = MessageAttributeValue::builder()
+                    .data_type(ATTRIBUTE_DATA_TYPE)
+                    .string_value(value.as_ref())
+                    .build()
+                    .map_err(|e| QueueError(e.to_string()))?;
+                request = request.message_attributes(*name, value);
+            }
+            if let Some(fifo) = &message.fifo {
+                request = request
+                    .message_group_id(&fifo.group_id)
+                    .message_deduplication_id(&fifo.deduplication_id);
+            }
+            request
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
         }
-        if let Some(fifo) = &message.fifo {
-            request = request
-                .message_group_id(&fifo.group_id)
-                .message_deduplication_id(&fifo.deduplication_id);
-        }
-        request
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
     }
 }
