@@ -129,70 +129,94 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
-/// A field value: usually right for its field, sometimes any JSON, sometimes absent.
-fn field(right: impl Strategy<Value = Value> + 'static) -> impl Strategy<Value = Option<Value>> {
+/// A value that breaks a field of the wrong type, or is just any JSON:
+/// `None` removes the field.
+fn near_miss() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
-        6 => right.prop_map(Some),
-        2 => any_json().prop_map(Some),
-        1 => Just(None),
+        Just(None),
+        Just(Some(Value::Null)),
+        Just(Some(json!(1.5))),
+        Just(Some(json!(7))),
+        Just(Some(json!(u64::MAX))),
+        Just(Some(json!("7"))),
+        Just(Some(json!(""))),
+        Just(Some(json!({}))),
+        Just(Some(json!([]))),
+        any_json().prop_map(Some),
     ]
 }
 
-/// Envelopes near the valid ones: each field right, wrong or missing, extra fields around.
+/// The envelope fields (and `data.item`), any of which a case may break.
+const BREAKABLE: [&str; 7] = [
+    "type",
+    "topic",
+    "id",
+    "app_id",
+    "created_at",
+    "data",
+    "data.item",
+];
+
+/// Envelopes at or next to the valid ones: every field right, then at most
+/// one of them replaced by a near miss (so each case tests one rule, and a
+/// rule the parser gets wrong shows within proptest's default case count),
+/// with extra fields around.
 fn envelopes() -> impl Strategy<Value = Value> {
     let topic = prop_oneof![
         Just("conversation.user.created".to_owned()),
         Just("ping".to_owned()),
-        Just(String::new()),
         ".{1,20}",
     ];
     let id = prop_oneof![
-        "notif_[a-z0-9-]{1,12}".prop_map(Value::String),
-        Just(Value::Null),
+        4 => "notif_[a-z0-9-]{1,12}".prop_map(Value::String),
+        1 => Just(Value::Null),
     ];
     let item = prop_oneof![
         Just(json!({})),
         any_json().prop_filter("an object", Value::is_object),
         Just(json!({"type": "conversation", "id": 12, "ticket": {"id": "5"}})),
     ];
-    let data = (
-        field(item),
-        prop::collection::btree_map("[a-z]{1,6}", any_json(), 0..3),
-    )
-        .prop_map(|(item, extra)| {
-            let mut data: Map<String, Value> = extra.into_iter().collect();
-            data.remove("item");
-            if let Some(item) = item {
-                data.insert("item".into(), item);
-            }
-            Value::Object(data)
-        });
     (
-        field(Just(json!("notification_event"))),
-        field(topic.prop_map(Value::String)),
-        field(id),
-        field("[a-z0-9]{0,10}".prop_map(Value::String)),
-        field(any::<i64>().prop_map(Value::from)),
-        field(data),
+        topic,
+        id,
+        "[a-z0-9]{0,10}",
+        any::<i64>(),
+        item,
+        prop::collection::btree_map("[a-z]{1,6}", any_json(), 0..3),
         prop::collection::btree_map("[a-z_]{1,10}", any_json(), 0..4),
+        prop::option::weighted(0.85, (0..BREAKABLE.len(), near_miss())),
     )
-        .prop_map(|(kind, topic, id, app_id, created_at, data, extra)| {
-            let mut envelope: Map<String, Value> = extra.into_iter().collect();
-            for (name, value) in [
-                ("type", kind),
-                ("topic", topic),
-                ("id", id),
-                ("app_id", app_id),
-                ("created_at", created_at),
-                ("data", data),
-            ] {
-                envelope.remove(name);
-                if let Some(value) = value {
+        .prop_map(
+            |(topic, id, app_id, created_at, item, data_extra, extra, broken)| {
+                let mut data: Map<String, Value> = data_extra.into_iter().collect();
+                data.insert("item".into(), item);
+                let mut envelope: Map<String, Value> = extra.into_iter().collect();
+                for (name, value) in [
+                    ("type", json!("notification_event")),
+                    ("topic", Value::String(topic)),
+                    ("id", id),
+                    ("app_id", Value::String(app_id)),
+                    ("created_at", Value::from(created_at)),
+                    ("data", Value::Object(data)),
+                ] {
                     envelope.insert(name.into(), value);
                 }
-            }
-            Value::Object(envelope)
-        })
+                if let Some((at, value)) = broken {
+                    let (object, name) = match BREAKABLE[at] {
+                        "data.item" => (
+                            envelope["data"].as_object_mut().expect("data is an object"),
+                            "item",
+                        ),
+                        name => (&mut envelope, name),
+                    };
+                    match value {
+                        Some(value) => object.insert(name.into(), value),
+                        None => object.remove(name),
+                    };
+                }
+                Value::Object(envelope)
+            },
+        )
 }
 
 /// The parser and the contract agree on `bytes` (see `parser_agrees`).
