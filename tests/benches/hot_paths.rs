@@ -24,25 +24,13 @@ use pipeline_tests::fixtures::TEST_SECRET;
 use pipeline_tests::samples;
 use serde::de::IgnoredAny;
 
-/// A conversation notification of about `target` bytes.
-fn conversation_of(target: usize) -> Vec<u8> {
-    let mut parts = 0;
-    loop {
-        let body = samples::large_conversation(parts);
-        if body.len() >= target {
-            return body;
-        }
-        parts += 1;
-    }
-}
-
 fn receiver(c: &mut Criterion) {
     let verifier = Verifier::new([TEST_SECRET]).expect("secret");
     let mut group = c.benchmark_group("receiver");
     for (label, body) in [
         ("1KB", samples::sample_body(Topic::ContactUserTagCreated)),
-        ("5KB", conversation_of(5 * 1024)),
-        ("300KB", conversation_of(300 * 1024)),
+        ("5KB", samples::conversation_of(5 * 1024)),
+        ("300KB", samples::conversation_of(300 * 1024)),
     ] {
         let signature = verifier.sign(&body);
         group.throughput(Throughput::Bytes(body.len() as u64));
@@ -100,7 +88,7 @@ fn processor(c: &mut Criterion) {
     .into_iter()
     .map(samples::sample_body)
     .collect();
-    let large = conversation_of(300 * 1024);
+    let large = samples::conversation_of(300 * 1024);
     let mut group = c.benchmark_group("processor");
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("batch_of_10_typical", |b| {

@@ -221,3 +221,23 @@ pub fn large_conversation(parts: usize) -> Vec<u8> {
     );
     serde_json::to_vec(&body).expect("serialisable")
 }
+
+/// The smallest [`large_conversation`] of at least `bytes` bytes (each part
+/// adds bytes, so a doubling then a bisection finds it in a few builds).
+pub fn conversation_of(bytes: usize) -> Vec<u8> {
+    let fits = |parts: usize| large_conversation(parts).len() >= bytes;
+    let mut high = 1;
+    while !fits(high) {
+        high *= 2;
+    }
+    let mut low = 0;
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if fits(middle) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    large_conversation(low)
+}

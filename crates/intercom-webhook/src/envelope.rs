@@ -83,6 +83,8 @@ pub struct Envelope<'a> {
     pub delivery_attempts: Option<u64>,
     /// What routing needs to know of `data.item`.
     pub item: ItemHead<'a>,
+    /// The whole body as text, already validated as UTF-8 by the parse.
+    pub(crate) source: &'a str,
 }
 
 impl<'a> Envelope<'a> {
@@ -109,7 +111,7 @@ impl<'a> Envelope<'a> {
             .deserialize_map(EnvelopeVisitor)
             .and_then(|raw| deserializer.end().map(|()| raw))
             .map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        raw.validate()
+        raw.validate(text)
     }
 
     /// The catalogue entry for this topic (or [`Topic::Unknown`]).
@@ -230,7 +232,7 @@ struct RawEnvelope<'a> {
 }
 
 impl<'a> RawEnvelope<'a> {
-    fn validate(self) -> Result<Envelope<'a>, EnvelopeError> {
+    fn validate(self, source: &'a str) -> Result<Envelope<'a>, EnvelopeError> {
         if let Some(field) = self.duplicate {
             return Err(EnvelopeError::DuplicateField(field));
         }
@@ -272,6 +274,7 @@ impl<'a> RawEnvelope<'a> {
             created_at,
             delivery_attempts,
             item,
+            source,
         })
     }
 }

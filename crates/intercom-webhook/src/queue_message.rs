@@ -88,7 +88,13 @@ impl<'a> QueueMessage<'a> {
         fifo: bool,
     ) -> Self {
         let bytes = body.as_bytes();
-        let (text, base64) = match sqs_text(bytes) {
+        // The envelope parse validated these very bytes as UTF-8 already.
+        let text = if std::ptr::eq(envelope.source.as_bytes(), bytes) {
+            Some(envelope.source)
+        } else {
+            std::str::from_utf8(bytes).ok()
+        };
+        let (text, base64) = match text.filter(|text| sqs_carries(text)) {
             Some(text) => (Cow::Borrowed(text), false),
             None => (Cow::Owned(BASE64.encode(bytes)), true),
         };
@@ -182,34 +188,75 @@ pub fn decode_body<'b>(
 }
 
 /// The size a body takes in a message: its length as text, or its base64
-/// length where SQS cannot carry it as text. Cheap enough to run before the
-/// signature is checked, so an oversized body is refused without hashing it.
+/// length where SQS cannot carry it as text.
 pub fn encoded_body_len(body: &[u8]) -> usize {
     match sqs_text(body) {
         Some(text) => text.len(),
-        None => body.len().div_ceil(3) * 4,
+        None => base64_len(body),
     }
+}
+
+/// Whether `body` alone fits in one message, as [`encoded_body_len`] would
+/// say. The length decides without reading the bytes, except for a body
+/// between three quarters of the limit and the limit, whose encoding decides;
+/// so it is cheap enough to run before the signature is checked, and an
+/// oversized body is refused without hashing it.
+pub fn body_fits(body: &[u8]) -> bool {
+    if body.len() > MAX_MESSAGE_BYTES {
+        false
+    } else if base64_len(body) <= MAX_MESSAGE_BYTES {
+        true
+    } else {
+        encoded_body_len(body) <= MAX_MESSAGE_BYTES
+    }
+}
+
+fn base64_len(body: &[u8]) -> usize {
+    body.len().div_ceil(3) * 4
 }
 
 /// The body as text when SQS can carry it: valid UTF-8 of characters in
 /// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
 pub fn sqs_text(body: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(body).ok()?;
-    // In valid UTF-8 the only characters outside those ranges are the C0
-    // controls but tab, LF and CR (single bytes), and U+FFFE and U+FFFF
-    // (EF BF BE, EF BF BF); surrogates cannot occur. Checking bytes lets the
-    // compiler vectorise what `chars()` would decode one by one.
-    let control = body
-        .iter()
-        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
-    let noncharacter = body
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == 0xEF)
-        .any(|(i, _)| {
-            body.get(i + 1) == Some(&0xBF) && matches!(body.get(i + 2), Some(0xBE | 0xBF))
-        });
-    (!control && !noncharacter).then_some(text)
+    sqs_carries(text).then_some(text)
+}
+
+/// Whether SQS carries all of `text` (see [`sqs_text`]).
+///
+/// In valid UTF-8 the only characters outside SQS's ranges are the C0
+/// controls but tab, LF and CR (single bytes), and U+FFFE and U+FFFF
+/// (EF BF BE, EF BF BF); surrogates cannot occur. So one pass over the bytes
+/// in blocks, folding flags without branches (which the compiler turns into
+/// vector instructions), finds any control byte and any block holding an EF
+/// byte; only such a block, rare in text, is looked at closely.
+fn sqs_carries(text: &str) -> bool {
+    const BLOCK: usize = 64;
+    const CONTROL: u8 = 1;
+    const LEAD_EF: u8 = 2;
+    let flags = |block: &[u8]| {
+        block.iter().fold(0u8, |flags, &b| {
+            let control = b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r';
+            flags | (u8::from(control) * CONTROL) | (u8::from(b == 0xEF) * LEAD_EF)
+        })
+    };
+    let bytes = text.as_bytes();
+    let noncharacter_in = |start: usize, len: usize| {
+        // A noncharacter starting in this block may end in the next.
+        let end = (start + len + 2).min(bytes.len());
+        bytes[start..end]
+            .windows(3)
+            .any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
+    };
+    let mut start = 0;
+    for block in bytes.chunks(BLOCK) {
+        let found = flags(block);
+        if found & CONTROL != 0 || (found & LEAD_EF != 0 && noncharacter_in(start, block.len())) {
+            return false;
+        }
+        start += block.len();
+    }
+    true
 }
 
 /// Whether SQS carries `c` in a text body or attribute value: its documented
@@ -486,10 +533,63 @@ mod tests {
     }
 
     #[test]
+    fn byte_check_finds_a_character_at_any_offset_from_a_block_edge() {
+        // The scan works in 64-byte blocks: a noncharacter may straddle two.
+        for sample in [
+            "\u{7}",
+            "\u{FFFE}",
+            "\u{FFFF}",
+            "\u{FFFD}",
+            "\u{FEFF}",
+            "\u{EFFFF}",
+        ] {
+            for offset in 0..140 {
+                for tail in [0, 1, 2, 70] {
+                    let text = format!("{}{sample}{}", "a".repeat(offset), "b".repeat(tail));
+                    assert_eq!(
+                        sqs_text(text.as_bytes()).is_some(),
+                        text.chars().all(sqs_allows),
+                        "{sample:?} at {offset} with {tail} after"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn encoded_len_of_text_and_binary() {
         assert_eq!(encoded_body_len(b"{}"), 2);
         assert_eq!(encoded_body_len(b"\xff\xfe\xfd"), 4);
         assert_eq!(encoded_body_len(b"\xff\xfe\xfd\xfc"), 8);
         assert_eq!(encoded_body_len(b""), 0);
+    }
+
+    #[test]
+    fn body_fits_agrees_with_the_encoded_length() {
+        let limit = MAX_MESSAGE_BYTES;
+        let text = |len: usize| vec![b'a'; len];
+        let binary = |len: usize| vec![0xFF; len];
+        for body in [
+            text(0),
+            text(limit / 2),
+            text(limit * 3 / 4),
+            text(limit * 3 / 4 + 3),
+            text(limit),
+            text(limit + 1),
+            binary(limit * 3 / 4),
+            binary(limit * 3 / 4 + 1),
+            binary(limit),
+            binary(limit + 1),
+        ] {
+            assert_eq!(
+                body_fits(&body),
+                encoded_body_len(&body) <= limit,
+                "{} bytes starting {:?}",
+                body.len(),
+                body.first()
+            );
+        }
+        assert!(body_fits(&text(limit)));
+        assert!(!body_fits(&binary(limit * 3 / 4 + 1)));
     }
 }

@@ -193,7 +193,7 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             }
             Err(BodyError::UnknownEvent) => return Err(Rejection::InvalidEvent),
         };
-        if queue_message::encoded_body_len(body) > queue_message::MAX_MESSAGE_BYTES {
+        if !queue_message::body_fits(body) {
             return Err(Rejection::PayloadTooLarge);
         }
 
