@@ -1,8 +1,10 @@
 //! The receiver's per-request work, without I/O, in a loop: a target for
 //! `valgrind --tool=callgrind`, which counts instructions repeatably.
 //!
-//! `receiver_work [1KB|5KB|300KB] [iterations] [work|floor]` runs what the
-//! `receiver/*` criterion benchmark measures (see `benches/hot_paths.rs`).
+//! `receiver_work [1KB|5KB|300KB] [iterations] [work|floor|parse|build]` runs
+//! what the `receiver/*` criterion benchmark measures (see
+//! `benches/hot_paths.rs`), or one step of the work: the envelope parse, or
+//! building the queue message.
 //! The command that profiles it is in `BENCHMARKS.md`.
 
 use std::hint::black_box;
@@ -30,8 +32,23 @@ fn main() {
     };
     let verifier = Verifier::new([TEST_SECRET]).expect("secret");
     let signature = verifier.sign(&body);
+    let verified = verifier
+        .verify(&body, Some(signature.as_bytes()))
+        .expect("verifies");
+    let envelope = Envelope::parse(verified).expect("valid");
     for _ in 0..iterations {
         match what.as_str() {
+            "parse" => {
+                black_box(Envelope::parse(black_box(verified)).expect("valid"));
+            }
+            "build" => {
+                let delivery = Delivery {
+                    signature: &signature,
+                    subscription_id: None,
+                    received_at: SystemTime::UNIX_EPOCH,
+                };
+                black_box(QueueMessage::build(verified, &envelope, &delivery, true));
+            }
             "work" => {
                 let verified = verifier
                     .verify(black_box(&body), Some(signature.as_bytes()))
@@ -52,7 +69,7 @@ fn main() {
                 black_box(mac.finalize());
                 black_box(serde_json::from_slice::<IgnoredAny>(&body).expect("json"));
             }
-            other => panic!("unknown mode {other}: work or floor"),
+            other => panic!("unknown mode {other}: work, floor, parse or build"),
         }
     }
 }

@@ -250,7 +250,7 @@ impl<'a> RawEnvelope<'a> {
             .ok_or(EnvelopeError::InvalidAppId)?;
         let created_at = self
             .created_at
-            .and_then(|raw| serde_json::from_str::<i64>(raw.get()).ok())
+            .and_then(json_int::<i64>)
             .ok_or(EnvelopeError::InvalidCreatedAt)?;
         let item = match self.data {
             Some(Shape::Object(Some(Shape::Object(item)))) => item,
@@ -264,9 +264,7 @@ impl<'a> RawEnvelope<'a> {
             _ if topic == "ping" => None,
             _ => return Err(EnvelopeError::InvalidId),
         };
-        let delivery_attempts = self
-            .delivery_attempts
-            .and_then(|raw| serde_json::from_str(raw.get()).ok());
+        let delivery_attempts = self.delivery_attempts.and_then(json_int::<u64>);
         Ok(Envelope {
             topic,
             id,
@@ -280,26 +278,27 @@ impl<'a> RawEnvelope<'a> {
 }
 
 /// A JSON string, borrowed when it has no escapes; `None` for any other JSON type.
+///
+/// The parser has checked the raw text: a string without a backslash is its
+/// contents between the quotes, and only escapes need decoding.
 fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     let text = raw.get();
-    if !text.starts_with('"') {
-        return None;
+    let contents = text.strip_prefix('"')?.strip_suffix('"')?;
+    if !contents.contains('\\') {
+        return Some(Cow::Borrowed(contents));
     }
-    serde_json::from_str::<&str>(text)
-        .map(Cow::Borrowed)
-        .or_else(|_| serde_json::from_str::<String>(text).map(Cow::Owned))
-        .ok()
+    serde_json::from_str::<String>(text).map(Cow::Owned).ok()
+}
+
+/// A JSON integer, `None` for any other JSON value. A checked number token
+/// (no `+`, no leading zeros) parses the same in Rust as in serde_json.
+fn json_int<T: std::str::FromStr>(raw: &RawValue) -> Option<T> {
+    raw.get().parse().ok()
 }
 
 /// A JSON string or integer as an id string; `None` for any other JSON type.
 fn json_id(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    if text.starts_with('"') {
-        return json_str(raw);
-    }
-    serde_json::from_str::<i128>(text)
-        .ok()
-        .map(|n| Cow::Owned(n.to_string()))
+    json_str(raw).or_else(|| json_int::<i128>(raw).map(|n| Cow::Owned(n.to_string())))
 }
 
 /// A value that is either an object, read by `T`, or something else, skipped.

@@ -232,31 +232,37 @@ pub fn sqs_text(body: &[u8]) -> Option<&str> {
 /// byte; only such a block, rare in text, is looked at closely.
 fn sqs_carries(text: &str) -> bool {
     const BLOCK: usize = 64;
-    const CONTROL: u8 = 1;
-    const LEAD_EF: u8 = 2;
-    let flags = |block: &[u8]| {
-        block.iter().fold(0u8, |flags, &b| {
-            let control = b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r';
-            flags | (u8::from(control) * CONTROL) | (u8::from(b == 0xEF) * LEAD_EF)
-        })
-    };
     let bytes = text.as_bytes();
-    let noncharacter_in = |start: usize, len: usize| {
-        // A noncharacter starting in this block may end in the next.
-        let end = (start + len + 2).min(bytes.len());
-        bytes[start..end]
-            .windows(3)
-            .any(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF))
+    let noncharacter_at = |i: usize| {
+        bytes
+            .get(i..i + 3)
+            .is_some_and(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] | 1) == 0xBF)
     };
+    let mut blocks = bytes.chunks_exact(BLOCK);
     let mut start = 0;
-    for block in bytes.chunks(BLOCK) {
-        let found = flags(block);
-        if found & CONTROL != 0 || (found & LEAD_EF != 0 && noncharacter_in(start, block.len())) {
+    for block in blocks.by_ref() {
+        let (control, lead_ef) = block_flags(block);
+        if control || (lead_ef && (start..start + BLOCK).any(noncharacter_at)) {
             return false;
         }
-        start += block.len();
+        start += BLOCK;
     }
-    true
+    let (control, lead_ef) = block_flags(blocks.remainder());
+    !(control || (lead_ef && (start..bytes.len()).any(noncharacter_at)))
+}
+
+/// Whether `block` holds a C0 control but tab, LF and CR, and whether it
+/// holds an EF byte; branch-free, so that it compiles to vector instructions.
+#[inline(always)]
+fn block_flags(block: &[u8]) -> (bool, bool) {
+    let (control, lead_ef) = block.iter().fold((0u8, 0u8), |(control, lead_ef), &b| {
+        let is_control = (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
+        (
+            control | u8::from(is_control),
+            lead_ef | u8::from(b == 0xEF),
+        )
+    });
+    (control != 0, lead_ef != 0)
 }
 
 /// Whether SQS carries `c` in a text body or attribute value: its documented
@@ -266,7 +272,7 @@ pub fn sqs_allows(c: char) -> bool {
 }
 
 fn sqs_attribute_value(value: Cow<'_, str>) -> Cow<'_, str> {
-    if value.chars().all(sqs_allows) {
+    if sqs_carries(&value) {
         value
     } else {
         Cow::Owned(
@@ -286,12 +292,19 @@ fn sqs_attribute_value(value: Cow<'_, str>) -> Cow<'_, str> {
 
 fn fifo_ids(body: &[u8], envelope: &Envelope<'_>) -> FifoIds {
     let deduplication_id = match &envelope.id {
-        Some(id) => fifo_id(id),
+        Some(id) => fifo_id(Cow::Borrowed(id)),
         None => hex::encode(Sha256::digest(body)),
     };
     let group_id = match envelope.subject() {
-        Some((kind, id)) => fifo_id(&format!("{}:{kind}:{id}", envelope.app_id)),
-        None => fifo_id(&envelope.app_id),
+        Some((kind, id)) => {
+            let app_id = &envelope.app_id;
+            let mut group = String::with_capacity(app_id.len() + kind.len() + id.len() + 2);
+            for part in [app_id, ":", &kind, ":", id] {
+                group.push_str(part);
+            }
+            fifo_id(Cow::Owned(group))
+        }
+        None => fifo_id(Cow::Borrowed(&envelope.app_id)),
     };
     FifoIds {
         group_id,
@@ -300,14 +313,13 @@ fn fifo_ids(body: &[u8], envelope: &Envelope<'_>) -> FifoIds {
 }
 
 /// `candidate` when SQS accepts it as a FIFO id, otherwise `sha256:` and its hash.
-fn fifo_id(candidate: &str) -> String {
+fn fifo_id(candidate: Cow<'_, str>) -> String {
+    // SQS's set, alphanumerics and punctuation, is exactly ASCII's graphic range.
     let acceptable = !candidate.is_empty()
         && candidate.len() <= MAX_FIFO_ID_LEN
-        && candidate
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
+        && candidate.bytes().all(|b| b.is_ascii_graphic());
     if acceptable {
-        candidate.to_owned()
+        candidate.into_owned()
     } else {
         format!(
             "sha256:{}",
@@ -477,7 +489,15 @@ mod tests {
             )
         );
         assert!(fifo.group_id.len() <= MAX_FIFO_ID_LEN);
-        assert_eq!(fifo_id(&"x".repeat(128)), "x".repeat(128));
+        assert_eq!(fifo_id(Cow::Owned("x".repeat(128))), "x".repeat(128));
+        let graphic: String = ('!'..='~').collect();
+        assert_eq!(fifo_id(Cow::Borrowed(&graphic)), graphic);
+        for refused in ["a b", "é", "tab\t", "\u{7f}"] {
+            assert!(
+                fifo_id(Cow::Borrowed(refused)).starts_with("sha256:"),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]
