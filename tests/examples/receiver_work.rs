@@ -1,10 +1,10 @@
 //! The receiver's per-request work, without I/O, in a loop: a target for
 //! `valgrind --tool=callgrind`, which counts instructions repeatably.
 //!
-//! `receiver_work [1KB|5KB|300KB] [iterations] [work|floor|parse|build]` runs
+//! `receiver_work [1KB|5KB|300KB] [iterations] [work|floor|parse|ignored|build]` runs
 //! what the `receiver/*` criterion benchmark measures (see
-//! `benches/hot_paths.rs`), or one step of the work: the envelope parse, or
-//! building the queue message.
+//! `benches/hot_paths.rs`), or one step: the envelope parse, the floor's
+//! `IgnoredAny` pass alone, or building the queue message.
 //! The command that profiles it is in `BENCHMARKS.md`.
 
 use std::hint::black_box;
@@ -41,6 +41,9 @@ fn main() {
             "parse" => {
                 black_box(Envelope::parse(black_box(verified)).expect("valid"));
             }
+            "ignored" => {
+                black_box(serde_json::from_slice::<IgnoredAny>(black_box(&body)).expect("json"));
+            }
             "build" => {
                 let delivery = Delivery {
                     signature: &signature,
@@ -69,7 +72,7 @@ fn main() {
                 black_box(mac.finalize());
                 black_box(serde_json::from_slice::<IgnoredAny>(&body).expect("json"));
             }
-            other => panic!("unknown mode {other}: work, floor, parse or build"),
+            other => panic!("unknown mode {other}: work, floor, parse, ignored or build"),
         }
     }
 }

@@ -92,7 +92,7 @@ impl<'a> QueueMessage<'a> {
         let text = if std::ptr::eq(envelope.source.as_bytes(), bytes) {
             Some(envelope.source)
         } else {
-            std::str::from_utf8(bytes).ok()
+            crate::envelope::utf8(bytes).ok()
         };
         let (text, base64) = match text.filter(|text| sqs_carries(text)) {
             Some(text) => (Cow::Borrowed(text), false),
@@ -218,7 +218,7 @@ fn base64_len(body: &[u8]) -> usize {
 /// The body as text when SQS can carry it: valid UTF-8 of characters in
 /// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
 pub fn sqs_text(body: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(body).ok()?;
+    let text = crate::envelope::utf8(body).ok()?;
     sqs_carries(text).then_some(text)
 }
 
