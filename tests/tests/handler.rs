@@ -448,6 +448,30 @@ async fn the_largest_body_that_fits_is_queued_and_one_byte_more_is_not() {
 }
 
 #[tokio::test]
+async fn size_is_judged_before_the_signature_by_the_encoding_the_body_would_need() {
+    // 900 KB fits as text, but not as the base64 that one U+FFFE forces: the
+    // contract answers 413 before it looks at the (forged) signature.
+    let receiver = receiver(Behaviour::Accept);
+    let forged = "sha1=0000000000000000000000000000000000000000";
+    let text = padded_body(900_000);
+    let mut binary = text.clone();
+    let at = binary.len() - 10;
+    binary[at..at + 3].copy_from_slice("\u{FFFE}".as_bytes());
+    for (body, expected) in [
+        (&text, (401, json!({"error":"invalid_signature"}))),
+        (&binary, (413, json!({"error":"payload_too_large"}))),
+    ] {
+        let (status, answer, _) = call(
+            &receiver,
+            &Request::with_signature(body, forged).event(Shape::ApiGatewayV2),
+        )
+        .await;
+        assert_eq!((status, answer), expected);
+    }
+    assert!(sent(&receiver).is_empty());
+}
+
+#[tokio::test]
 async fn a_body_sqs_cannot_carry_as_text_is_queued_as_base64() {
     let receiver = receiver(Behaviour::Accept);
     let body = "{\"type\":\"notification_event\",\"topic\":\"conversation.user.replied\",\"id\":\"notif_b64\",\"app_id\":\"a86dr8yl\",\"created_at\":1,\"data\":{\"item\":{\"type\":\"conversation\",\"id\":\"2\",\"body\":\"\u{FFFE}\"}}}";
