@@ -26,6 +26,13 @@ def main(corpus: pathlib.Path) -> None:
         b'{"type":"notification_event","topic":"t","id":"n","app_id":"a","created_at":1,"data":{"item":{"x":"\\u0000\xef\xbf\xbe"}}}',
         b"[" * 130 + b"]" * 130,
     ]
+    # Where the envelope parse's fast path must hand over to the serde path:
+    # numbers beyond an f64, surrogate escapes, escaped keys, deep nesting.
+    head = b'{"type":"notification_event","topic":"t","id":"n","app_id":"a","created_at":1,'
+    for value in [b"1e400", b"-0", b"18446744073709551616", b"9" * 320, b'"\ud83d\ude00"', b'"\ud800"',
+                  b'"\u003cp\u003e"', b"[" * 99 + b"1" + b"]" * 99, b"[" * 127 + b"]" * 127]:
+        bodies.append(head + b'"delivery_attempts":' + value + b',"data":{"item":{"id":' + value + b',"x":' + value + b"}}}")
+    bodies.append(head + b'"t\u0079pe":"x","data":{"it\u0065m":{},"item":{"contact":{"id":-0}}}}')
     events = [p.read_bytes() for p in sorted((ROOT / "events").glob("*.json"))]
     seeds = {
         "signature": [sign(b) + b"\n" + b for b in bodies] + [b"SHA1=00\n{}", b"  sha1=\t\n"],

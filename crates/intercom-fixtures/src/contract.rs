@@ -50,10 +50,17 @@ pub fn valid_envelope(body: &[u8]) -> Result<(), &'static str> {
 
 /// Compares the one-pass parser with the contract on `body`: the same
 /// verdict (an envelope field twice is always refused, the project's own
-/// rule), and on acceptance the same topic, id, app_id and created_at.
+/// rule), and on acceptance the same topic, id, app_id and created_at. Its
+/// hand-written fast path and its serde path must also give the same result,
+/// error included.
 /// `Err` says how they disagree.
 pub fn parser_agrees(body: &[u8]) -> Result<(), String> {
     let parsed = Envelope::parse_unverified(body);
+    // The hand-written fast path must read exactly what serde's visitors read.
+    let by_serde = Envelope::parse_with_serde(body);
+    if parsed != by_serde {
+        return Err(format!("fast path {parsed:?}, serde path {by_serde:?}"));
+    }
     if has_duplicate_envelope_field(body) {
         return match parsed {
             Ok(_) => Err("a duplicated envelope field was accepted".into()),

@@ -4,7 +4,11 @@
 //! routing needs: `topic`, `id`, `app_id`, `created_at` and the head of
 //! `data.item` (its `type`, its `id`, and the ids of the objects a wrapper item
 //! carries). Strings borrow from the body where JSON escapes allow; the item
-//! itself is skipped over, never copied. A valid envelope is exactly what the
+//! itself is skipped over, never copied. A hand-written scanner (`scan`)
+//! reads plainly valid bodies; serde_json's visitors read the rest and word
+//! every error, and the two agree on every input (property tests, fuzzers).
+//! Either way the body is accepted exactly when it parses into a
+//! `serde_json::Value`, as a consumer will parse it. A valid envelope is exactly what the
 //! contract says: a JSON object whose `type` is `"notification_event"`, with a
 //! non-empty string `topic`, a string `app_id`, an integer `created_at`, an
 //! object `data.item` and a string `id` (null, or absent, only for `ping`).
@@ -15,10 +19,10 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use serde_json::value::RawValue;
-
 use crate::signature::VerifiedBody;
 use crate::topic::Topic;
+
+mod scan;
 
 /// The value of `type` on every notification.
 pub const NOTIFICATION_TYPE: &str = "notification_event";
@@ -97,11 +101,27 @@ impl<'a> Envelope<'a> {
     /// not be, as for a queue consumer reading what the receiver verified).
     pub fn parse_unverified(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
         let text = utf8(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        match scan::scan(text) {
+            Some(raw) => raw.validate(text),
+            None => Self::parse_text_with_serde(text),
+        }
+    }
+
+    /// The same parse by serde_json's visitors alone, without the hand-written
+    /// fast path (`scan`) that reads plainly valid bodies first. The reference
+    /// that tests and fuzzers hold the fast path to; not for production use.
+    #[doc(hidden)]
+    pub fn parse_with_serde(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
+        let text = utf8(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        Self::parse_text_with_serde(text)
+    }
+
+    fn parse_text_with_serde(text: &'a str) -> Result<Self, EnvelopeError> {
         if !text.trim_start().starts_with('{') {
             // Not an object (the derive-free visitor below would also refuse, but
             // a scalar or array deserves the plainer message, and so does
             // malformed JSON that merely fails to start with `{`).
-            return Err(match serde_json::from_str::<IgnoredAny>(text) {
+            return Err(match serde_json::from_str::<Skip>(text) {
                 Ok(_) => EnvelopeError::NotAnObject,
                 Err(e) => EnvelopeError::NotJson(e.to_string()),
             });
@@ -220,12 +240,12 @@ impl Wrapper {
 /// validation, not the parser, decides what a wrong type means.
 #[derive(Default)]
 struct RawEnvelope<'a> {
-    kind: Option<&'a RawValue>,
-    topic: Option<&'a RawValue>,
-    id: Option<&'a RawValue>,
-    app_id: Option<&'a RawValue>,
-    created_at: Option<&'a RawValue>,
-    delivery_attempts: Option<&'a RawValue>,
+    kind: Option<Scalar<'a>>,
+    topic: Option<Scalar<'a>>,
+    id: Option<Scalar<'a>>,
+    app_id: Option<Scalar<'a>>,
+    created_at: Option<Scalar<'a>>,
+    delivery_attempts: Option<Scalar<'a>>,
     data: Option<Shape<Option<Shape<ItemHead<'a>>>>>,
     /// The first envelope field found twice, if any.
     duplicate: Option<&'static str>,
@@ -236,21 +256,21 @@ impl<'a> RawEnvelope<'a> {
         if let Some(field) = self.duplicate {
             return Err(EnvelopeError::DuplicateField(field));
         }
-        if self.kind.and_then(json_str).as_deref() != Some(NOTIFICATION_TYPE) {
+        if self.kind.and_then(Scalar::into_str).as_deref() != Some(NOTIFICATION_TYPE) {
             return Err(EnvelopeError::WrongType);
         }
         let topic = self
             .topic
-            .and_then(json_str)
+            .and_then(Scalar::into_str)
             .filter(|topic| !topic.is_empty())
             .ok_or(EnvelopeError::InvalidTopic)?;
         let app_id = self
             .app_id
-            .and_then(json_str)
+            .and_then(Scalar::into_str)
             .ok_or(EnvelopeError::InvalidAppId)?;
         let created_at = self
             .created_at
-            .and_then(json_int::<i64>)
+            .and_then(|value| value.int::<i64>())
             .ok_or(EnvelopeError::InvalidCreatedAt)?;
         let item = match self.data {
             Some(Shape::Object(Some(Shape::Object(item)))) => item,
@@ -258,13 +278,11 @@ impl<'a> RawEnvelope<'a> {
             _ => return Err(EnvelopeError::InvalidData),
         };
         let id = match self.id {
-            Some(raw) if raw.get() != "null" => {
-                Some(json_str(raw).ok_or(EnvelopeError::InvalidId)?)
-            }
-            _ if topic == "ping" => None,
+            Some(Scalar::Str(id)) => Some(id),
+            Some(Scalar::Null) | None if topic == "ping" => None,
             _ => return Err(EnvelopeError::InvalidId),
         };
-        let delivery_attempts = self.delivery_attempts.and_then(json_int::<u64>);
+        let delivery_attempts = self.delivery_attempts.and_then(|value| value.int::<u64>());
         Ok(Envelope {
             topic,
             id,
@@ -284,28 +302,97 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
     simdutf8::basic::from_utf8(bytes).or_else(|_| std::str::from_utf8(bytes))
 }
 
-/// A JSON string, borrowed when it has no escapes; `None` for any other JSON type.
-///
-/// The parser has checked the raw text: a string without a backslash is its
-/// contents between the quotes, and only escapes need decoding.
-fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    let contents = text.strip_prefix('"')?.strip_suffix('"')?;
-    if !contents.contains('\\') {
-        return Some(Cow::Borrowed(contents));
+/// The value of a field the envelope reads (`type`, `topic`, `id`, …), checked
+/// as strictly as a `serde_json::Value` parse checks it: escapes decoded and
+/// surrogates paired, numbers within an `f64`, nesting within serde_json's
+/// limit. (Capturing raw text instead would let such a field hold JSON that a
+/// consumer cannot parse, and queue what it can only dead-letter.)
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    /// A string, borrowed from the body when it has no escapes.
+    Str(Cow<'a, str>),
+    /// An integer that serde_json reads as one: within `i64` or `u64`.
+    Int(i128),
+    Null,
+    /// A boolean, a float, an array or an object.
+    Other,
+}
+
+impl<'a> Scalar<'a> {
+    fn into_str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Self::Str(text) => Some(text),
+            _ => None,
+        }
     }
-    serde_json::from_str::<String>(text).map(Cow::Owned).ok()
+
+    fn int<T: TryFrom<i128>>(&self) -> Option<T> {
+        match self {
+            Self::Int(n) => T::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// A string, or an integer as a string: how Intercom's ids come.
+    fn into_id(self) -> Option<Cow<'a, str>> {
+        match self {
+            Self::Str(text) => Some(text),
+            Self::Int(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
 }
 
-/// A JSON integer, `None` for any other JSON value. A checked number token
-/// (no `+`, no leading zeros) parses the same in Rust as in serde_json.
-fn json_int<T: std::str::FromStr>(raw: &RawValue) -> Option<T> {
-    raw.get().parse().ok()
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
 }
 
-/// A JSON string or integer as an id string; `None` for any other JSON type.
-fn json_id(raw: &RawValue) -> Option<Cow<'_, str>> {
-    json_str(raw).or_else(|| json_int::<i128>(raw).map(|n| Cow::Owned(n.to_string())))
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        ShapeSeed(SkipMap).visit_seq(seq).map(|_| Scalar::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        SkipMap.read(map).map(|()| Scalar::Other)
+    }
 }
 
 /// A value that is either an object, read by `T`, or something else, skipped.
@@ -516,8 +603,8 @@ impl<'de> MapReader<'de> for ItemReader {
         let mut head = ItemHead::default();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
-                "type" => head.item_type = json_str(map.next_value()?),
-                "id" => head.id = json_id(map.next_value()?),
+                "type" => head.item_type = map.next_value::<Scalar<'de>>()?.into_str(),
+                "id" => head.id = map.next_value::<Scalar<'de>>()?.into_id(),
                 other => match Wrapper::from_key(other) {
                     Some(kind) => {
                         if let Shape::Object(id) = map.next_value_seed(ShapeSeed(IdReader))? {
@@ -544,7 +631,7 @@ impl<'de> MapReader<'de> for IdReader {
         let mut id = None;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if key == "id" {
-                id = json_id(map.next_value()?);
+                id = map.next_value::<Scalar<'de>>()?.into_id();
             } else {
                 map.next_value::<Skip>()?;
             }
