@@ -16,7 +16,7 @@
 //!   send fail.
 
 use std::borrow::Cow;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -88,17 +88,21 @@ impl<'a> QueueMessage<'a> {
         fifo: bool,
     ) -> Self {
         let bytes = body.as_bytes();
-        // The envelope parse validated these very bytes as UTF-8 already.
         let text = if std::ptr::eq(envelope.source.as_bytes(), bytes) {
-            Some(envelope.source)
+            // These very bytes parsed as JSON, so they are UTF-8 and hold no
+            // raw control character but tab, LF and CR: only noncharacters
+            // (inside strings) can keep SQS from carrying them.
+            Some(envelope.source).filter(|text| !has_noncharacter(text))
         } else {
-            crate::envelope::utf8(bytes).ok()
+            crate::envelope::utf8(bytes)
+                .ok()
+                .filter(|text| sqs_carries(text))
         };
-        let (text, base64) = match text.filter(|text| sqs_carries(text)) {
+        let (text, base64) = match text {
             Some(text) => (Cow::Borrowed(text), false),
             None => (Cow::Owned(BASE64.encode(bytes)), true),
         };
-        let received_at = humantime::format_rfc3339_millis(delivery.received_at).to_string();
+        let received_at = rfc3339_millis(delivery.received_at);
         let mut attributes = Vec::with_capacity(9);
         let candidates: [(&'static str, Option<Cow<'a, str>>); 9] = [
             (attribute::TOPIC, Some(envelope.topic.clone())),
@@ -251,6 +255,68 @@ fn sqs_carries(text: &str) -> bool {
     !(control || (lead_ef && (start..bytes.len()).any(noncharacter_at)))
 }
 
+/// `time` in RFC 3339, UTC, with milliseconds (`2025-11-22T22:20:00.123Z`),
+/// as humantime's `format_rfc3339_millis` writes it (the tests hold it to
+/// that), without the formatting machinery: it runs on every request. A clock
+/// before 1970 writes the epoch, and one past 9999 a longer year, where
+/// humantime would panic.
+fn rfc3339_millis(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    let year_width = (year.checked_ilog10().unwrap_or(0) + 1).max(4);
+    let fields = [
+        (year, year_width, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (of_day / 3600, 2, b':'),
+        (of_day / 60 % 60, 2, b':'),
+        (of_day % 60, 2, b'.'),
+        (u64::from(since_epoch.subsec_millis()), 3, b'Z'),
+    ];
+    let mut text = String::with_capacity(24);
+    for (value, width, separator) in fields {
+        for place in (0..width).rev() {
+            let digit = value / 10u64.pow(place) % 10;
+            text.push(char::from(b'0' + digit as u8));
+        }
+        text.push(char::from(separator));
+    }
+    text
+}
+
+/// The proleptic Gregorian `(year, month, day)` of a count of days since
+/// 1970-01-01 (Howard Hinnant's `civil_from_days`, for days on or after it).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Whether `text` holds U+FFFE or U+FFFF (EF BF BE, EF BF BF): memchr's
+/// vectorised search for the EF lead byte, which is rare in text.
+fn has_noncharacter(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(0xEF, bytes).any(|i| {
+        bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|w| w[0] == 0xBF && (w[1] | 1) == 0xBF)
+    })
+}
+
 /// Whether `block` holds a C0 control but tab, LF and CR, and whether it
 /// holds an EF byte; branch-free, so that it compiles to vector instructions.
 #[inline(always)]
@@ -272,7 +338,11 @@ pub fn sqs_allows(c: char) -> bool {
 }
 
 fn sqs_attribute_value(value: Cow<'_, str>) -> Cow<'_, str> {
-    if sqs_carries(&value) {
+    // Bytes from 0x20 up to, not including, the EF lead byte are each safe
+    // alone (printable ASCII, DEL, and UTF-8 other than U+F000..U+FFFF): the
+    // usual id or topic passes on that quick test.
+    let plainly_safe = value.bytes().all(|b| (0x20..0xEF).contains(&b));
+    if plainly_safe || sqs_carries(&value) {
         value
     } else {
         Cow::Owned(
@@ -458,11 +528,15 @@ mod tests {
 
     #[test]
     fn attribute_values_sqs_cannot_carry_are_replaced_and_empty_ones_dropped() {
-        let body = br#"{"type":"notification_event","topic":"odd\u0001topic","id":"n","app_id":"","created_at":1,"data":{"item":{"type":"","id":""}}}"#;
+        let body = br#"{"type":"notification_event","topic":"odd\u0001topic","id":"n\uffff","app_id":"","created_at":1,"data":{"item":{"type":"","id":""}}}"#;
         let (message, _) = message(body, false, None);
         assert_eq!(
             message.attribute(attribute::TOPIC),
             Some("odd\u{FFFD}topic")
+        );
+        assert_eq!(
+            message.attribute(attribute::NOTIFICATION_ID),
+            Some("n\u{FFFD}")
         );
         assert_eq!(message.attribute(attribute::APP_ID), None);
         assert_eq!(message.attribute(attribute::ITEM_TYPE), None);
@@ -582,6 +656,59 @@ mod tests {
         assert_eq!(encoded_body_len(b"\xff\xfe\xfd"), 4);
         assert_eq!(encoded_body_len(b"\xff\xfe\xfd\xfc"), 8);
         assert_eq!(encoded_body_len(b""), 0);
+    }
+
+    #[test]
+    fn receive_times_are_written_as_humantime_writes_them() {
+        let mut seconds: Vec<u64> = vec![
+            0,
+            59,
+            86_399,
+            86_400,
+            951_782_400,   // 2000-02-29
+            951_868_800,   // 2000-03-01
+            4_107_542_400, // 2100-03-01
+            1_763_850_000,
+            253_402_300_799, // 9999-12-31T23:59:59
+        ];
+        // Every day for 1,200 years, at a varying time of day.
+        seconds.extend((0..438_300u64).map(|day| day * 86_400 + (day * 7_919) % 86_400));
+        for s in seconds {
+            for millis in [0, 7, 999] {
+                let time = UNIX_EPOCH + Duration::from_millis(s * 1000 + millis);
+                assert_eq!(
+                    rfc3339_millis(time),
+                    humantime::format_rfc3339_millis(time).to_string(),
+                    "{s}.{millis}"
+                );
+            }
+        }
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(rfc3339_millis(year_10000), "10000-01-01T00:00:00.000Z");
+        let before_1970 = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(rfc3339_millis(before_1970), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn noncharacter_search_agrees_with_the_character_ranges() {
+        for sample in [
+            "\u{FFFE}",
+            "\u{FFFF}",
+            "\u{FFFD}",
+            "\u{FEFF}",
+            "\u{EFFFF}",
+            "\u{E000}",
+            "plain",
+        ] {
+            for offset in [0, 1, 7, 63, 64, 65] {
+                let text = format!("{}{sample}", "a".repeat(offset));
+                assert_eq!(
+                    has_noncharacter(&text),
+                    !text.chars().all(sqs_allows),
+                    "{sample:?} at {offset}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -89,15 +89,21 @@ impl<'a> Scanner<'a> {
 
     /// A key without escapes (an escaped key could spell a field's name).
     fn plain_key(&mut self) -> Option<&'a str> {
-        let (token, escaped) = self.string()?;
-        (!escaped).then(|| &token[1..token.len() - 1])
+        let start = self.at;
+        let escaped = self.string()?;
+        if escaped {
+            return None;
+        }
+        self.text.get(start + 1..self.at - 1)
     }
 
     /// The value that starts here as a [`Scalar`], read as serde_json reads it.
     fn scalar(&mut self) -> Option<Scalar<'a>> {
         match self.peek()? {
             b'"' => {
-                let (token, escaped) = self.string()?;
+                let start = self.at;
+                let escaped = self.string()?;
+                let token = self.text.get(start..self.at)?;
                 if escaped {
                     // `string` let through only escapes serde_json decodes.
                     let decoded = serde_json::from_str::<String>(token).ok()?;
@@ -291,11 +297,10 @@ impl<'a> Scanner<'a> {
         self.at - start
     }
 
-    /// The raw token of the string that starts here, quotes included, and
-    /// whether it holds an escape. Checked: no raw control characters, and
-    /// only escapes that serde_json decodes into a `String` wherever they stand.
-    fn string(&mut self) -> Option<(&'a str, bool)> {
-        let start = self.at;
+    /// Moves past the string that starts here, and says whether it holds an
+    /// escape. Checked: no raw control characters, and only escapes that
+    /// serde_json decodes into a `String` wherever they stand.
+    fn string(&mut self) -> Option<bool> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -306,7 +311,7 @@ impl<'a> Scanner<'a> {
             match self.peek()? {
                 b'"' => {
                     self.at += 1;
-                    return Some((&self.text[start..self.at], escaped));
+                    return Some(escaped);
                 }
                 b'\\' => {
                     escaped = true;
