@@ -230,9 +230,17 @@ async fn queue_refused_and_queue_hanging_give_503_within_three_seconds() {
     held.abort();
     let error_lines = hanging
         .json_logs_when(1, |l| l["error"] == "queue_unavailable")
-        .await
-        .len();
-    assert_eq!(error_lines, 1);
+        .await;
+    assert_eq!(error_lines.len(), 1);
+    assert_eq!(error_lines[0]["level"], "ERROR", "the operator's to fix");
+    assert_eq!(error_lines[0]["status"], 503);
+    assert!(
+        error_lines[0]["cause"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{}",
+        error_lines[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,6 +376,28 @@ async fn bad_inputs_get_their_status_and_queue_nothing() {
     );
     let panicked = function.logs().iter().any(|l| l.contains("panicked"));
     assert!(!panicked, "{:?}", function.logs());
+    // Each rejection is one WARN line with its error code; a bad signature
+    // or a bad notification also says why, the others need not.
+    let rejections = function.json_logs_when(1, |l| l["status"] == 401).await;
+    assert!(!rejections.is_empty(), "no such request line");
+    assert!(
+        rejections.iter().all(|l| l["level"] == "WARN"
+            && l["error"] == "invalid_signature"
+            && l["reason"].as_str().is_some_and(|r| !r.is_empty())
+            && l.get("cause").is_none()),
+        "{rejections:?}"
+    );
+    let invalid = function.json_logs_when(1, |l| l["status"] == 400).await;
+    assert!(!invalid.is_empty(), "no such request line");
+    assert!(invalid.iter().all(|l| l["level"] == "WARN"), "{invalid:?}");
+    let accepted = function.json_logs_when(1, |l| l["status"] == 202).await;
+    assert!(!accepted.is_empty(), "no such request line");
+    assert!(
+        accepted
+            .iter()
+            .all(|l| l["level"] == "INFO" && l.get("error").is_none() && l.get("reason").is_none()),
+        "{accepted:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

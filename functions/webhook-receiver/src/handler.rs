@@ -264,38 +264,29 @@ fn log_request(
     let notification_id = noted.notification_id.as_deref();
     let app_id = noted.app_id.as_deref();
     let method = request.method.as_str();
-    match outcome {
-        Ok(_) => tracing::info!(
-            status,
-            topic,
-            notification_id,
-            app_id,
-            method,
-            source_ip,
-            duration_ms,
-            "request"
-        ),
-        Err(Rejection::QueueUnavailable(cause)) => tracing::error!(
-            status,
-            error = "queue_unavailable",
-            cause = %cause,
-            topic,
-            notification_id,
-            app_id,
-            method,
-            source_ip,
-            duration_ms,
-            "request"
-        ),
+    let (error, cause, reason) = match outcome {
+        Ok(_) => (None, None, None),
+        Err(Rejection::QueueUnavailable(cause)) => {
+            (Some("queue_unavailable"), Some(cause.to_string()), None)
+        }
         Err(rejection) => {
             let reason = match rejection {
                 Rejection::InvalidSignature(e) => Some(e.to_string()),
                 Rejection::InvalidNotification(detail) => Some(detail.clone()),
                 _ => None,
             };
-            tracing::warn!(
+            (Some(rejection.code()), None, reason)
+        }
+    };
+    // One event with one set of fields; its level says whose move it is: a
+    // queue failure is the operator's (ERROR), a rejection the sender's (WARN).
+    macro_rules! request_event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
                 status,
-                error = rejection.code(),
+                error,
+                cause = cause.as_deref(),
                 reason = reason.as_deref(),
                 topic,
                 notification_id,
@@ -304,7 +295,12 @@ fn log_request(
                 source_ip,
                 duration_ms,
                 "request"
-            );
-        }
+            )
+        };
+    }
+    match outcome {
+        Ok(_) => request_event!(tracing::Level::INFO),
+        Err(Rejection::QueueUnavailable(_)) => request_event!(tracing::Level::ERROR),
+        Err(_) => request_event!(tracing::Level::WARN),
     }
 }
