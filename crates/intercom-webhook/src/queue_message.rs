@@ -230,29 +230,22 @@ pub fn sqs_text(body: &[u8]) -> Option<&str> {
 ///
 /// In valid UTF-8 the only characters outside SQS's ranges are the C0
 /// controls but tab, LF and CR (single bytes), and U+FFFE and U+FFFF
-/// (EF BF BE, EF BF BF); surrogates cannot occur. So one pass over the bytes
-/// in blocks, folding flags without branches (which the compiler turns into
-/// vector instructions), finds any control byte and any block holding an EF
-/// byte; only such a block, rare in text, is looked at closely.
+/// (EF BF BE, EF BF BF); surrogates cannot occur.
 fn sqs_carries(text: &str) -> bool {
-    const BLOCK: usize = 64;
-    let bytes = text.as_bytes();
-    let noncharacter_at = |i: usize| {
-        bytes
-            .get(i..i + 3)
-            .is_some_and(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] | 1) == 0xBF)
+    !has_control(text) && !has_noncharacter(text)
+}
+
+/// Whether `text` holds a C0 control but tab, LF and CR: a branch-free fold
+/// over exact 64-byte blocks, which the compiler turns into vector
+/// instructions, then over the rest.
+fn has_control(text: &str) -> bool {
+    let control_in = |block: &[u8]| {
+        block.iter().fold(false, |found, &b| {
+            found | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r'))
+        })
     };
-    let mut blocks = bytes.chunks_exact(BLOCK);
-    let mut start = 0;
-    for block in blocks.by_ref() {
-        let (control, lead_ef) = block_flags(block);
-        if control || (lead_ef && (start..start + BLOCK).any(noncharacter_at)) {
-            return false;
-        }
-        start += BLOCK;
-    }
-    let (control, lead_ef) = block_flags(blocks.remainder());
-    !(control || (lead_ef && (start..bytes.len()).any(noncharacter_at)))
+    let mut blocks = text.as_bytes().chunks_exact(64);
+    blocks.by_ref().any(control_in) || control_in(blocks.remainder())
 }
 
 /// `time` in RFC 3339, UTC, with milliseconds (`2025-11-22T22:20:00.123Z`),
@@ -317,20 +310,6 @@ fn has_noncharacter(text: &str) -> bool {
     })
 }
 
-/// Whether `block` holds a C0 control but tab, LF and CR, and whether it
-/// holds an EF byte; branch-free, so that it compiles to vector instructions.
-#[inline(always)]
-fn block_flags(block: &[u8]) -> (bool, bool) {
-    let (control, lead_ef) = block.iter().fold((0u8, 0u8), |(control, lead_ef), &b| {
-        let is_control = (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
-        (
-            control | u8::from(is_control),
-            lead_ef | u8::from(b == 0xEF),
-        )
-    });
-    (control != 0, lead_ef != 0)
-}
-
 /// Whether SQS carries `c` in a text body or attribute value: its documented
 /// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
 pub fn sqs_allows(c: char) -> bool {
@@ -338,11 +317,7 @@ pub fn sqs_allows(c: char) -> bool {
 }
 
 fn sqs_attribute_value(value: Cow<'_, str>) -> Cow<'_, str> {
-    // Bytes from 0x20 up to, not including, the EF lead byte are each safe
-    // alone (printable ASCII, DEL, and UTF-8 other than U+F000..U+FFFF): the
-    // usual id or topic passes on that quick test.
-    let plainly_safe = value.bytes().all(|b| (0x20..0xEF).contains(&b));
-    if plainly_safe || sqs_carries(&value) {
+    if sqs_carries(&value) {
         value
     } else {
         Cow::Owned(
