@@ -230,22 +230,24 @@ pub fn sqs_text(body: &[u8]) -> Option<&str> {
 ///
 /// In valid UTF-8 the only characters outside SQS's ranges are the C0
 /// controls but tab, LF and CR (single bytes), and U+FFFE and U+FFFF
-/// (EF BF BE, EF BF BF); surrogates cannot occur.
+/// (EF BF BE, EF BF BF); surrogates cannot occur. So one pass over the bytes
+/// in blocks, folding flags without branches (which the compiler turns into
+/// vector instructions), finds any control byte and any block holding an EF
+/// byte; only such a block, rare in text, is looked at closely.
 fn sqs_carries(text: &str) -> bool {
-    !has_control(text) && !has_noncharacter(text)
-}
-
-/// Whether `text` holds a C0 control but tab, LF and CR: a branch-free fold
-/// over exact 64-byte blocks, which the compiler turns into vector
-/// instructions, then over the rest.
-fn has_control(text: &str) -> bool {
-    let control_in = |block: &[u8]| {
-        block.iter().fold(false, |found, &b| {
-            found | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r'))
-        })
-    };
-    let mut blocks = text.as_bytes().chunks_exact(64);
-    blocks.by_ref().any(control_in) || control_in(blocks.remainder())
+    const BLOCK: usize = 64;
+    let bytes = text.as_bytes();
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    let mut start = 0;
+    for block in blocks.by_ref() {
+        let (control, lead_ef) = block_flags(block);
+        if control || (lead_ef && (start..start + BLOCK).any(|i| noncharacter_at(bytes, i))) {
+            return false;
+        }
+        start += BLOCK;
+    }
+    let (control, lead_ef) = block_flags(blocks.remainder());
+    !(control || (lead_ef && (start..bytes.len()).any(|i| noncharacter_at(bytes, i))))
 }
 
 /// `time` in RFC 3339, UTC, with milliseconds (`2025-11-22T22:20:00.123Z`),
@@ -299,15 +301,34 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// Whether `text` holds U+FFFE or U+FFFF (EF BF BE, EF BF BF): memchr's
-/// vectorised search for the EF lead byte, which is rare in text.
+/// Whether `text` holds U+FFFE or U+FFFF: memchr's vectorised search for the
+/// EF lead byte, which is rare in text. (For a long body; [`sqs_carries`],
+/// run on short attribute values, finds EF bytes in its own block fold, as a
+/// memchr call per value cost more than the values.)
 fn has_noncharacter(text: &str) -> bool {
     let bytes = text.as_bytes();
-    memchr::memchr_iter(0xEF, bytes).any(|i| {
-        bytes
-            .get(i + 1..i + 3)
-            .is_some_and(|w| w[0] == 0xBF && (w[1] | 1) == 0xBF)
-    })
+    memchr::memchr_iter(0xEF, bytes).any(|i| noncharacter_at(bytes, i))
+}
+
+/// Whether U+FFFE or U+FFFF (EF BF BE, EF BF BF) starts at `bytes[i]`.
+fn noncharacter_at(bytes: &[u8], i: usize) -> bool {
+    bytes
+        .get(i..i + 3)
+        .is_some_and(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] | 1) == 0xBF)
+}
+
+/// Whether `block` holds a C0 control but tab, LF and CR, and whether it
+/// holds an EF byte; branch-free, so that it compiles to vector instructions.
+#[inline(always)]
+fn block_flags(block: &[u8]) -> (bool, bool) {
+    let (control, lead_ef) = block.iter().fold((0u8, 0u8), |(control, lead_ef), &b| {
+        let is_control = (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
+        (
+            control | u8::from(is_control),
+            lead_ef | u8::from(b == 0xEF),
+        )
+    });
+    (control != 0, lead_ef != 0)
 }
 
 /// Whether SQS carries `c` in a text body or attribute value: its documented
