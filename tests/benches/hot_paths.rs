@@ -9,54 +9,27 @@
 //! Run: `cargo bench -p pipeline-tests --bench hot_paths`.
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hmac::{Hmac, KeyInit, Mac};
 use intercom_webhook::dispatch::{Event, Registry};
-use intercom_webhook::envelope::Envelope;
 use intercom_webhook::models::Item;
-use intercom_webhook::queue_message::{Delivery, QueueMessage};
 use intercom_webhook::record;
-use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
-use pipeline_tests::fixtures::TEST_SECRET;
-use pipeline_tests::samples;
-use serde::de::IgnoredAny;
+use pipeline_tests::{hot_path, samples};
 
 fn receiver(c: &mut Criterion) {
-    let verifier = Verifier::new([TEST_SECRET]).expect("secret");
+    let verifier = hot_path::verifier();
     let mut group = c.benchmark_group("receiver");
-    for (label, body) in [
-        ("1KB", samples::sample_body(Topic::ContactUserTagCreated)),
-        ("5KB", samples::conversation_of(5 * 1024)),
-        ("300KB", samples::conversation_of(300 * 1024)),
-    ] {
+    for label in hot_path::SIZES {
+        let body = hot_path::body(label).expect("a measured size");
         let signature = verifier.sign(&body);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("work", label), &body, |b, body| {
-            b.iter(|| {
-                let verified = verifier
-                    .verify(black_box(body), Some(signature.as_bytes()))
-                    .expect("verifies");
-                let envelope = Envelope::parse(verified).expect("valid");
-                let delivery = Delivery {
-                    signature: &signature,
-                    subscription_id: None,
-                    received_at: SystemTime::UNIX_EPOCH,
-                };
-                let message = QueueMessage::build(verified, &envelope, &delivery, true);
-                black_box(message.size())
-            });
+            b.iter(|| black_box(hot_path::work(&verifier, body, &signature)));
         });
         group.bench_with_input(BenchmarkId::new("floor", label), &body, |b, body| {
-            b.iter(|| {
-                let mut mac =
-                    Hmac::<sha1::Sha1>::new_from_slice(TEST_SECRET.as_bytes()).expect("key");
-                mac.update(black_box(body));
-                black_box(mac.finalize());
-                black_box(serde_json::from_slice::<IgnoredAny>(body).expect("json"));
-            });
+            b.iter(|| hot_path::floor(body));
         });
     }
     group.finish();

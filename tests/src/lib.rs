@@ -3,6 +3,7 @@
 //! The tests themselves live in `tests/tests/`.
 
 pub mod function;
+pub mod hot_path;
 pub mod load;
 pub mod moto;
 pub mod proxy;
