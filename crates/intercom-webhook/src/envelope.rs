@@ -100,7 +100,7 @@ impl<'a> Envelope<'a> {
     /// Parses and validates bytes whose signature was checked elsewhere (or need
     /// not be, as for a queue consumer reading what the receiver verified).
     pub fn parse_unverified(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
-        let text = utf8(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let text = body_text(bytes)?;
         match scan::scan(text) {
             Some(raw) => raw.validate(text),
             None => Self::parse_text_with_serde(text),
@@ -112,8 +112,7 @@ impl<'a> Envelope<'a> {
     /// that tests and fuzzers hold the fast path to; not for production use.
     #[doc(hidden)]
     pub fn parse_with_serde(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
-        let text = utf8(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        Self::parse_text_with_serde(text)
+        Self::parse_text_with_serde(body_text(bytes)?)
     }
 
     fn parse_text_with_serde(text: &'a str) -> Result<Self, EnvelopeError> {
@@ -302,6 +301,11 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
     simdutf8::basic::from_utf8(bytes).or_else(|_| std::str::from_utf8(bytes))
 }
 
+/// The body as text, or why it cannot be JSON.
+fn body_text(bytes: &[u8]) -> Result<&str, EnvelopeError> {
+    utf8(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))
+}
+
 /// The value of a field the envelope reads (`type`, `topic`, `id`, …), checked
 /// as strictly as a `serde_json::Value` parse checks it: escapes decoded and
 /// surrogates paired, numbers within an `f64`, nesting within serde_json's
@@ -387,7 +391,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        ShapeSeed(SkipMap).visit_seq(seq).map(|_| Scalar::Other)
+        skip_elements(seq).map(|()| Scalar::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -428,9 +432,8 @@ impl<'de, R: MapReader<'de>> Visitor<'de> for ShapeSeed<R> {
         self.0.read(map).map(Shape::Object)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Shape::Other)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_elements(seq).map(|()| Shape::Other)
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
@@ -470,6 +473,12 @@ impl<'de> Deserialize<'de> for Skip {
             .deserialize_any(ShapeSeed(SkipMap))
             .map(|_| Skip)
     }
+}
+
+/// Skips every element of an array, depth-checked.
+fn skip_elements<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<Skip>()?.is_some() {}
+    Ok(())
 }
 
 /// Reads an object by skipping all of it.
