@@ -26,6 +26,15 @@ pub fn body(size: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// The notification `measure` sends as request `n`, end to end: a
+/// conversation started by a user (about 1.8 KB), each with its own id so
+/// that a FIFO queue keeps every one.
+pub fn queued_body(n: usize) -> Vec<u8> {
+    let mut notification = samples::sample(Topic::ConversationUserCreated);
+    notification["id"] = serde_json::Value::String(format!("notif_measure_{n}"));
+    serde_json::to_vec(&notification).expect("serialisable")
+}
+
 /// The verifier the work uses, keyed with the test secret.
 pub fn verifier() -> Verifier {
     Verifier::new([TEST_SECRET]).expect("secret")

@@ -4,6 +4,7 @@
 
 pub mod function;
 pub mod hot_path;
+pub mod keepalive;
 pub mod load;
 pub mod moto;
 pub mod proxy;

@@ -73,12 +73,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
     let registry = Arc::new(topic_processor::handlers::registry());
     let (queue, mode) = match &options.queue_url {
         Some(url) => {
-            let (timeouts, retries) = webhook_receiver::queue::sdk_timeouts();
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .timeout_config(timeouts)
-                .retry_config(retries)
-                .load()
-                .await;
+            let sdk = webhook_receiver::queue::sdk_config().await;
             tokio::spawn(consume_sqs(
                 aws_sdk_sqs::Client::new(&sdk),
                 url.clone(),

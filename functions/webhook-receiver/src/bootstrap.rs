@@ -2,7 +2,7 @@
 
 use crate::config::{CLIENT_SECRET_ARN, Config, ConfigError, SecretSource};
 use crate::handler::Receiver;
-use crate::queue::{SqsQueue, sdk_timeouts};
+use crate::queue::{SqsQueue, sdk_config};
 use crate::secrets::{Secrets, SecretsManagerFetcher};
 
 /// The receiver as deployed.
@@ -13,12 +13,7 @@ pub type LambdaReceiver = Receiver<SqsQueue, SecretsManagerFetcher>;
 /// variable at fault.
 pub async fn receiver_from_env() -> Result<LambdaReceiver, ConfigError> {
     let config = Config::from_env()?;
-    let (timeouts, retries) = sdk_timeouts();
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(retries)
-        .load()
-        .await;
+    let sdk_config = sdk_config().await;
     let secrets = match config.secrets {
         SecretSource::Inline(verifier) => Secrets::fixed(verifier),
         SecretSource::SecretsManager(id) => {

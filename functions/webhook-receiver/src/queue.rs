@@ -11,7 +11,7 @@ use std::future::Future;
 use intercom_webhook::queue_message::QueueMessage;
 
 #[cfg(feature = "aws")]
-pub use sqs::{SqsQueue, sdk_timeouts};
+pub use sqs::{SqsQueue, sdk_config, sdk_timeouts};
 
 /// The queue did not acknowledge a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,17 @@ mod sqs {
             .with_initial_backoff(Duration::from_millis(50))
             .with_max_backoff(Duration::from_millis(200));
         (timeouts, retries)
+    }
+
+    /// The SDK configuration the receiver's clients share: the SDK's own
+    /// settings from the environment, with [`sdk_timeouts`].
+    pub async fn sdk_config() -> aws_config::SdkConfig {
+        let (timeouts, retries) = sdk_timeouts();
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(retries)
+            .load()
+            .await
     }
 
     /// The SQS queue named by `QUEUE_URL`.

@@ -1,46 +1,60 @@
-//! Measures the release `webhook-receiver` from outside, as Lambda runs it.
+//! Measures the release `webhook-receiver` from outside, end to end, against the AWS SDK's own floor.
 //!
-//! Starts moto (a local SQS) and the binary under the Runtime API harness, and
-//! reports: init time (exec to first poll of the Runtime API), time to the
-//! first answer for a queued notification from a cold start, CPU time per
-//! queued request, peak RSS, binary and zip sizes, each beside its budget.
+//! Starts moto (a local SQS) behind nginx (a keep-alive proxy, so that
+//! clients reuse connections as real SQS lets them), then:
 //!
-//! Run: `cargo build --release --bins && cargo run --release -p pipeline-tests --bin measure`.
+//! - **cold**: the receiver started as Lambda starts it (its own process, the
+//!   Runtime API harness), 10 times: init (exec to its first poll) and the
+//!   first queued answer (exec to the 202); beside it `sqs-floor`, a bare
+//!   aws-sdk-sqs program with the same client configuration, timed from exec
+//!   to its first acknowledged SendMessage;
+//! - **warm**: CPU time per queued request of one receiver instance, and per
+//!   `ping` (answered, not queued), against CPU time per SendMessage of
+//!   `sqs-floor` sending the same messages; CPU read in nanoseconds from
+//!   `/proc/<pid>/task/*/schedstat`, in three rounds, median shown;
+//! - peak RSS, binary and zip sizes.
+//!
+//! Each figure is printed beside its goal (issue 11, BENCHMARKS.md).
+//!
+//! Run: `cargo build --release --bins && ./target/release/measure`.
 
 use std::io::Write as _;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use intercom_webhook::topic::Topic;
 use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET};
 use pipeline_tests::function::{Function, release_binary};
+use pipeline_tests::hot_path;
+use pipeline_tests::keepalive::KeepAliveProxy;
+use pipeline_tests::load::setting;
 use pipeline_tests::moto::Moto;
 use pipeline_tests::runtime_api::Outcome;
-use pipeline_tests::samples;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-const COLD_STARTS: usize = 10;
-const WARM_REQUESTS: usize = 300;
+/// Goals: CPU per queued request against the floor, init, the first answer
+/// from cold against the floor's, and today's RSS and zip not exceeded.
+const CPU_RATIO_GOAL: f64 = 1.5;
+const INIT_GOAL_MS: f64 = 3.5;
+const FIRST_ANSWER_OVER_FLOOR_GOAL_MS: f64 = 2.0;
+const RSS_GOAL_MIB: f64 = 8.6;
+const ZIP_GOAL_MB: f64 = 3.84;
 
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-/// utime + stime of `pid`, in clock ticks (100 per second on Linux).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields after the name: state is index 0, utime 11, stime 12.
-    fields
-        .get(11)
-        .and_then(|f| f.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
+/// CPU time `pid` has used so far, in nanoseconds: the sum over its threads
+/// of the first field of `/proc/<pid>/task/<tid>/schedstat`.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -52,59 +66,175 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
+fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
     values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT MET" }
+}
+
+fn status(response: &Value) -> u64 {
+    response["statusCode"].as_u64().unwrap_or(0)
+}
+
+/// `sqs-floor` as a child process, driven over its stdin and stdout.
+struct Floor {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    started: Instant,
+}
+
+impl Floor {
+    async fn start(count: usize, env: &[(&str, String)]) -> Self {
+        let mut command = tokio::process::Command::new(release_binary("sqs-floor"));
+        command
+            .arg(count.to_string())
+            .env_clear()
+            .env("AWS_REGION", pipeline_tests::moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let started = Instant::now();
+        let mut child = command.spawn().expect("spawn sqs-floor");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self {
+            child,
+            lines,
+            started,
+        }
+    }
+
+    async fn expect(&mut self, expected: &str) {
+        let line = self.lines.next_line().await.expect("read sqs-floor");
+        assert_eq!(line.as_deref(), Some(expected), "sqs-floor said");
+    }
+
+    async fn tell(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .await
+            .expect("write sqs-floor");
+        stdin.flush().await.expect("flush");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let cold_starts = setting("MEASURE_COLD_STARTS", 10);
+    let requests = setting("MEASURE_REQUESTS", 500);
+    let rounds = setting("MEASURE_ROUNDS", 3);
     let moto = Moto::start().await;
-    let queue = moto.create_queue("measure.fifo").await;
-    let env = [
-        ("QUEUE_URL", queue.clone()),
-        ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
-    ];
-    let body = samples::sample_body(Topic::ConversationUserCreated);
-    let event = Request::signed(&body).event(Shape::ApiGatewayV2);
+    let proxy = KeepAliveProxy::start(moto.port).await;
+    // moto's FIFO SendMessage slows down as a queue fills, so each phase
+    // gets fresh queues: the receiver and the floor always send into queues
+    // of the same length.
+    let receiver_env = |queue: &str| {
+        [
+            ("QUEUE_URL", queue.to_owned()),
+            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
+            ("AWS_ENDPOINT_URL", proxy.endpoint()),
+        ]
+    };
+    let floor_env = |queue: &str| {
+        [
+            ("QUEUE_URL", queue.to_owned()),
+            ("AWS_ENDPOINT_URL", proxy.endpoint()),
+        ]
+    };
+    let cold_receiver_queue = moto.create_queue("measure-cold-receiver.fifo").await;
+    let cold_floor_queue = moto.create_queue("measure-cold-floor.fifo").await;
+    let event = |n: usize| Request::signed(&hot_path::queued_body(n)).event(Shape::ApiGatewayV2);
 
-    let mut inits = Vec::new();
-    let mut firsts = Vec::new();
-    for _ in 0..COLD_STARTS {
-        let function = Function::start("webhook-receiver", Some(&moto), &env).await;
-        let response = function.api.invoke(&event, Duration::from_secs(10)).await;
+    // Cold starts, receiver and floor in turn.
+    let (mut inits, mut firsts, mut floor_firsts) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..cold_starts {
+        let function = Function::start(
+            "webhook-receiver",
+            Some(&moto),
+            &receiver_env(&cold_receiver_queue),
+        )
+        .await;
+        let response = function
+            .api
+            .invoke(&event(1_000_000 + n), Duration::from_secs(10))
+            .await;
         let answered = function.started.elapsed();
         assert!(
-            matches!(&response, Some(Outcome::Response(r)) if r["statusCode"] == 202),
-            "{response:?}"
+            matches!(&response, Some(Outcome::Response(r)) if status(r) == 202),
+            "{response:?}\n{}",
+            function.logs().join("\n")
         );
         let first_poll = function.api.first_poll().expect("polled");
-        inits.push(first_poll.duration_since(function.started));
-        firsts.push(answered);
+        inits.push(ms(first_poll.duration_since(function.started)));
+        firsts.push(ms(answered));
+        drop(function);
+
+        let mut floor = Floor::start(0, &floor_env(&cold_floor_queue)).await;
+        floor.expect("sent").await;
+        floor_firsts.push(ms(floor.started.elapsed()));
     }
 
-    let function = Function::start("webhook-receiver", Some(&moto), &env).await;
-    let pid = function.pid().expect("pid");
-    let _ = function.invoke(&event).await;
-    let before = cpu_ticks(pid);
-    let started = Instant::now();
-    for n in 0..WARM_REQUESTS {
-        let body = String::from_utf8(samples::sample_body(Topic::ConversationUserCreated))
-            .expect("utf8")
-            .replace(
-                "notif_sample_conversation_user_created",
-                &format!("notif_measure_{n}"),
-            );
-        let response = function
-            .invoke(&Request::signed(body.as_bytes()).event(Shape::ApiGatewayV2))
+    // Warm: CPU per queued request, per ping, and per bare SendMessage.
+    let ping = samples_ping();
+    let (mut queued_cpu, mut ping_cpu, mut floor_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let mut walls = Vec::new();
+    let mut rss = 0;
+    for round in 0..rounds {
+        let receiver_queue = moto
+            .create_queue(&format!("measure-receiver-{round}.fifo"))
             .await;
-        assert_eq!(response["statusCode"], 202);
+        let floor_queue = moto
+            .create_queue(&format!("measure-floor-{round}.fifo"))
+            .await;
+        let function = Function::start(
+            "webhook-receiver",
+            Some(&moto),
+            &receiver_env(&receiver_queue),
+        )
+        .await;
+        let pid = function.pid().expect("pid");
+        let offset = 2_000_000 + round * 10_000;
+        assert_eq!(status(&function.invoke(&event(offset)).await), 202);
+        let events: Vec<Value> = (1..=requests).map(|n| event(offset + n)).collect();
+        let before = cpu_ns(pid);
+        let started = Instant::now();
+        for event in &events {
+            assert_eq!(status(&function.invoke(event).await), 202);
+        }
+        walls.push(ms(started.elapsed()) / requests as f64);
+        queued_cpu.push((cpu_ns(pid) - before) as f64 / requests as f64 / 1000.0);
+        let before = cpu_ns(pid);
+        for _ in 0..requests {
+            assert_eq!(status(&function.invoke(&ping).await), 200);
+        }
+        ping_cpu.push((cpu_ns(pid) - before) as f64 / requests as f64 / 1000.0);
+        rss = rss.max(peak_rss_kib(pid));
+        drop(function);
+
+        let mut floor = Floor::start(requests, &floor_env(&floor_queue)).await;
+        floor.expect("sent").await;
+        let before = cpu_ns(floor.pid());
+        floor.tell("go").await;
+        floor.expect("done").await;
+        floor_cpu.push((cpu_ns(floor.pid()) - before) as f64 / requests as f64 / 1000.0);
     }
-    let wall = started.elapsed() / u32::try_from(WARM_REQUESTS).unwrap_or(1);
-    let ticks = cpu_ticks(pid) - before;
-    let cpu_per_request =
-        Duration::from_millis(ticks * 10) / u32::try_from(WARM_REQUESTS).unwrap_or(1);
-    let rss = peak_rss_kib(pid);
 
     let binary = release_binary("webhook-receiver");
     let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
@@ -117,39 +247,85 @@ async fn main() {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(0);
 
-    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
-    say(&format!("webhook-receiver ({})", binary.display()));
+    let (queued, ping, floor) = (
+        median(queued_cpu.clone()),
+        median(ping_cpu.clone()),
+        median(floor_cpu.clone()),
+    );
+    let (init, first, floor_first) = (
+        median(inits.clone()),
+        median(firsts.clone()),
+        median(floor_firsts.clone()),
+    );
+    let rss_mib = rss as f64 / 1024.0;
+    let zip_mb = zip as f64 / 1e6;
+    let round = |values: &[f64]| {
+        values
+            .iter()
+            .map(|v| format!("{v:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     say(&format!(
-        "  init (exec to first poll), median of {COLD_STARTS}: {:>10}   budget 10 ms",
-        ms(median(inits.clone()))
+        "webhook-receiver ({}), moto behind nginx keep-alive",
+        binary.display()
     ));
     say(&format!(
-        "  first queued answer from cold, median of {COLD_STARTS}: {:>10}   budget 15 ms",
-        ms(median(firsts.clone()))
+        "  warm, CPU per request (median of {rounds} rounds of {requests}):"
     ));
     say(&format!(
-        "  warm request wall time (incl. moto), mean of {WARM_REQUESTS}: {:>10}",
-        ms(wall)
+        "    queued request {queued:>7.1} µs   [{}]",
+        round(&queued_cpu)
     ));
     say(&format!(
-        "  CPU time per queued request, mean of {WARM_REQUESTS}: {:>10}",
-        ms(cpu_per_request)
+        "    ping           {ping:>7.1} µs   [{}]",
+        round(&ping_cpu)
     ));
     say(&format!(
-        "  peak RSS: {:.1} MiB   budget 16 MiB",
-        rss as f64 / 1024.0
+        "    sqs-floor      {floor:>7.1} µs   [{}]   (bare SendMessage, same client and messages)",
+        round(&floor_cpu)
     ));
     say(&format!(
-        "  binary: {:.2} MB, zip: {:.2} MB   budget 6 MB",
+        "    ratio {:.2}× the floor   goal ≤ {CPU_RATIO_GOAL}×: {}",
+        queued / floor,
+        verdict(queued / floor <= CPU_RATIO_GOAL)
+    ));
+    say(&format!(
+        "  warm wall time per queued request (moto included): {:.2} ms",
+        median(walls)
+    ));
+    say(&format!("  cold, median of {cold_starts}:"));
+    say(&format!(
+        "    init (exec to first poll)            {init:>6.2} ms   goal ≤ {INIT_GOAL_MS} ms: {}   [{}]",
+        verdict(init <= INIT_GOAL_MS),
+        round(&inits)
+    ));
+    say(&format!(
+        "    first queued answer (exec to 202)    {first:>6.2} ms   [{}]",
+        round(&firsts)
+    ));
+    say(&format!(
+        "    sqs-floor config + first send        {floor_first:>6.2} ms   [{}]",
+        round(&floor_firsts)
+    ));
+    say(&format!(
+        "    first answer over the floor's        {:>6.2} ms   goal ≤ {FIRST_ANSWER_OVER_FLOOR_GOAL_MS} ms: {}",
+        first - floor_first,
+        verdict(first - floor_first <= FIRST_ANSWER_OVER_FLOOR_GOAL_MS)
+    ));
+    say(&format!(
+        "  peak RSS {rss_mib:.1} MiB   goal ≤ {RSS_GOAL_MIB} MiB: {}",
+        verdict(rss_mib <= RSS_GOAL_MIB)
+    ));
+    say(&format!(
+        "  binary {:.2} MB, zip {zip_mb:.2} MB   goal ≤ {ZIP_GOAL_MB} MB: {}",
         binary_size as f64 / 1e6,
-        zip as f64 / 1e6
+        verdict(zip_mb <= ZIP_GOAL_MB)
     ));
-    say(&format!(
-        "  init samples: {:?}",
-        inits.iter().map(|d| ms(*d)).collect::<Vec<_>>()
-    ));
-    say(&format!(
-        "  first-answer samples: {:?}",
-        firsts.iter().map(|d| ms(*d)).collect::<Vec<_>>()
-    ));
+}
+
+/// A signed `ping`, as Intercom sends when a subscription is saved.
+fn samples_ping() -> Value {
+    let body = pipeline_tests::samples::sample_body(intercom_webhook::topic::Topic::Ping);
+    Request::signed(&body).event(Shape::ApiGatewayV2)
 }
