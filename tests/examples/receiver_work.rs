@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use intercom_webhook::envelope::Envelope;
-use intercom_webhook::queue_message::QueueMessage;
+use intercom_webhook::queue_message::{CarriedBody, QueueMessage};
 use pipeline_tests::hot_path;
 
 fn main() {
@@ -38,7 +38,13 @@ fn main() {
             }
             "build" => {
                 let delivery = hot_path::delivery(&signature);
-                black_box(QueueMessage::build(verified, &envelope, &delivery, true));
+                black_box(QueueMessage::build(
+                    verified,
+                    CarriedBody::of(verified.as_bytes()),
+                    &envelope,
+                    &delivery,
+                    true,
+                ));
             }
             other => panic!("unknown mode {other}: work, floor, parse, ignored or build"),
         }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use hmac::{Hmac, KeyInit, Mac};
 use intercom_webhook::envelope::Envelope;
-use intercom_webhook::queue_message::{Delivery, QueueMessage};
+use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage};
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
 use serde::de::IgnoredAny;
@@ -56,7 +56,14 @@ pub fn work(verifier: &Verifier, body: &[u8], signature: &str) -> usize {
         .verify(black_box(body), Some(signature.as_bytes()))
         .expect("verifies");
     let envelope = Envelope::parse(verified).expect("valid");
-    QueueMessage::build(verified, &envelope, &delivery(signature), true).size()
+    QueueMessage::build(
+        verified,
+        CarriedBody::of(verified.as_bytes()),
+        &envelope,
+        &delivery(signature),
+        true,
+    )
+    .size()
 }
 
 /// The floor: HMAC-SHA1 over the same bytes, keyed per request, plus one

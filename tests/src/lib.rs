@@ -10,4 +10,4 @@ pub mod moto;
 pub mod proxy;
 pub mod runtime_api;
 
-pub use intercom_dev::{fixtures, samples};
+pub use intercom_fixtures::{contract, fixtures, samples, sqs};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use intercom_fixtures::sqs;
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 /// Credentials and region moto accepts; nothing here reaches AWS.
@@ -253,37 +254,8 @@ pub async fn delete<'m>(
 
 /// The SQS event Lambda would deliver for `messages` received from `queue_arn`.
 pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
-                .unwrap_or_default();
-            let message_attributes: serde_json::Map<String, Value> = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| {
-                            (k.clone(), json!({"stringValue": v.string_value(), "stringListValues": [], "binaryListValues": [], "dataType": v.data_type()}))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
-                "messageAttributes": message_attributes,
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+    let records = messages.iter().map(sqs::record_of_received).collect();
+    serde_json::to_value(sqs::event(records, queue_arn)).expect("serialisable")
 }
 
 /// A port nothing listens on right now.

@@ -81,9 +81,13 @@ async fn call(
     receiver: &Receiver<FakeQueue, RotatingSecret>,
     event: &Value,
 ) -> (u16, Value, Value) {
-    let response = receiver
-        .handle_event(&serde_json::to_vec(event).expect("json"))
-        .await;
+    let response = serde_json::to_value(
+        receiver
+            .handle_event(&serde_json::to_vec(event).expect("json"))
+            .await,
+    )
+    .expect("a response serialises");
+    assert!(response.is_object(), "{response}");
     let status = u16::try_from(response["statusCode"].as_u64().expect("statusCode")).expect("u16");
     let body = response["body"].as_str().expect("body string");
     let body = if body.is_empty() {

@@ -12,35 +12,25 @@ use intercom_webhook::models::{
     TicketWithPart,
 };
 use intercom_webhook::topic::Topic;
-use pipeline_tests::samples;
+use pipeline_tests::{samples, sqs};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use topic_processor::batch::{self, RecordReport};
 
-/// An SQS record as Lambda delivers it, for `body` queued by the receiver.
+/// An SQS record as Lambda delivers it, for `body` queued by the receiver
+/// (with its `topic` attribute, when the body has one).
 fn record(message_id: &str, body: &[u8], group: Option<&str>) -> SqsMessage {
     let envelope: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let mut attributes = json!({"ApproximateReceiveCount": "1", "SentTimestamp": "1763850004000"});
-    if let Some(group) = group {
-        attributes["MessageGroupId"] = json!(group);
-        attributes["MessageDeduplicationId"] = json!(message_id);
-    }
-    let mut message_attributes = serde_json::Map::new();
-    if let Some(topic) = envelope["topic"].as_str() {
-        message_attributes.insert("topic".into(), json!({"stringValue": topic, "dataType": "String", "stringListValues": [], "binaryListValues": []}));
-    }
-    serde_json::from_value(json!({
-        "messageId": message_id,
-        "receiptHandle": format!("handle-{message_id}"),
-        "body": String::from_utf8_lossy(body),
-        "attributes": attributes,
-        "messageAttributes": message_attributes,
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:intercom",
-        "awsRegion": "us-east-1"
-    }))
-    .expect("an SQS record")
+    let topic: Vec<(&str, &str)> = envelope["topic"]
+        .as_str()
+        .map(|topic| ("topic", topic))
+        .into_iter()
+        .collect();
+    sqs::record(
+        message_id,
+        &String::from_utf8_lossy(body),
+        sqs::Received::first(&topic, group.map(|group| (group, message_id))),
+    )
 }
 
 fn later() -> Instant {

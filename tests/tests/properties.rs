@@ -1,14 +1,14 @@
 //! Property tests: signatures accept exactly the right signer, and envelope parsing accepts exactly what the contract calls valid.
 //!
 //! Signatures are checked against an HMAC computed here with the `hmac` crate
-//! directly; envelopes against `intercom_dev::contract`, the contract's rules
+//! directly; envelopes against `intercom_fixtures::contract`, the contract's rules
 //! restated over `serde_json::Value`. `PROPTEST_CASES` raises the case count
 //! (CI runs the default 256 per property; the figures in BENCHMARKS.md come
 //! from 100,000).
 
 use hmac::{Hmac, KeyInit, Mac};
-use intercom_dev::contract::parser_agrees;
 use intercom_webhook::signature::{SignatureError, Verifier};
+use pipeline_tests::contract::parser_agrees;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

@@ -18,11 +18,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use intercom_fixtures::sqs;
 use intercom_webhook::dispatch::{Outcome, Registry};
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{self, QueueMessage, attribute};
 use intercom_webhook::signature::Verifier;
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use topic_processor::batch::{self, RecordReport};
@@ -186,31 +186,6 @@ async fn answer(
 
 static MESSAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// An SQS record for a message, as Lambda would deliver it.
-fn record<N: AsRef<str>, V: AsRef<str>>(
-    message_id: &str,
-    body: &str,
-    attributes: &[(N, V)],
-    group_id: Option<&str>,
-) -> SqsMessage {
-    let message_attributes: serde_json::Map<String, Value> = attributes
-        .iter()
-        .map(|(n, v)| (n.as_ref().to_owned(), json!({"stringValue": v.as_ref(), "dataType": "String", "stringListValues": [], "binaryListValues": []})))
-        .collect();
-    let mut system = json!({"ApproximateReceiveCount": "1"});
-    if let Some(group) = group_id {
-        system["MessageGroupId"] = json!(group);
-    }
-    serde_json::from_value(json!({
-        "messageId": message_id,
-        "body": body,
-        "attributes": system,
-        "messageAttributes": message_attributes,
-        "eventSource": "aws:sqs"
-    }))
-    .unwrap_or_default()
-}
-
 /// "conversation 2154…" for a record, from its envelope.
 fn subject(record: &SqsMessage) -> String {
     let encoding = record
@@ -258,12 +233,7 @@ async fn consume_embedded(
             "local-{:06}",
             MESSAGE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1
         );
-        let record = record(
-            &id,
-            &queued.body,
-            &queued.attributes,
-            queued.fifo.as_ref().map(|f| f.group_id.as_str()),
-        );
+        let record = sqs::record_of(&id, &queued);
         let subject = subject(&record);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for report in batch::run(&registry, vec![record], deadline, 1).await {
@@ -297,27 +267,9 @@ async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, registry: Arc<
         let mut records = Vec::with_capacity(messages.len());
         let mut handles = std::collections::HashMap::new();
         for message in &messages {
-            let id = message.message_id().unwrap_or_default().to_owned();
-            let attributes: Vec<(String, String)> = message
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|(n, v)| Some((n.clone(), v.string_value()?.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let group = message.attributes().and_then(|a| {
-                a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                    .cloned()
-            });
-            records.push(record(
-                &id,
-                message.body().unwrap_or_default(),
-                &attributes,
-                group.as_deref(),
-            ));
-            if let Some(handle) = message.receipt_handle() {
-                handles.insert(id, handle.to_owned());
+            records.push(sqs::record_of_received(message));
+            if let (Some(id), Some(handle)) = (message.message_id(), message.receipt_handle()) {
+                handles.insert(id.to_owned(), handle.to_owned());
             }
         }
         let subjects: Vec<String> = records.iter().map(subject).collect();

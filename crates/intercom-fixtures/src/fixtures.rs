@@ -304,53 +304,35 @@ pub const SAMPLE_TOPICS: [&str; 5] = [
 /// notifications, each queued exactly as the receiver queues it (FIFO).
 pub fn sqs_batch(topics: &[&str]) -> Value {
     use intercom_webhook::envelope::Envelope;
-    use intercom_webhook::queue_message::{Delivery, QueueMessage};
+    use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage};
 
     let verifier = Verifier::new([TEST_SECRET]).expect("secret");
-    let records: Vec<Value> = topics
+    let records = topics
         .iter()
         .enumerate()
         .map(|(n, topic)| {
             let body = notification(topic);
             let signature = verifier.sign(&body);
-            let verified = verifier.verify(&body, Some(signature.as_bytes())).expect("signed");
+            let verified = verifier
+                .verify(&body, Some(signature.as_bytes()))
+                .expect("signed");
             let envelope = Envelope::parse(verified).expect("a sample notification");
             let delivery = Delivery {
                 signature: &signature,
                 subscription_id: Some("nsub_5f1b7e4a"),
                 received_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_763_850_004),
             };
-            let message = QueueMessage::build(verified, &envelope, &delivery, true);
-            let fifo = message.fifo.clone().expect("fifo ids");
-            let attributes: serde_json::Map<String, Value> = message
-                .attributes
-                .iter()
-                .map(|(name, value)| {
-                    ((*name).to_owned(), json!({"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": "String"}))
-                })
-                .collect();
-            json!({
-                "messageId": format!("00000000-0000-4000-8000-{:012}", n + 1),
-                "receiptHandle": format!("AQEB-local-{}", n + 1),
-                "body": message.body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1763850004000",
-                    "SenderId": "AROAEXAMPLE:webhook-receiver",
-                    "ApproximateFirstReceiveTimestamp": "1763850004100",
-                    "SequenceNumber": format!("{}", 18_880_000_000_000_000_000_u128 + n as u128),
-                    "MessageGroupId": fifo.group_id,
-                    "MessageDeduplicationId": fifo.deduplication_id
-                },
-                "messageAttributes": attributes,
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:intercom.fifo",
-                "awsRegion": "us-east-1"
-            })
+            let message = QueueMessage::build(
+                verified,
+                CarriedBody::of(verified.as_bytes()),
+                &envelope,
+                &delivery,
+                true,
+            );
+            crate::sqs::record_of(&format!("00000000-0000-4000-8000-{:012}", n + 1), &message)
         })
         .collect();
-    json!({ "Records": records })
+    serde_json::to_value(crate::sqs::event(records, crate::sqs::QUEUE_ARN)).expect("serialisable")
 }
 
 /// The text a generated event file holds.

@@ -3,6 +3,7 @@
 //! - [`samples`] has a sample notification for every catalogued topic.
 //! - [`fixtures`] wraps notifications in Lambda events, signed with the test
 //!   secret (it generates `events/`), and lists the bad inputs.
+//! - [`sqs`] builds the SQS records Lambda hands the processor.
 //! - [`contract`] restates the contract's envelope rules as an oracle for
 //!   property tests and fuzzing.
 //!
@@ -11,3 +12,4 @@
 pub mod contract;
 pub mod fixtures;
 pub mod samples;
+pub mod sqs;

@@ -5,17 +5,18 @@
 //! 1. [`signature::Verifier`] checks the `X-Hub-Signature` over the raw body and,
 //!    only on success, hands out a [`signature::VerifiedBody`];
 //! 2. [`envelope::Envelope::parse`] turns a verified body into a validated
-//!    envelope, borrowing from the body and never copying the item;
+//!    envelope with one `serde_json` parse, the same one the processor uses;
 //! 3. [`topic::Topic`] places the topic in Intercom's catalogue;
 //! 4. [`queue_message::QueueMessage`] builds what goes to SQS: the body byte for
 //!    byte (or base64 where SQS cannot carry it), attributes, FIFO group and
 //!    deduplication ids.
 //!
-//! [`source_filter::SourceFilter`] and [`logging`] serve both Lambda functions.
+//! On the processor's side, [`record::decode`] turns a queued body back into
+//! a typed [`models::Item`] and [`dispatch::Registry`] hands it to its
+//! handler. [`source_filter::SourceFilter`] serves the receiver.
 
 pub mod dispatch;
 pub mod envelope;
-pub mod logging;
 pub mod models;
 pub mod queue_message;
 pub mod record;

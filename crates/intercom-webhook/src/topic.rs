@@ -3,7 +3,9 @@
 //! Compiled from Intercom's "Webhook topics" reference (API 2.15 to 2.17 and
 //! Preview, November 2026). New topics appear with every API version, so a
 //! topic outside the catalogue is normal traffic: it parses to
-//! [`Topic::Unknown`] and is routed like any other.
+//! [`Topic::Unknown`] and is routed like any other. Topics Intercom offers
+//! only in its Preview API version say so ([`Topic::is_preview`]): they may
+//! change shape or go away.
 
 use std::fmt;
 
@@ -114,7 +116,9 @@ macro_rules! catalogue {
             }
 
             /// The `type` Intercom gives `data.item` on this topic's notifications
-            /// (`ticket_ticket_part` for wrappers that carry a ticket and a part).
+            /// (`ticket_ticket_part` for wrappers that carry a ticket and a part;
+            /// `content_stat.<content>` for content stats, as Intercom's
+            /// documented `content_stat.series` item shows).
             pub fn item_type(self) -> &'static str {
                 match self {
                     $(Topic::$variant => $item,)+
@@ -175,21 +179,21 @@ catalogue! {
     ContentSnippetCreated => "content_snippet.created", ContentSnippet, "content_snippet";
     ContentSnippetUpdated => "content_snippet.updated", ContentSnippet, "content_snippet";
     ContentSnippetDeleted => "content_snippet.deleted", ContentSnippet, "content_snippet";
-    ContentStatBanner => "content_stat.banner", ContentStat, "content_stat";
-    ContentStatCarousel => "content_stat.carousel", ContentStat, "content_stat";
-    ContentStatChat => "content_stat.chat", ContentStat, "content_stat";
-    ContentStatChecklist => "content_stat.checklist", ContentStat, "content_stat";
-    ContentStatCustomBot => "content_stat.custom_bot", ContentStat, "content_stat";
-    ContentStatEmail => "content_stat.email", ContentStat, "content_stat";
-    ContentStatNewsItem => "content_stat.news_item", ContentStat, "content_stat";
-    ContentStatPost => "content_stat.post", ContentStat, "content_stat";
-    ContentStatPush => "content_stat.push", ContentStat, "content_stat";
-    ContentStatSeries => "content_stat.series", ContentStat, "content_stat";
-    ContentStatSeriesWebhook => "content_stat.series.webhook", ContentStat, "content_stat";
-    ContentStatSms => "content_stat.sms", ContentStat, "content_stat";
-    ContentStatSurvey => "content_stat.survey", ContentStat, "content_stat";
-    ContentStatTooltipGroup => "content_stat.tooltip_group", ContentStat, "content_stat";
-    ContentStatTour => "content_stat.tour", ContentStat, "content_stat";
+    ContentStatBanner => "content_stat.banner", ContentStat, "content_stat.banner";
+    ContentStatCarousel => "content_stat.carousel", ContentStat, "content_stat.carousel";
+    ContentStatChat => "content_stat.chat", ContentStat, "content_stat.chat";
+    ContentStatChecklist => "content_stat.checklist", ContentStat, "content_stat.checklist";
+    ContentStatCustomBot => "content_stat.custom_bot", ContentStat, "content_stat.custom_bot";
+    ContentStatEmail => "content_stat.email", ContentStat, "content_stat.email";
+    ContentStatNewsItem => "content_stat.news_item", ContentStat, "content_stat.news_item";
+    ContentStatPost => "content_stat.post", ContentStat, "content_stat.post";
+    ContentStatPush => "content_stat.push", ContentStat, "content_stat.push";
+    ContentStatSeries => "content_stat.series", ContentStat, "content_stat.series";
+    ContentStatSeriesWebhook => "content_stat.series.webhook", ContentStat, "content_stat.series.webhook";
+    ContentStatSms => "content_stat.sms", ContentStat, "content_stat.sms";
+    ContentStatSurvey => "content_stat.survey", ContentStat, "content_stat.survey";
+    ContentStatTooltipGroup => "content_stat.tooltip_group", ContentStat, "content_stat.tooltip_group";
+    ContentStatTour => "content_stat.tour", ContentStat, "content_stat.tour";
     ConversationAdminAssigned => "conversation.admin.assigned", Conversation, "conversation";
     ConversationAdminClosed => "conversation.admin.closed", Conversation, "conversation";
     ConversationAdminNoted => "conversation.admin.noted", Conversation, "conversation";
@@ -234,6 +238,18 @@ catalogue! {
     TicketContactReplied => "ticket.contact.replied", Ticket, "ticket_ticket_part";
     TicketClosed => "ticket.closed", Ticket, "ticket_ticket_part";
     VisitorSignedUp => "visitor.signed_up", Visitor, "user";
+}
+
+impl Topic {
+    /// Whether Intercom offers this topic only in its Preview API version:
+    /// `audience.*`, `content_import_source.*` and
+    /// `procedure.hitl_notification.created`.
+    pub fn is_preview(self) -> bool {
+        matches!(
+            self.family(),
+            Family::Audience | Family::ContentImportSource
+        ) || self == Topic::ProcedureHitlNotificationCreated
+    }
 }
 
 impl fmt::Display for Topic {
@@ -286,15 +302,50 @@ mod tests {
     fn topic_names_start_with_their_family_except_documented_exceptions() {
         for topic in Topic::ALL {
             let prefix = topic.name().split('.').next().unwrap_or_default();
-            let expected = match prefix {
-                "granular" => Family::Subscription,
-                "api" => Family::ApiRequest,
-                _ => topic.family(),
-            };
-            assert_eq!(topic.family(), expected, "{topic}");
-            if !matches!(prefix, "granular" | "api") {
-                assert_eq!(prefix, topic.family().name(), "{topic}");
+            match prefix {
+                "granular" => assert_eq!(topic.family(), Family::Subscription, "{topic}"),
+                "api" => assert_eq!(topic.family(), Family::ApiRequest, "{topic}"),
+                _ => assert_eq!(topic.family().name(), prefix, "{topic}"),
             }
+        }
+    }
+
+    #[test]
+    fn preview_topics_are_marked() {
+        let preview: Vec<&str> = Topic::ALL
+            .iter()
+            .filter(|t| t.is_preview())
+            .map(|t| t.name())
+            .collect();
+        assert_eq!(
+            preview,
+            [
+                "audience.created",
+                "audience.updated",
+                "audience.deleted",
+                "audience.member_added",
+                "audience.member_removed",
+                "content_import_source.created",
+                "content_import_source.updated",
+                "content_import_source.deleted",
+                "procedure.hitl_notification.created",
+            ]
+        );
+        assert!(!Topic::Unknown.is_preview());
+    }
+
+    #[test]
+    fn content_stats_carry_the_item_type_intercom_sends() {
+        assert_eq!(
+            Topic::ContentStatSeries.item_type(),
+            "content_stat.series",
+            "Intercom's documented example item"
+        );
+        for topic in Topic::ALL
+            .iter()
+            .filter(|t| t.family() == Family::ContentStat)
+        {
+            assert_eq!(topic.item_type(), topic.name(), "{topic}");
         }
     }
 

@@ -1,10 +1,14 @@
-//! Reporting a failed cold start to Lambda as an init error, with one clear message.
+//! Cold-start plumbing the two functions share: log setup, and a failed start reported as a Lambda init error.
 //!
-//! A function whose configuration is missing or invalid must not start serving,
-//! and must not panic at its first request. [`fail_init`] logs the message,
-//! posts it to the Runtime API's `/runtime/init/error` (so Lambda reports
-//! `Runtime.InitError` with that message to whoever invoked it), and returns it
-//! as the error `main` exits with.
+//! - [`logging::init`] installs JSON-lines logging that honours Lambda's log
+//!   controls.
+//! - A function whose configuration is missing or invalid must not start
+//!   serving, and must not panic at its first request. [`fail_init`] logs the
+//!   message, posts it to the Runtime API's `/runtime/init/error` (so Lambda
+//!   reports `Runtime.InitError` with that message to whoever invoked it), and
+//!   returns it as the error `main` exits with.
+
+pub mod logging;
 
 use std::fmt::Display;
 

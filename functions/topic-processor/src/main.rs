@@ -6,7 +6,7 @@ use topic_processor::{batch, config::Config, deadline, handlers};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    intercom_webhook::logging::init();
+    lambda_init::logging::init();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return Err(lambda_init::fail_init(error).await),

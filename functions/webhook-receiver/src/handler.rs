@@ -12,13 +12,13 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use intercom_webhook::envelope::{Envelope, EnvelopeError};
-use intercom_webhook::queue_message::{self, Delivery, QueueMessage};
+use intercom_webhook::queue_message::{CarriedBody, Delivery, MAX_MESSAGE_BYTES, QueueMessage};
 use intercom_webhook::signature::{SIGNATURE_HEADER, SignatureError};
 use intercom_webhook::source_filter::SourceFilter;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::http_event::{BodyError, HttpRequest, HttpResponse, Origin};
+use crate::http_event::{BodyError, HttpRequest, HttpResponse, Origin, ResponseEvent};
 use crate::queue::{Queue, QueueError};
 use crate::secrets::{SecretFetcher, Secrets};
 
@@ -140,10 +140,10 @@ pub struct Receiver<Q, F> {
 
 impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
     /// Answers a raw Lambda event with a response shaped for its origin.
-    pub async fn handle_event(&self, event: &[u8]) -> serde_json::Value {
+    pub async fn handle_event(&self, event: &[u8]) -> ResponseEvent {
         let request = HttpRequest::from_event(event);
         let origin = request.origin;
-        self.handle(&request).await.to_event(origin)
+        self.handle(&request).await.into_event(origin)
     }
 
     /// Answers one request, and logs one line about it.
@@ -193,7 +193,13 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             }
             Err(BodyError::UnknownEvent) => return Err(Rejection::InvalidEvent),
         };
-        if !queue_message::body_fits(body) {
+        // A body longer than the limit fits in no encoding; anything else is
+        // judged by how SQS would carry it.
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(Rejection::PayloadTooLarge);
+        }
+        let carried = CarriedBody::of(body);
+        if !carried.fits() {
             return Err(Rejection::PayloadTooLarge);
         }
 
@@ -214,11 +220,11 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
         };
 
         let envelope = Envelope::parse(verified)?;
-        noted.topic = Some(envelope.topic.clone().into_owned());
+        noted.topic = Some(envelope.topic.clone());
         noted.notification_id = envelope.id.as_deref().map(str::to_owned);
-        noted.app_id = Some(envelope.app_id.clone().into_owned());
+        noted.app_id = Some(envelope.app_id.clone());
         if let Some(allowed) = &self.allowed_app_ids
-            && !allowed.contains(envelope.app_id.as_ref())
+            && !allowed.contains(&envelope.app_id)
         {
             return Err(Rejection::ForbiddenApp);
         }
@@ -231,7 +237,7 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             subscription_id: request.header(SUBSCRIPTION_HEADER),
             received_at: SystemTime::now(),
         };
-        let message = QueueMessage::build(verified, &envelope, &delivery, self.fifo);
+        let message = QueueMessage::build(verified, carried, &envelope, &delivery, self.fifo);
         if !message.fits() {
             return Err(Rejection::PayloadTooLarge);
         }
@@ -302,5 +308,60 @@ fn log_request(
         Ok(_) => request_event!(tracing::Level::INFO),
         Err(Rejection::QueueUnavailable(_)) => request_event!(tracing::Level::ERROR),
         Err(_) => request_event!(tracing::Level::WARN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// API Gateway answers a `null` response with a 502: every answer, in
+    /// every origin's shape, must serialise to an object with its status.
+    #[test]
+    fn every_answer_serialises_to_an_object_in_every_shape() {
+        let rejections = [
+            Rejection::InvalidEvent,
+            Rejection::MethodNotAllowed,
+            Rejection::ForbiddenSource,
+            Rejection::PayloadTooLarge,
+            Rejection::InvalidSignature(SignatureError::Mismatch),
+            Rejection::InvalidNotification("`topic` must be \"x\" \u{0}\u{FFFF}".into()),
+            Rejection::ForbiddenApp,
+            Rejection::QueueUnavailable(QueueError("timed out".into())),
+        ];
+        let accepted = [
+            Accepted::Head,
+            Accepted::Pong,
+            Accepted::Queued {
+                notification_id: Some("notif_\"1\"".into()),
+            },
+            Accepted::Queued {
+                notification_id: None,
+            },
+        ];
+        let responses = rejections
+            .iter()
+            .map(Rejection::response)
+            .chain(accepted.iter().map(Accepted::response));
+        for response in responses {
+            for origin in [
+                Origin::ApiGatewayV1,
+                Origin::ApiGatewayV2,
+                Origin::Alb,
+                Origin::Unknown,
+            ] {
+                let status = response.status;
+                let event = response.clone().into_event(origin);
+                let json = serde_json::to_value(&event).expect("serialises");
+                assert_eq!(json["statusCode"], status, "{json}");
+                assert!(json["body"].is_string(), "{json}");
+                let text = serde_json::to_string(&event).expect("serialises");
+                assert!(text.starts_with('{'), "{text}");
+                if let Some(body) = response.body.as_deref() {
+                    let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+                    assert!(body.is_object(), "{body}");
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,8 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Which service sent the event; it decides the response shape.
@@ -192,38 +194,43 @@ pub struct HttpResponse {
     pub body: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A response in the shape its origin expects, ready for the runtime to
+/// serialise (once). Every field is a plain string, number or map, so the
+/// JSON is always an object with a `statusCode`: never `null`, which API
+/// Gateway would answer with a 502.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WireResponse {
-    status_code: u16,
+pub struct ResponseEvent {
+    pub status_code: u16,
+    /// ALB's `"405 Method Not Allowed"`; only for ALB.
     #[serde(skip_serializing_if = "Option::is_none")]
-    status_description: Option<String>,
-    headers: std::collections::BTreeMap<&'static str, &'static str>,
+    pub status_description: Option<String>,
+    pub headers: BTreeMap<&'static str, &'static str>,
+    /// The same headers as lists; only for ALB, which reads either form.
     #[serde(skip_serializing_if = "Option::is_none")]
-    multi_value_headers: Option<std::collections::BTreeMap<&'static str, [&'static str; 1]>>,
-    body: String,
-    is_base64_encoded: bool,
+    pub multi_value_headers: Option<BTreeMap<&'static str, [&'static str; 1]>>,
+    pub body: String,
+    pub is_base64_encoded: bool,
 }
 
 impl HttpResponse {
-    /// The response in the shape `origin` expects, as a JSON value for the runtime.
-    pub fn to_event(&self, origin: Origin) -> serde_json::Value {
-        let mut headers = std::collections::BTreeMap::new();
+    /// The response in the shape `origin` expects.
+    pub fn into_event(self, origin: Origin) -> ResponseEvent {
+        let mut headers = BTreeMap::new();
         if self.body.is_some() {
             headers.insert("content-type", "application/json");
         }
-        headers.extend(self.headers.iter().copied());
+        headers.extend(self.headers);
         let alb = origin == Origin::Alb;
-        let wire = WireResponse {
+        ResponseEvent {
             status_code: self.status,
             status_description: alb
                 .then(|| format!("{} {}", self.status, reason_phrase(self.status))),
             multi_value_headers: alb.then(|| headers.iter().map(|(k, v)| (*k, [*v])).collect()),
             headers,
-            body: self.body.clone().unwrap_or_default(),
+            body: self.body.unwrap_or_default(),
             is_base64_encoded: false,
-        };
-        serde_json::to_value(wire).unwrap_or(serde_json::Value::Null)
+        }
     }
 }
 
@@ -336,21 +343,25 @@ mod tests {
             headers: vec![("allow", "POST, HEAD")],
             body: Some("{}".into()),
         };
-        let v2 = response.to_event(Origin::ApiGatewayV2);
+        let json = |event: ResponseEvent| serde_json::to_value(event).expect("serialisable");
+        let v2 = json(response.clone().into_event(Origin::ApiGatewayV2));
         assert_eq!(v2["statusCode"], 405);
         assert_eq!(v2["headers"]["allow"], "POST, HEAD");
         assert_eq!(v2["headers"]["content-type"], "application/json");
         assert_eq!(v2["isBase64Encoded"], false);
         assert!(v2.get("multiValueHeaders").is_none());
-        let alb = response.to_event(Origin::Alb);
+        assert!(v2.get("statusDescription").is_none());
+        let alb = json(response.into_event(Origin::Alb));
         assert_eq!(alb["statusDescription"], "405 Method Not Allowed");
         assert_eq!(alb["multiValueHeaders"]["allow"][0], "POST, HEAD");
-        let head = HttpResponse {
-            status: 200,
-            headers: vec![],
-            body: None,
-        }
-        .to_event(Origin::ApiGatewayV1);
+        let head = json(
+            HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: None,
+            }
+            .into_event(Origin::ApiGatewayV1),
+        );
         assert_eq!(head["body"], "");
         assert!(head["headers"].get("content-type").is_none());
     }

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    intercom_webhook::logging::init();
+    lambda_init::logging::init();
     let receiver = match webhook_receiver::bootstrap::receiver_from_env().await {
         Ok(receiver) => receiver,
         Err(error) => return Err(lambda_init::fail_init(error).await),

@@ -7,7 +7,7 @@
 //! body, and a 202 must have queued the body byte for byte.
 #![no_main]
 
-use intercom_fixtures::contract::{has_duplicate_envelope_field, valid_envelope};
+use intercom_fixtures::contract::valid_envelope;
 use intercom_fixtures::fixtures::{Request, Shape, sign_with};
 use intercom_webhook::queue_message::{attribute, decode_body};
 use intercom_webhook::signature::Verifier;
@@ -41,7 +41,9 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let response = block_on(receiver.handle_event(&event));
-    let status = response["statusCode"].as_u64().expect("a status code");
+    let status = response.status_code;
+    let json = serde_json::to_value(&response).expect("serialises");
+    assert_eq!(json["statusCode"], status, "never null: {json}");
     assert!(
         [200, 202, 400, 401, 403, 405, 413].contains(&status),
         "status {status}"
@@ -54,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     if signed {
-        let valid = !has_duplicate_envelope_field(rest) && valid_envelope(rest).is_ok();
+        let valid = valid_envelope(rest).is_ok();
         let ping = valid
             && serde_json::from_slice::<serde_json::Value>(rest).expect("JSON")["topic"] == "ping";
         let expected = match (valid, ping) {

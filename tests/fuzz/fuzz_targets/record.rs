@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use intercom_fixtures::contract::valid_envelope;
 use intercom_webhook::envelope::Envelope;
-use intercom_webhook::queue_message::{Delivery, QueueMessage, attribute, decode_body, sqs_text};
+use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage, attribute, decode_body, sqs_text};
 use intercom_webhook::record;
 use intercom_webhook::signature::Verifier;
 use libfuzzer_sys::fuzz_target;
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 subscription_id: None,
                 received_at: SystemTime::UNIX_EPOCH,
             };
-            let message = QueueMessage::build(verified, &envelope, &delivery, mode & 2 == 2);
+            let message = QueueMessage::build(verified, CarriedBody::of(verified.as_bytes()), &envelope, &delivery, mode & 2 == 2);
             let encoding = message.attribute(attribute::CONTENT_ENCODING);
             let carried = decode_body(&message.body, encoding).expect("decodable");
             assert_eq!(&carried[..], rest, "carried byte for byte");

@@ -11,7 +11,8 @@
 //! - **warm**: CPU time per queued request of one receiver instance, and per
 //!   `ping` (answered, not queued), against CPU time per SendMessage of
 //!   `sqs-floor` sending the same messages; CPU read in nanoseconds from
-//!   `/proc/<pid>/task/*/schedstat`, in three rounds, median shown;
+//!   `/proc/<pid>/task/*/schedstat`; the two processes take turns in 15
+//!   rounds of 100, and the medians are shown;
 //! - peak RSS, binary and zip sizes.
 //!
 //! Each figure is printed beside its goal (issue 11, BENCHMARKS.md).
@@ -138,13 +139,14 @@ impl Floor {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let cold_starts = setting("MEASURE_COLD_STARTS", 10);
-    let requests = setting("MEASURE_REQUESTS", 500);
-    let rounds = setting("MEASURE_ROUNDS", 3);
+    let requests = setting("MEASURE_REQUESTS", 100);
+    let rounds = setting("MEASURE_ROUNDS", 15);
     let moto = Moto::start().await;
     let proxy = KeepAliveProxy::start(moto.port).await;
-    // moto's FIFO SendMessage slows down as a queue fills, so each phase
-    // gets fresh queues: the receiver and the floor always send into queues
-    // of the same length.
+    // moto's FIFO SendMessage slows down as a queue fills (and a longer wait
+    // leaves the caches colder), so the cold starts and the warm rounds use
+    // queues of their own, the receiver and the floor each have one, and
+    // both are emptied before every round.
     let receiver_env = |queue: &str| {
         [
             ("QUEUE_URL", queue.to_owned()),
@@ -191,28 +193,35 @@ async fn main() {
         floor_firsts.push(ms(floor.started.elapsed()));
     }
 
-    // Warm: CPU per queued request, per ping, and per bare SendMessage.
+    // Warm: CPU per queued request, per ping, and per bare SendMessage, one
+    // receiver and one floor process taking turns in short rounds, so that
+    // whatever else the machine does weighs on both alike.
     let ping = samples_ping();
+    let receiver_queue = moto.create_queue("measure-receiver.fifo").await;
+    let floor_queue = moto.create_queue("measure-floor.fifo").await;
+    let function = Function::start(
+        "webhook-receiver",
+        Some(&moto),
+        &receiver_env(&receiver_queue),
+    )
+    .await;
+    let pid = function.pid().expect("pid");
+    assert_eq!(status(&function.invoke(&event(2_000_000)).await), 202);
+    let mut floor = Floor::start(requests * rounds, &floor_env(&floor_queue)).await;
+    floor.expect("sent").await;
     let (mut queued_cpu, mut ping_cpu, mut floor_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut walls = Vec::new();
-    let mut rss = 0;
+    let sqs = moto.sqs().await;
     for round in 0..rounds {
-        let receiver_queue = moto
-            .create_queue(&format!("measure-receiver-{round}.fifo"))
-            .await;
-        let floor_queue = moto
-            .create_queue(&format!("measure-floor-{round}.fifo"))
-            .await;
-        let function = Function::start(
-            "webhook-receiver",
-            Some(&moto),
-            &receiver_env(&receiver_queue),
-        )
-        .await;
-        let pid = function.pid().expect("pid");
-        let offset = 2_000_000 + round * 10_000;
-        assert_eq!(status(&function.invoke(&event(offset)).await), 202);
-        let events: Vec<Value> = (1..=requests).map(|n| event(offset + n)).collect();
+        for queue in [&receiver_queue, &floor_queue] {
+            sqs.purge_queue()
+                .queue_url(queue)
+                .send()
+                .await
+                .expect("purge");
+        }
+        let offset = 2_000_001 + round * requests;
+        let events: Vec<Value> = (0..requests).map(|n| event(offset + n)).collect();
         let before = cpu_ns(pid);
         let started = Instant::now();
         for event in &events {
@@ -220,21 +229,21 @@ async fn main() {
         }
         walls.push(ms(started.elapsed()) / requests as f64);
         queued_cpu.push((cpu_ns(pid) - before) as f64 / requests as f64 / 1000.0);
+
+        let before = cpu_ns(floor.pid());
+        floor.tell(&format!("go {requests}")).await;
+        floor.expect("done").await;
+        floor_cpu.push((cpu_ns(floor.pid()) - before) as f64 / requests as f64 / 1000.0);
+
         let before = cpu_ns(pid);
         for _ in 0..requests {
             assert_eq!(status(&function.invoke(&ping).await), 200);
         }
         ping_cpu.push((cpu_ns(pid) - before) as f64 / requests as f64 / 1000.0);
-        rss = rss.max(peak_rss_kib(pid));
-        drop(function);
-
-        let mut floor = Floor::start(requests, &floor_env(&floor_queue)).await;
-        floor.expect("sent").await;
-        let before = cpu_ns(floor.pid());
-        floor.tell("go").await;
-        floor.expect("done").await;
-        floor_cpu.push((cpu_ns(floor.pid()) - before) as f64 / requests as f64 / 1000.0);
     }
+    let rss = peak_rss_kib(pid);
+    drop(function);
+    drop(floor);
 
     let binary = release_binary("webhook-receiver");
     let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);

@@ -7,8 +7,8 @@
 //! child process and reads its CPU time from outside, as it does the receiver's.
 //!
 //! Protocol on stdin/stdout, one line each: it builds the client and sends
-//! message 0, then prints `sent`; on `go` it sends messages 1..=COUNT and
-//! prints `done`; it exits when stdin closes.
+//! message 0, then prints `sent`; on `go N` it sends the next N of messages
+//! 1..=COUNT and prints `done`; it exits when stdin closes.
 //!
 //! `sqs-floor COUNT` with `QUEUE_URL` and the SDK's usual variables.
 
@@ -16,7 +16,7 @@ use std::io::{BufRead as _, Write as _};
 use std::time::SystemTime;
 
 use intercom_webhook::envelope::Envelope;
-use intercom_webhook::queue_message::{Delivery, QueueMessage};
+use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage};
 use pipeline_tests::hot_path;
 use webhook_receiver::queue::{Queue as _, SqsQueue, sdk_config};
 
@@ -62,19 +62,31 @@ async fn main() {
                 subscription_id: None,
                 received_at: SystemTime::now(),
             };
-            QueueMessage::build(verified, &envelope, &delivery, fifo).into_owned()
+            QueueMessage::build(
+                verified,
+                CarriedBody::of(verified.as_bytes()),
+                &envelope,
+                &delivery,
+                fifo,
+            )
+            .into_owned()
         })
         .collect();
 
     let queue = SqsQueue::new(&sdk_config().await, queue_url);
     queue.send(&messages[0]).await.expect("first send");
     line("sent");
-    if wait_for_line().as_deref() != Some("go") {
-        return;
+    let mut next = messages[1..].iter();
+    while let Some(command) = wait_for_line() {
+        let Some(n) = command
+            .strip_prefix("go ")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        for message in next.by_ref().take(n) {
+            queue.send(message).await.expect("send");
+        }
+        line("done");
     }
-    for message in &messages[1..] {
-        queue.send(message).await.expect("send");
-    }
-    line("done");
-    while wait_for_line().is_some() {}
 }

@@ -1,4 +1,4 @@
-//! Log setup shared by both functions: JSON lines on stdout, honouring Lambda's log controls.
+//! Log setup for both functions: JSON lines on stdout, honouring Lambda's log controls.
 //!
 //! - Format: one JSON object a line (`level`, `message` and the event's fields
 //!   at the top level), unless `AWS_LAMBDA_LOG_FORMAT` is `Text`.
