@@ -2,12 +2,15 @@
 //!
 //! - [`logging::init`] installs JSON-lines logging that honours Lambda's log
 //!   controls.
+//! - [`aws::loader`] starts the AWS SDK configuration at the least cold-start
+//!   cost.
 //! - A function whose configuration is missing or invalid must not start
 //!   serving, and must not panic at its first request. [`fail_init`] logs the
 //!   message, posts it to the Runtime API's `/runtime/init/error` (so Lambda
 //!   reports `Runtime.InitError` with that message to whoever invoked it), and
 //!   returns it as the error `main` exits with.
 
+pub mod aws;
 pub mod logging;
 
 use std::fmt::Display;

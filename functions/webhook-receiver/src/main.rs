@@ -1,6 +1,6 @@
 //! Lambda entry point of `webhook-receiver`: wiring only.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
@@ -11,10 +11,13 @@ async fn main() -> Result<(), Error> {
         Err(error) => return Err(lambda_init::fail_init(error).await),
     };
     let receiver = &receiver;
-    lambda_runtime::run(service_fn(
+    // The runtime without `lambda_runtime::run`'s tracing layer: its span per
+    // invocation costs CPU on every request and shows in no log line.
+    Runtime::new(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
             Ok::<_, Error>(receiver.handle_event(event.payload.get().as_bytes()).await)
         },
     ))
+    .run()
     .await
 }

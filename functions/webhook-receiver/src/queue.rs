@@ -40,6 +40,7 @@ mod sqs {
     use std::time::Duration;
 
     use aws_config::retry::RetryConfig;
+    use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
     use aws_config::timeout::TimeoutConfig;
     use aws_sdk_sqs::types::MessageAttributeValue;
     use intercom_webhook::queue_message::{ATTRIBUTE_DATA_TYPE, QueueMessage};
@@ -63,12 +64,16 @@ mod sqs {
     }
 
     /// The SDK configuration the receiver's clients share: the SDK's own
-    /// settings from the environment, with [`sdk_timeouts`].
+    /// settings from the environment (`lambda_init::aws::loader`), with
+    /// [`sdk_timeouts`], and no stalled-stream protection: its throughput
+    /// watch suits long transfers, while these calls are small and each
+    /// attempt is bounded by its timeout anyway.
     pub async fn sdk_config() -> aws_config::SdkConfig {
         let (timeouts, retries) = sdk_timeouts();
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        lambda_init::aws::loader()
             .timeout_config(timeouts)
             .retry_config(retries)
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .load()
             .await
     }
