@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs moto (the SQS- and Secrets
 # Manager-compatible server the integration tests start on free loopback
-# ports), builds the release binaries the binary tests run as Lambda does,
+# ports) and nginx (the keep-alive proxy the end-to-end benchmark puts in
+# front of it), builds the release binaries the binary tests run as Lambda does,
 # runs the whole workspace's tests (unit, property, binary, end-to-end, load
 # and faults), then fuzzes each target for a bounded time.
 #
@@ -14,6 +15,12 @@ cd "$(dirname "$0")/.."
 if ! python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null; then
   echo "installing moto[server] from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]>=5,<6"
+fi
+
+if ! command -v nginx >/dev/null 2>&1; then
+  echo "installing nginx-light from Debian (the keep-alive proxy in front of moto)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq nginx-light >/dev/null
 fi
 
 cargo build --release --bins --locked

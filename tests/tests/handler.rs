@@ -494,3 +494,185 @@ async fn a_body_sqs_cannot_carry_as_text_is_queued_as_base64() {
         body.as_bytes()
     );
 }
+
+/// AWS's own sample events: the fixtures published with `aws_lambda_events`
+/// (found through `cargo metadata`, so they are the crate's files as
+/// released), and a function URL event in the shape AWS documents for
+/// function URLs (payload format 2.0; the crate publishes none).
+fn aws_samples() -> Vec<(String, Value)> {
+    let metadata = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version=1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        metadata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&metadata.stdout).expect("metadata JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "aws_lambda_events")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("aws_lambda_events is a dependency");
+    let fixtures = std::path::Path::new(manifest)
+        .parent()
+        .expect("crate folder")
+        .join("src/fixtures");
+    let mut samples: Vec<(String, Value)> = [
+        "example-apigw-request.json",
+        "example-apigw-sam-rest-request.json",
+        "example-apigw-request-multi-value-parameters.json",
+        "example-apigw-v2-request-no-authorizer.json",
+        "example-apigw-v2-request-iam.json",
+        "example-apigw-v2-request-jwt-authorizer.json",
+        "example-apigw-v2-request-lambda-authorizer.json",
+        "example-apigw-sam-http-request.json",
+        "example-alb-lambda-target-request-headers-only.json",
+        "example-alb-lambda-target-request-multivalue-headers.json",
+    ]
+    .iter()
+    .map(|name| {
+        let text =
+            std::fs::read_to_string(fixtures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        ((*name).to_owned(), serde_json::from_str(&text).expect(name))
+    })
+    .collect();
+    samples.push((
+        "function URL (AWS's documented shape)".to_owned(),
+        json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/",
+            "rawQueryString": "",
+            "headers": {
+                "host": "abcdefg.lambda-url.us-east-1.on.aws",
+                "x-forwarded-for": "34.231.68.152",
+                "x-forwarded-proto": "https",
+                "x-forwarded-port": "443",
+                "x-amzn-trace-id": "Root=1-62ecd163-5f302e550dcde3b12402207d",
+                "user-agent": "intercom-parrot-service-client/1.0",
+                "content-type": "application/json"
+            },
+            "requestContext": {
+                "accountId": "anonymous",
+                "apiId": "abcdefg",
+                "domainName": "abcdefg.lambda-url.us-east-1.on.aws",
+                "domainPrefix": "abcdefg",
+                "http": {
+                    "method": "POST",
+                    "path": "/",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "34.231.68.152",
+                    "userAgent": "intercom-parrot-service-client/1.0"
+                },
+                "requestId": "id",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "05/Aug/2022:08:14:39 +0000",
+                "timeEpoch": 1_659_687_279_885_u64
+            },
+            "body": "",
+            "isBase64Encoded": false
+        }),
+    ));
+    samples
+}
+
+#[test]
+fn aws_sample_events_are_read_as_their_service_sends_them() {
+    use webhook_receiver::http_event::{HttpRequest, Origin};
+    for (name, sample) in aws_samples() {
+        let request = HttpRequest::from_event(&serde_json::to_vec(&sample).expect("json"));
+        let context = &sample["requestContext"];
+        let (origin, method, source) = if context.get("elb").is_some() {
+            let forwarded = sample["headers"]["x-forwarded-for"]
+                .as_str()
+                .or_else(|| sample["multiValueHeaders"]["x-forwarded-for"][0].as_str());
+            let last = forwarded.and_then(|f| f.rsplit(',').next()).map(str::trim);
+            (Origin::Alb, sample["httpMethod"].as_str(), last)
+        } else if context.get("http").is_some() {
+            (
+                Origin::ApiGatewayV2,
+                context["http"]["method"].as_str(),
+                context["http"]["sourceIp"].as_str(),
+            )
+        } else {
+            (
+                Origin::ApiGatewayV1,
+                sample["httpMethod"].as_str(),
+                context["identity"]["sourceIp"].as_str(),
+            )
+        };
+        assert_eq!(request.origin, origin, "{name}");
+        assert_eq!(
+            request.method,
+            method.expect("a method").to_ascii_uppercase(),
+            "{name}"
+        );
+        assert_eq!(
+            request.source_ip,
+            source.and_then(|ip| ip.parse().ok()),
+            "{name}"
+        );
+        let sent_headers = sample["headers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    v.as_str().unwrap_or_default().to_owned(),
+                )
+            });
+        for (header, value) in sent_headers {
+            assert!(
+                request
+                    .headers
+                    .iter()
+                    .any(|(n, v)| *n == header && *v == value),
+                "{name}: {header}"
+            );
+        }
+        let body = sample["body"].as_str().unwrap_or_default().as_bytes();
+        if sample["isBase64Encoded"] != true {
+            assert_eq!(request.body.as_deref(), Ok(body), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_signed_notification_in_aws_sample_events_is_queued_byte_for_byte() {
+    let body = notification("ticket.admin.replied");
+    let signature = sign(&body);
+    for (name, mut sample) in aws_samples() {
+        for base64 in [false, true] {
+            if sample["requestContext"].get("http").is_some() {
+                sample["requestContext"]["http"]["method"] = json!("POST");
+            } else {
+                sample["httpMethod"] = json!("POST");
+            }
+            sample["body"] = json!(if base64 {
+                BASE64.encode(&body)
+            } else {
+                String::from_utf8(body.clone()).expect("utf8")
+            });
+            sample["isBase64Encoded"] = json!(base64);
+            if let Some(headers) = sample["headers"].as_object_mut() {
+                headers.insert("X-Hub-Signature".into(), json!(signature));
+            }
+            if let Some(headers) = sample["multiValueHeaders"].as_object_mut() {
+                headers.insert("X-Hub-Signature".into(), json!([signature]));
+            }
+            let receiver = receiver(Behaviour::Accept);
+            let (status, answer, _) = call(&receiver, &sample).await;
+            assert_eq!(status, 202, "{name} base64={base64}: {answer}");
+            let sent = sent(&receiver);
+            assert_eq!(sent.len(), 1, "{name}");
+            assert_eq!(sent[0].body.as_bytes(), &body[..], "{name} base64={base64}");
+        }
+    }
+}

@@ -440,3 +440,82 @@ async fn invalid_configuration_is_an_init_error_naming_the_variable() {
         .expect_init_error("INTERCOM_CLIENT_SECRET_ARN")
         .await;
 }
+
+/// The largest body that fits in one SQS message is queued whole, and one
+/// byte more gets 413 with nothing queued, for a body SQS carries as text
+/// and for one it carries as base64. The boundary is found through the
+/// receiver binary (by bisection on the answers), not computed here; the
+/// message that made it is then measured as SQS counts a message (the body,
+/// and each attribute's name, data type and value), as moto stored it, and
+/// must be exactly SQS's 1 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_body_that_fits_is_queued_and_one_byte_more_is_413() {
+    const SQS_LIMIT: usize = 1_048_576;
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("sizes").await;
+    let function = receiver(&moto, &queue, &[]).await;
+    // A conversation whose item holds `pad` filler bytes; the second kind
+    // also holds U+FFFF, valid JSON that SQS cannot carry as text.
+    let body = |pad: usize, base64: bool| -> Vec<u8> {
+        let mut body = fixtures::padded_body(400 + pad);
+        if base64 {
+            let at = body.len() - 7;
+            body.splice(at..at + 3, "\u{FFFF}".bytes());
+        }
+        body
+    };
+    let answer = |body: Vec<u8>| {
+        let function = &function;
+        async move {
+            let event = Request::signed(&body).event(Shape::ApiGatewayV2);
+            status_and_body(&function.invoke(&event).await).0
+        }
+    };
+    for base64 in [false, true] {
+        let (mut fits, mut too_big) = (0, 1_100_000);
+        assert_eq!(answer(body(fits, base64)).await, 202);
+        assert_eq!(answer(body(too_big, base64)).await, 413);
+        while too_big - fits > 1 {
+            let middle = (fits + too_big) / 2;
+            match answer(body(middle, base64)).await {
+                202 => fits = middle,
+                413 => too_big = middle,
+                other => panic!("{other} for {middle} bytes of padding"),
+            }
+            moto.drain(&queue).await;
+        }
+
+        let largest = body(fits, base64);
+        assert_eq!(answer(largest.clone()).await, 202);
+        let queued = moto.drain(&queue).await;
+        assert_eq!(queued.len(), 1);
+        let message = &queued[0];
+        let carried = message.body().expect("a body");
+        let encoding = attribute(message, "content_encoding");
+        assert_eq!(encoding, base64.then_some("base64"), "base64={base64}");
+        let bytes =
+            intercom_webhook::queue_message::decode_body(carried, encoding).expect("decodes");
+        assert_eq!(&bytes[..], &largest[..], "queued whole, byte for byte");
+        let size = carried.len()
+            + message
+                .message_attributes()
+                .expect("attributes")
+                .iter()
+                .map(|(name, value)| {
+                    name.len()
+                        + value.data_type().len()
+                        + value.string_value().unwrap_or_default().len()
+                })
+                .sum::<usize>();
+        assert_eq!(
+            size, SQS_LIMIT,
+            "base64={base64}: the largest that fits fills the message"
+        );
+
+        assert_eq!(answer(body(fits + 1, base64)).await, 413);
+        assert!(
+            moto.drain(&queue).await.is_empty(),
+            "nothing queued for a 413"
+        );
+    }
+}

@@ -497,19 +497,6 @@ mod tests {
     }
 
     #[test]
-    fn size_counts_body_and_attributes() {
-        let (message, _) = message(CONVERSATION.as_bytes(), false, None);
-        let expected = CONVERSATION.len()
-            + message
-                .attributes
-                .iter()
-                .map(|(n, v)| n.len() + "String".len() + v.len())
-                .sum::<usize>();
-        assert_eq!(message.size(), expected);
-        assert!(message.fits());
-    }
-
-    #[test]
     fn decode_body_undoes_the_base64_fallback() {
         assert_eq!(decode_body("{}", None).as_deref(), Ok(&b"{}"[..]));
         assert_eq!(
