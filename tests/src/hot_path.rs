@@ -1,4 +1,4 @@
-//! The receiver's per-request work and its floor, without I/O: one definition for the criterion benchmark (`benches/hot_paths.rs`) and the callgrind target (`examples/receiver_work.rs`), so both measure the same thing.
+//! The receiver's per-request work and its floor, without I/O, and the notification `measure` sends: one definition for the criterion benchmark (`benches/hot_paths.rs`), the callgrind target (`examples/receiver_work.rs`) and the end-to-end figures.
 
 use std::hint::black_box;
 use std::time::SystemTime;
