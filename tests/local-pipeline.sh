@@ -52,30 +52,15 @@ for event in events/*.json; do
 done
 
 batch_file=$(mktemp)
-python3 - "$queue_url" "$accepted" "$batch_file" <<'PY'
-import boto3, json, os, sys
-url, accepted, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-records = []
-while True:
-    batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
-    if not batch:
-        break
-    for m in batch:
-        attrs = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
-        print("queued:", attrs.get("topic"), attrs.get("notification_id"), "group=" + str(m["Attributes"].get("MessageGroupId")), "bytes=" + str(len(m["Body"])))
-        records.append({
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m["Attributes"], "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:intercom.fifo", "awsRegion": "us-east-1",
-            "messageAttributes": {k: {"stringValue": v["StringValue"], "dataType": "String", "stringListValues": [], "binaryListValues": []}
-                                  for k, v in m.get("MessageAttributes", {}).items()},
-        })
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-print(f"{len(records)} message(s) in the queue for {accepted} accepted notification(s)")
-json.dump({"Records": records}, open(out, "w"))
-sys.exit(0 if len(records) == accepted and accepted > 0 else 1)
-PY
+# The SQS event Lambda would deliver for what is queued, built by the same
+# code that builds every SQS record in the tests (intercom-fixtures).
+cargo run --quiet -p intercom-dev -- sqs-event "$queue_url" > "$batch_file"
+queued=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["Records"]))' "$batch_file")
+echo "${queued} message(s) in the queue for ${accepted} accepted notification(s)"
+if [ "$queued" -ne "$accepted" ] || [ "$accepted" -eq 0 ]; then
+  echo "the queue does not hold exactly the accepted notifications"
+  exit 1
+fi
 
 answer=$(cargo lambda invoke topic-processor --invoke-port "$invoke_port" --data-file "$batch_file" 2>&1 | tail -n 1)
 rm -f "$batch_file"

@@ -242,6 +242,61 @@ async fn consume_embedded(
     }
 }
 
+/// Receives and deletes every message now in `queue_url` and returns, as
+/// JSON, the SQS event Lambda would hand the processor for them.
+pub async fn drain_to_event(queue_url: &str) -> Result<String, String> {
+    let sqs = aws_sdk_sqs::Client::new(&webhook_receiver::queue::sdk_config().await);
+    let arn = queue_arn(&sqs, queue_url).await?;
+    let mut records = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for message in &messages {
+            records.push(sqs::record_of_received(message));
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            }
+        }
+    }
+    serde_json::to_string(&sqs::event(records, &arn)).map_err(|e| e.to_string())
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String, String> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "{queue_url}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?;
+    attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| format!("{queue_url} has no QueueArn"))
+}
+
 async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, registry: Arc<Registry>) {
     loop {
         let received = sqs

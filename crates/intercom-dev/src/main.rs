@@ -73,8 +73,18 @@ enum Command {
         #[arg(long)]
         forge: bool,
     },
-    /// List every topic in the catalogue with its family and item type.
+    /// List every topic in the catalogue with its family and item type
+    /// (Preview-only topics are marked).
     Topics,
+    /// Receive and delete every message now in an SQS queue, and print the SQS
+    /// event Lambda would hand topic-processor for them (for
+    /// `cargo lambda invoke topic-processor --data-file`).
+    ///
+    /// Uses the SDK's usual settings (AWS_ENDPOINT_URL, AWS_REGION, credentials).
+    SqsEvent {
+        /// The queue to drain.
+        queue_url: String,
+    },
     /// Regenerate events/ (Lambda events for cargo lambda invoke) from events/notifications/.
     Events {
         /// Only check: exit 1 if a file differs from what would be generated.
@@ -146,13 +156,27 @@ fn main() -> ExitCode {
         Command::Topics => {
             for topic in Topic::ALL {
                 out(&format!(
-                    "{:<45} {:<22} {}",
+                    "{:<45} {:<22} {:<30}{}",
                     topic.name(),
                     topic.family().name(),
-                    topic.item_type()
+                    topic.item_type(),
+                    if topic.is_preview() { " preview" } else { "" }
                 ));
             }
             ExitCode::SUCCESS
+        }
+        Command::SqsEvent { queue_url } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match runtime.block_on(local::drain_to_event(&queue_url)) {
+                Ok(event) => {
+                    out(&event);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
         }
         Command::Events { check } => {
             let mut stale = 0;
