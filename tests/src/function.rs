@@ -183,6 +183,11 @@ impl Function {
         error
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or Lambda's timeout would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Waits up to `timeout` for the process to exit, returning its status.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         tokio::time::timeout(timeout, self.child.wait())

@@ -2,6 +2,7 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
+pub mod event_source;
 pub mod function;
 pub mod hot_path;
 pub mod keepalive;

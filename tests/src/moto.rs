@@ -115,6 +115,71 @@ impl Moto {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates an idempotency table as the stack does (string partition key
+    /// `id`, on demand) and returns its name.
+    pub async fn create_idempotency_table(&self, name: &str) -> String {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        self.dynamodb()
+            .await
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .send()
+            .await
+            .expect("create table");
+        name.to_owned()
+    }
+
+    /// The idempotency table's item under `id`, as strings (numbers too).
+    pub async fn idempotency_item(
+        &self,
+        table: &str,
+        id: &str,
+    ) -> Option<std::collections::HashMap<String, String>> {
+        let item = self
+            .dynamodb()
+            .await
+            .get_item()
+            .table_name(table)
+            .key(
+                "id",
+                aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item?;
+        Some(
+            item.into_iter()
+                .filter_map(|(name, value)| {
+                    let text = value.as_s().or(value.as_n()).ok()?.clone();
+                    Some((name, text))
+                })
+                .collect(),
+        )
+    }
+
     pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
     }

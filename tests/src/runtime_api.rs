@@ -37,6 +37,8 @@ struct State {
     init_error: Mutex<Option<Value>>,
     first_poll: Mutex<Option<Instant>>,
     next_id: Mutex<u64>,
+    /// How long each invocation may run (Lambda's timeout); 30 s unless set.
+    timeout: Mutex<Option<Duration>>,
 }
 
 /// The Runtime API server. Dropping it stops nothing; the test process ends it.
@@ -85,6 +87,12 @@ impl RuntimeApi {
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
         self.address.to_string()
+    }
+
+    /// Gives the invocations handed out from now on `timeout` to run, as a
+    /// function's configured timeout does (the default is 30 s).
+    pub fn set_timeout(&self, timeout: Duration) {
+        *self.state.timeout.lock().expect("lock") = Some(timeout);
     }
 
     /// When the function first asked for an invocation.
@@ -163,10 +171,15 @@ async fn serve(
         loop {
             let changed = state.pending_changed.notified();
             if let Some((id, event)) = state.pending.lock().expect("lock").pop_front() {
+                let timeout = state
+                    .timeout
+                    .lock()
+                    .expect("lock")
+                    .unwrap_or(Duration::from_secs(30));
                 let deadline = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
-                    + Duration::from_secs(30);
+                    + timeout;
                 let response = Response::builder()
                     .header("lambda-runtime-aws-request-id", &id)
                     .header(

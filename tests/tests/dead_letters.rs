@@ -1,18 +1,19 @@
 //! Failing handlers and poison records under load: exactly they reach the dead-letter queue, after the redrive count, and nothing else is processed twice.
 //!
-//! Real processor binaries are fed as Lambda's event source mapping would
-//! (receive, invoke, delete what did not fail) from a moto queue with a
-//! redrive policy; moto moves a message to the dead-letter queue once it has
-//! been received the maximum number of times.
+//! Real processor binaries, with idempotency on (moto's DynamoDB), are fed as
+//! Lambda's event source mapping would (receive, invoke, delete what did not
+//! fail) from a moto queue with a redrive policy; moto moves a message to the
+//! dead-letter queue once it has been received the maximum number of times.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use intercom_webhook::topic::Topic;
+use pipeline_tests::event_source::EventSource;
 use pipeline_tests::function::Function;
 use pipeline_tests::load::setting;
-use pipeline_tests::moto::{self, Moto, sqs_event};
+use pipeline_tests::moto::Moto;
 use pipeline_tests::samples;
 use serde_json::{Value, json};
 
@@ -99,12 +100,22 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
 
     // The event source mapping: receive up to 10, invoke, delete what did not
     // fail; failed records come back after their visibility timeout.
-    let arn = "arn:aws:sqs:us-east-1:123456789012:records";
+    // Idempotency is on, as the stack deploys it: a failing record's lock is
+    // released each time, so every retry runs until the redrive count.
+    let table = moto.create_idempotency_table("records-idempotency").await;
+    let source = EventSource {
+        sqs: sqs.clone(),
+        queue_url: queue.clone(),
+        queue_arn: "arn:aws:sqs:us-east-1:123456789012:records".into(),
+        batch_size: 10,
+        visibility_seconds: VISIBILITY_SECONDS,
+    };
+    let env = [("IDEMPOTENCY_TABLE", table.clone())];
     let processors = [
-        Function::start("topic-processor", None, &[]).await,
-        Function::start("topic-processor", None, &[]).await,
-        Function::start("topic-processor", None, &[]).await,
-        Function::start("topic-processor", None, &[]).await,
+        Function::start("topic-processor", Some(&moto), &env).await,
+        Function::start("topic-processor", Some(&moto), &env).await,
+        Function::start("topic-processor", Some(&moto), &env).await,
+        Function::start("topic-processor", Some(&moto), &env).await,
     ];
     let expected_dead = poison.len() + failing.len();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
@@ -115,31 +126,9 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
             "{} of {expected_dead} reached the dead-letter queue in time",
             dead.len()
         );
-        let mut invocations = Vec::new();
-        for processor in &processors {
-            let batch = moto::receive(&sqs, &queue, 0, VISIBILITY_SECONDS).await;
-            if batch.is_empty() {
-                continue;
-            }
-            let (sqs, queue) = (&sqs, &queue);
-            invocations.push(async move {
-                let response = processor.invoke(&sqs_event(&batch, arn)).await;
-                let failed: HashSet<&str> = response["batchItemFailures"]
-                    .as_array()
-                    .expect("batchItemFailures")
-                    .iter()
-                    .filter_map(|f| f["itemIdentifier"].as_str())
-                    .collect();
-                let succeeded = batch
-                    .iter()
-                    .filter(|m| !failed.contains(m.message_id().unwrap_or_default()));
-                moto::delete(sqs, queue, succeeded).await;
-            });
-        }
-        if invocations.is_empty() {
+        if source.round(&processors).await == 0 {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        futures_util::future::join_all(invocations).await;
         dead.extend(moto.drain(&dlq).await);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -188,6 +177,21 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
             seen.len() == 1 && (seen[0] == "processed" || seen[0] == "unhandled"),
             "{id}: {seen:?}"
         );
+        let item = moto
+            .idempotency_item(&table, &format!("topic-processor#{id}"))
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            item.get("status").map(String::as_str),
+            Some("COMPLETED"),
+            "{id}"
+        );
+    }
+    for id in &failing {
+        let item = moto
+            .idempotency_item(&table, &format!("topic-processor#{id}"))
+            .await;
+        assert_eq!(item, None, "{id}: a failed record's lock is released");
     }
     for id in &failing {
         assert_eq!(outcomes.get(id).map(Vec::len), Some(MAX_RECEIVES), "{id}");

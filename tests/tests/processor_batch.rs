@@ -6,7 +6,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use intercom_webhook::dispatch::BoxFuture;
 use intercom_webhook::dispatch::{Event, Failure, HandlerError, Outcome, Registry};
+use intercom_webhook::envelope::body_sha256;
 use intercom_webhook::models::{
     Admin, Article, Call, Company, Contact, ContactTag, ContentStat, Conversation, Item, Ticket,
     TicketWithPart,
@@ -16,6 +18,8 @@ use pipeline_tests::{samples, sqs};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use topic_processor::batch::{self, RecordReport};
+use topic_processor::idempotency::{self, Idempotency, MemoryStore, Store, StoreError, Written};
+use topic_processor::processor::Processor;
 
 /// An SQS record as Lambda delivers it, for `body` queued by the receiver
 /// (with its `topic` attribute, when the body has one).
@@ -73,7 +77,8 @@ async fn every_catalogued_topic_reaches_its_handler() {
         .iter()
         .map(|t| record(&format!("m-{}", t.name()), &samples::sample_body(*t), None))
         .collect();
-    let reports = batch::run(&registry, records, later(), 8).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records, later(), 8).await;
     assert_eq!(reports.len(), Topic::ALL.len());
     for (report, topic) in reports.iter().zip(Topic::ALL) {
         assert_eq!(report.outcome, Outcome::Processed, "{topic}");
@@ -229,7 +234,8 @@ async fn unknown_topics_are_unhandled_not_failed() {
             None,
         ),
     ];
-    let response = batch::process_batch(&registry, records, later(), 4).await;
+    let processor = Processor::new(registry);
+    let response = batch::process_batch(&processor, records, later(), 4).await;
     assert!(response.batch_item_failures.is_empty());
 }
 
@@ -247,7 +253,8 @@ async fn poison_and_failing_records_fail_alone() {
             None,
         ),
     ];
-    let reports = batch::run(&registry, records.clone(), later(), 2).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records.clone(), later(), 2).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -265,7 +272,7 @@ async fn poison_and_failing_records_fail_alone() {
     assert!(
         matches!(&reports[2].outcome, Outcome::Failed(Failure::Handler(e)) if e.is_retryable())
     );
-    let response = batch::process_batch(&registry, records, later(), 2).await;
+    let response = batch::process_batch(&processor, records, later(), 2).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -286,7 +293,8 @@ async fn fifo_failure_holds_back_the_rest_of_its_group_only() {
         record("a3", &body, Some("app:conversation:1")),
         record("b3", &body, Some("app:conversation:2")),
     ];
-    let reports = batch::run(&registry, records, later(), 4).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records, later(), 4).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -317,7 +325,8 @@ async fn fifo_groups_keep_order_and_an_invalid_record_holds_back_its_group() {
         record("t2", b"not json", Some("g")),
         record("t3", &body, Some("g")),
     ];
-    let reports = batch::run(&registry, records, later(), 4).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records, later(), 4).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -348,7 +357,8 @@ async fn deadline_guard_reports_unfinished_records_failed() {
         record("fast2", &body, None),
     ];
     let deadline = Instant::now() + Duration::from_secs(5);
-    let reports = batch::run(&registry, records.clone(), deadline, 1).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records.clone(), deadline, 1).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -365,7 +375,7 @@ async fn deadline_guard_reports_unfinished_records_failed() {
     );
     // With room for concurrency, only the slow one misses the deadline.
     let reports = batch::run(
-        &registry,
+        &processor,
         records,
         Instant::now() + Duration::from_secs(5),
         3,
@@ -384,7 +394,8 @@ async fn deadline_guard_reports_unfinished_records_failed() {
 #[tokio::test]
 async fn empty_and_all_failed_batches() {
     let (registry, _) = recording(&[]);
-    let response = batch::process_batch(&registry, Vec::new(), later(), 4).await;
+    let processor = Processor::new(registry);
+    let response = batch::process_batch(&processor, Vec::new(), later(), 4).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(
         serde_json::to_value(&response).expect("json"),
@@ -394,7 +405,7 @@ async fn empty_and_all_failed_batches() {
     let records: Vec<SqsMessage> = (0..10)
         .map(|n| record(&format!("bad-{n}"), b"[]", None))
         .collect();
-    let response = batch::process_batch(&registry, records, later(), 4).await;
+    let response = batch::process_batch(&processor, records, later(), 4).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -431,7 +442,8 @@ async fn base64_bodies_are_decoded_and_a_wrong_model_is_a_permanent_failure() {
         &samples::sample_body(Topic::ContactUserCreated),
         None,
     );
-    let reports = batch::run(&registry, vec![encoded, mismatched], later(), 2).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, vec![encoded, mismatched], later(), 2).await;
     assert_eq!(reports[0].outcome, Outcome::Processed);
     assert!(
         matches!(&reports[1].outcome, Outcome::Failed(Failure::Handler(HandlerError::Permanent(m))) if m.contains("Ticket"))
@@ -453,7 +465,8 @@ async fn the_shipped_registry_handles_its_examples_and_leaves_the_rest_unhandled
         .iter()
         .map(|(t, _)| record(t.name(), &samples::sample_body(*t), None))
         .collect();
-    let reports = batch::run(&registry, records, later(), 4).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records, later(), 4).await;
     for ((topic, expected), report) in cases.iter().zip(&reports) {
         assert_eq!(report.outcome.name(), *expected, "{topic}");
     }
@@ -467,7 +480,8 @@ async fn the_committed_sqs_fixture_is_processed_by_the_shipped_registry() {
     let event: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_str(&text).expect("an SQS event");
     let registry = topic_processor::handlers::registry();
-    let reports = batch::run(&registry, event.records, later(), 4).await;
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, event.records, later(), 4).await;
     let outcomes: Vec<(Option<String>, &str)> = reports
         .iter()
         .map(|r| (r.topic.clone(), r.outcome.name()))
@@ -481,5 +495,143 @@ async fn the_committed_sqs_fixture_is_processed_by_the_shipped_registry() {
             (Some("ticket.admin.replied".into()), "processed"),
             (Some("ping".into()), "unhandled"),
         ]
+    );
+}
+
+/// Idempotency in memory, with the table's semantics.
+fn idempotent(registry: Registry) -> (Processor, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::default());
+    let processor = Processor::new(registry).with_idempotency(Idempotency::new(
+        Arc::clone(&store) as Arc<dyn Store>,
+        "topic-processor",
+        Duration::from_secs(86_400),
+    ));
+    (processor, store)
+}
+
+#[tokio::test]
+async fn with_idempotency_a_notification_runs_once_and_its_copies_are_duplicates() {
+    let (registry, seen) = recording(&[]);
+    let (processor, store) = idempotent(registry);
+    let body = samples::sample_body(Topic::ConversationUserCreated);
+    let first = batch::run(&processor, vec![record("m-1", &body, None)], later(), 4).await;
+    assert_eq!(outcomes(&first), [("m-1".to_owned(), "processed")]);
+    // The same notification again: Intercom's retry, SQS's redelivery, a replay.
+    let copies = batch::run(
+        &processor,
+        vec![record("m-2", &body, None), record("m-3", &body, Some("g"))],
+        later(),
+        4,
+    )
+    .await;
+    assert_eq!(
+        outcomes(&copies),
+        [
+            ("m-2".to_owned(), "duplicate"),
+            ("m-3".to_owned(), "duplicate")
+        ]
+    );
+    assert_eq!(*seen.lock().expect("lock"), ["m-1"], "the handler ran once");
+    let item = store
+        .get("topic-processor#notif_sample_conversation_user_created")
+        .expect("an item");
+    assert_eq!(item.status, "COMPLETED");
+    assert_eq!(
+        item.validation.as_deref(),
+        Some(body_sha256(&body).as_str())
+    );
+}
+
+#[tokio::test]
+async fn with_idempotency_a_failure_releases_the_lock_and_a_mismatch_fails() {
+    let (registry, seen) = recording(&["m-1"]);
+    let (processor, store) = idempotent(registry);
+    let body = samples::sample_body(Topic::TicketCreated);
+    let key = "topic-processor#notif_sample_ticket_created";
+    let failed = batch::run(&processor, vec![record("m-1", &body, None)], later(), 4).await;
+    assert_eq!(outcomes(&failed), [("m-1".to_owned(), "failed")]);
+    assert_eq!(store.get(key), None, "the lock is released");
+    let retried = batch::run(&processor, vec![record("m-2", &body, None)], later(), 4).await;
+    assert_eq!(outcomes(&retried), [("m-2".to_owned(), "processed")]);
+    assert_eq!(*seen.lock().expect("lock"), ["m-1", "m-2"]);
+
+    let changed = String::from_utf8(body.clone())
+        .expect("utf8")
+        .replace("\"delivery_attempts\":1", "\"delivery_attempts\":2")
+        .into_bytes();
+    assert_ne!(changed, body);
+    let mismatched = batch::run(&processor, vec![record("m-3", &changed, None)], later(), 4).await;
+    assert_eq!(
+        mismatched[0].outcome,
+        Outcome::Failed(Failure::PayloadMismatch)
+    );
+    assert_eq!(Failure::PayloadMismatch.code(), "payload_mismatch");
+    assert!(!Failure::PayloadMismatch.is_retryable());
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        2,
+        "nothing ran for the mismatch"
+    );
+}
+
+/// A table that cannot be reached.
+#[derive(Debug)]
+struct Unreachable;
+
+impl Store for Unreachable {
+    fn take(&self, _: idempotency::Record, _: i64) -> BoxFuture<Result<Written, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError(
+            "connection refused".into(),
+        ))))
+    }
+    fn complete(&self, _: String, _: i64) -> BoxFuture<Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError(
+            "connection refused".into(),
+        ))))
+    }
+    fn release(&self, _: String) -> BoxFuture<Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError(
+            "connection refused".into(),
+        ))))
+    }
+}
+
+#[tokio::test]
+async fn with_the_table_unreachable_nothing_runs_and_the_records_fail_to_be_retried() {
+    let (registry, seen) = recording(&[]);
+    let processor = Processor::new(registry).with_idempotency(Idempotency::new(
+        Arc::new(Unreachable),
+        "topic-processor",
+        Duration::from_secs(60),
+    ));
+    let records = vec![
+        record(
+            "m-1",
+            &samples::sample_body(Topic::ContactUserCreated),
+            Some("g"),
+        ),
+        record(
+            "m-2",
+            &samples::sample_body(Topic::ContactUserUpdated),
+            Some("g"),
+        ),
+    ];
+    let reports = batch::run(&processor, records, later(), 4).await;
+    assert_eq!(
+        reports[0].outcome,
+        Outcome::Failed(Failure::IdempotencyUnavailable("connection refused".into()))
+    );
+    assert_eq!(
+        reports[1].outcome,
+        Outcome::Failed(Failure::GroupHeldBack),
+        "FIFO order still holds"
+    );
+    assert!(reports.iter().all(|r| match &r.outcome {
+        Outcome::Failed(failure) => failure.is_retryable(),
+        _ => false,
+    }));
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "nothing ran unprotected"
     );
 }

@@ -4,6 +4,9 @@
 //! exactly as API Gateway events do; what it queues goes to an embedded queue
 //! (or to the SQS queue `QUEUE_URL` names) and from there, as SQS records,
 //! through [`topic_processor::batch`] with the registry of `handlers.rs`.
+//! Each notification's effects run once: the same notification sent twice
+//! is a `duplicate` (idempotency in memory here, or in the DynamoDB table
+//! `IDEMPOTENCY_TABLE` names).
 //! One readable line is printed per notification and per rejected request.
 
 use std::convert::Infallible;
@@ -19,13 +22,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use intercom_fixtures::sqs;
-use intercom_webhook::dispatch::{Outcome, Registry};
+use intercom_webhook::dispatch::Outcome;
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{self, QueueMessage, attribute};
 use intercom_webhook::signature::Verifier;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use topic_processor::batch::{self, RecordReport};
+use topic_processor::idempotency::{Idempotency, MemoryStore};
+use topic_processor::processor::Processor;
 use webhook_receiver::handler::Receiver;
 use webhook_receiver::http_event::{HttpRequest, Origin};
 use webhook_receiver::queue::{Queue, QueueError, SqsQueue};
@@ -66,18 +71,38 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
+/// The processor of `handlers.rs`, its notifications' effects run once:
+/// remembered in the DynamoDB table `IDEMPOTENCY_TABLE` names (with the
+/// SDK's usual settings), or in memory for as long as `serve` runs.
+async fn local_processor() -> Result<Processor, Box<dyn std::error::Error + Send + Sync>> {
+    let registry = topic_processor::handlers::registry();
+    let config = topic_processor::config::Config::from_lookup(|name| match name {
+        topic_processor::config::FUNCTION_NAME => Some("intercom-dev".to_owned()),
+        other => std::env::var(other).ok(),
+    })?;
+    if config.idempotency.is_some() {
+        return Ok(topic_processor::lambda::processor_from_env(registry, &config).await?);
+    }
+    let store = Arc::new(MemoryStore::default());
+    Ok(Processor::new(registry).with_idempotency(Idempotency::new(
+        store,
+        "intercom-dev",
+        Duration::from_secs(86_400),
+    )))
+}
+
 /// Serves until Ctrl-C (or the process is killed).
 pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let verifier =
         Verifier::from_comma_separated(&options.secret).map_err(|e| format!("--secret: {e}"))?;
-    let registry = Arc::new(topic_processor::handlers::registry());
+    let processor = Arc::new(local_processor().await?);
     let (queue, mode) = match &options.queue_url {
         Some(url) => {
             let sdk = webhook_receiver::queue::sdk_config().await;
             tokio::spawn(consume_sqs(
                 aws_sdk_sqs::Client::new(&sdk),
                 url.clone(),
-                Arc::clone(&registry),
+                Arc::clone(&processor),
             ));
             (
                 LocalQueue::Sqs(SqsQueue::new(&sdk, url.clone())),
@@ -86,7 +111,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
         }
         None => {
             let (sender, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(consume_embedded(receiver, Arc::clone(&registry)));
+            tokio::spawn(consume_embedded(receiver, Arc::clone(&processor)));
             (
                 LocalQueue::Embedded(sender),
                 "an embedded queue (FIFO semantics, in memory)".to_owned(),
@@ -213,6 +238,7 @@ fn report_line(report: &RecordReport, subject: &str) -> String {
     let detail = match &report.outcome {
         Outcome::Failed(failure) => format!(" ({failure})"),
         Outcome::Unhandled => " (no handler in handlers.rs)".to_owned(),
+        Outcome::Duplicate => " (already processed)".to_owned(),
         _ => String::new(),
     };
     format!(
@@ -226,7 +252,7 @@ fn report_line(report: &RecordReport, subject: &str) -> String {
 
 async fn consume_embedded(
     mut receiver: mpsc::UnboundedReceiver<QueueMessage<'static>>,
-    registry: Arc<Registry>,
+    processor: Arc<Processor>,
 ) {
     while let Some(queued) = receiver.recv().await {
         let id = format!(
@@ -236,7 +262,7 @@ async fn consume_embedded(
         let record = sqs::record_of(&id, &queued);
         let subject = subject(&record);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for report in batch::run(&registry, vec![record], deadline, 1).await {
+        for report in batch::run(&processor, vec![record], deadline, 1).await {
             say(&report_line(&report, &subject));
         }
     }
@@ -297,7 +323,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String,
         .ok_or_else(|| format!("{queue_url} has no QueueArn"))
 }
 
-async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, registry: Arc<Registry>) {
+async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, processor: Arc<Processor>) {
     loop {
         let received = sqs
             .receive_message()
@@ -329,7 +355,7 @@ async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, registry: Arc<
         }
         let subjects: Vec<String> = records.iter().map(subject).collect();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for (report, subject) in batch::run(&registry, records, deadline, 8)
+        for (report, subject) in batch::run(&processor, records, deadline, 8)
             .await
             .iter()
             .zip(subjects)

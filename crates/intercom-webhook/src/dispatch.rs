@@ -130,6 +130,40 @@ pub enum Failure {
     GroupHeldBack,
     /// The invocation was about to time out before this record finished.
     OutOfTime,
+    /// Another processor holds this notification's idempotency lock.
+    InProgress,
+    /// The notification id was seen before with a different body.
+    PayloadMismatch,
+    /// The idempotency table could not be used, so nothing ran.
+    IdempotencyUnavailable(String),
+}
+
+impl Failure {
+    /// The reason's code, as the record's log line gives it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_notification",
+            Self::Handler(_) => "handler_failed",
+            Self::GroupHeldBack => "group_held_back",
+            Self::OutOfTime => "out_of_time",
+            Self::InProgress => "in_progress",
+            Self::PayloadMismatch => "payload_mismatch",
+            Self::IdempotencyUnavailable(_) => "idempotency_unavailable",
+        }
+    }
+
+    /// Whether a retry could succeed (a bad notification or a permanent
+    /// handler error will fail again; the rest may not).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Invalid(_) | Self::PayloadMismatch => false,
+            Self::Handler(error) => error.is_retryable(),
+            Self::GroupHeldBack
+            | Self::OutOfTime
+            | Self::InProgress
+            | Self::IdempotencyUnavailable(_) => true,
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -141,6 +175,15 @@ impl fmt::Display for Failure {
                 f.write_str("held back: an earlier record of its message group failed")
             }
             Self::OutOfTime => f.write_str("not finished before the invocation's deadline"),
+            Self::InProgress => {
+                f.write_str("another processor is working on this notification (idempotency lock)")
+            }
+            Self::PayloadMismatch => {
+                f.write_str("this notification id was processed before with a different body")
+            }
+            Self::IdempotencyUnavailable(error) => {
+                write!(f, "the idempotency table could not be used: {error}")
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::signature::VerifiedBody;
 use crate::topic::Topic;
@@ -185,6 +186,14 @@ impl Envelope {
             .and_then(|kind| wrapped(kind))
             .or_else(|| WRAPPERS.iter().find_map(|kind| wrapped(kind)))
     }
+}
+
+/// The hex SHA-256 of a notification's body: how a notification without an
+/// id (`ping`) is told apart, as its FIFO deduplication id and its
+/// idempotency key, and how the idempotency table checks that a key comes
+/// back with the same body.
+pub fn body_sha256(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
 }
 
 /// Objects that wrapper items carry, in the order they are preferred as the

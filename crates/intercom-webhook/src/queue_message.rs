@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, body_sha256};
 use crate::signature::VerifiedBody;
 
 /// The most SQS takes in one message: body plus attribute names, types and values.
@@ -288,7 +288,7 @@ fn sqs_attribute_value(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
 fn fifo_ids(body: &[u8], envelope: &Envelope) -> FifoIds {
     let deduplication_id = match &envelope.id {
         Some(id) => fifo_id(id),
-        None => hex::encode(Sha256::digest(body)),
+        None => body_sha256(body),
     };
     let group_id = match envelope.subject() {
         Some((kind, id)) => fifo_id(&format!("{}:{kind}:{id}", envelope.app_id)),

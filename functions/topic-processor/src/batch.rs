@@ -9,36 +9,31 @@
 //!   less a margin) is reported failed, instead of the whole batch being lost
 //!   to a timeout. A handler cut off that way runs again on redelivery.
 //! - One log line per record: `topic`, `notification_id`, `message_id`,
-//!   `outcome`, `lag_ms` (since Intercom created the notification).
+//!   `outcome`, `lag_ms` (since Intercom created the notification), and for
+//!   a failure `reason` (a code such as `handler_failed`), `detail` and
+//!   `retryable`.
+//!
+//! What happens to each record is [`Processor::record`]'s.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use futures_util::StreamExt as _;
 use futures_util::stream;
-use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
-use intercom_webhook::queue_message::{self, attribute};
-use intercom_webhook::record;
+use intercom_webhook::dispatch::{Failure, Outcome};
 use tokio::time::Instant;
 
-/// What one record came to, with what its log line says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordReport {
-    pub message_id: String,
-    pub outcome: Outcome,
-    pub topic: Option<String>,
-    pub notification_id: Option<String>,
-    pub created_at: Option<i64>,
-}
+use crate::processor::Processor;
+pub use crate::processor::RecordReport;
 
 /// Processes `records` and returns what Lambda expects back.
 pub async fn process_batch(
-    registry: &Registry,
+    processor: &Processor,
     records: Vec<SqsMessage>,
     deadline: Instant,
     concurrency: usize,
 ) -> SqsBatchResponse {
-    let reports = run(registry, records, deadline, concurrency.max(1)).await;
+    let reports = run(processor, records, deadline, concurrency.max(1)).await;
     let mut response = SqsBatchResponse::default();
     for report in &reports {
         log(report);
@@ -53,7 +48,7 @@ pub async fn process_batch(
 
 /// Processes `records`, returning a report for each in batch order.
 pub async fn run(
-    registry: &Registry,
+    processor: &Processor,
     records: Vec<SqsMessage>,
     deadline: Instant,
     concurrency: usize,
@@ -75,14 +70,16 @@ pub async fn run(
             }
         }
         stream::iter(groups)
-            .map(|(_, members)| run_group(registry, members, deadline))
+            .map(|(_, members)| run_group(processor, members, deadline))
             .buffer_unordered(concurrency.max(1))
             .flat_map(stream::iter)
             .collect()
             .await
     } else {
         stream::iter(records.into_iter().enumerate())
-            .map(|(index, record)| async move { (index, run_record(registry, &record, deadline).await) })
+            .map(
+                |(index, record)| async move { (index, processor.record(&record, deadline).await) },
+            )
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await
@@ -92,7 +89,7 @@ pub async fn run(
 }
 
 async fn run_group(
-    registry: &Registry,
+    processor: &Processor,
     members: Vec<(usize, SqsMessage)>,
     deadline: Instant,
 ) -> Vec<(usize, RecordReport)> {
@@ -100,61 +97,14 @@ async fn run_group(
     let mut held_back = false;
     for (index, record) in members {
         let report = if held_back {
-            RecordReport {
-                message_id: record.message_id.clone().unwrap_or_default(),
-                outcome: Outcome::Failed(Failure::GroupHeldBack),
-                topic: message_attribute(&record, attribute::TOPIC),
-                notification_id: message_attribute(&record, attribute::NOTIFICATION_ID),
-                created_at: None,
-            }
+            RecordReport::of(&record, Outcome::Failed(Failure::GroupHeldBack))
         } else {
-            run_record(registry, &record, deadline).await
+            processor.record(&record, deadline).await
         };
         held_back |= matches!(report.outcome, Outcome::Failed(_));
         reports.push((index, report));
     }
     reports
-}
-
-fn message_attribute(record: &SqsMessage, name: &str) -> Option<String> {
-    record
-        .message_attributes
-        .get(name)
-        .and_then(|a| a.string_value.clone())
-}
-
-async fn run_record(registry: &Registry, record: &SqsMessage, deadline: Instant) -> RecordReport {
-    let message_id = record.message_id.clone().unwrap_or_default();
-    let mut report = RecordReport {
-        message_id: message_id.clone(),
-        outcome: Outcome::Failed(Failure::OutOfTime),
-        topic: message_attribute(record, attribute::TOPIC),
-        notification_id: message_attribute(record, attribute::NOTIFICATION_ID),
-        created_at: None,
-    };
-    if Instant::now() >= deadline {
-        return report;
-    }
-    let encoding = message_attribute(record, attribute::CONTENT_ENCODING);
-    let decoded = queue_message::decode_body(
-        record.body.as_deref().unwrap_or_default(),
-        encoding.as_deref(),
-    )
-    .and_then(|bytes| record::decode(&bytes, &message_id));
-    let (item, meta): (_, Meta) = match decoded {
-        Ok(decoded) => decoded,
-        Err(reason) => {
-            report.outcome = Outcome::Failed(Failure::Invalid(reason));
-            return report;
-        }
-    };
-    report.topic = Some(meta.topic_name.clone());
-    report.notification_id.clone_from(&meta.notification_id);
-    report.created_at = Some(meta.created_at);
-    if let Ok(outcome) = tokio::time::timeout_at(deadline, registry.dispatch(item, meta)).await {
-        report.outcome = outcome;
-    }
-    report
 }
 
 fn log(report: &RecordReport) {
@@ -173,12 +123,17 @@ fn log(report: &RecordReport) {
     let outcome = report.outcome.name();
     match &report.outcome {
         Outcome::Failed(failure) => {
-            let retryable = match failure {
-                Failure::Handler(error) => error.is_retryable(),
-                Failure::Invalid(_) => false,
-                Failure::GroupHeldBack | Failure::OutOfTime => true,
-            };
-            tracing::warn!(topic, notification_id, message_id, outcome, lag_ms, retryable, reason = %failure, "record");
+            tracing::warn!(
+                topic,
+                notification_id,
+                message_id,
+                outcome,
+                lag_ms,
+                retryable = failure.is_retryable(),
+                reason = failure.code(),
+                detail = %failure,
+                "record"
+            );
         }
         _ => tracing::info!(
             topic,

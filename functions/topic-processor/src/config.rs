@@ -1,9 +1,16 @@
 //! The processor's configuration, read from the environment once at cold start.
+//!
+//! [`Config::from_lookup`] validates every variable up front; an error names
+//! the variable and becomes the Lambda init error.
 
 use std::time::Duration;
 
 pub const RECORD_CONCURRENCY: &str = "RECORD_CONCURRENCY";
 pub const DEADLINE_MARGIN_MS: &str = "DEADLINE_MARGIN_MS";
+pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
+/// Set by Lambda; the idempotency key starts with it.
+pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +20,19 @@ pub struct Config {
     /// How long before the invocation's deadline unfinished records are
     /// reported failed.
     pub deadline_margin: Duration,
+    /// `None`: idempotency is off.
+    pub idempotency: Option<IdempotencyConfig>,
+}
+
+/// Where and how long completed notifications are remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyConfig {
+    /// The DynamoDB table, a name or an ARN.
+    pub table: String,
+    /// How long a completed notification counts as done.
+    pub ttl: Duration,
+    /// The function's name, the first part of every key.
+    pub function_name: String,
 }
 
 /// A variable that is invalid.
@@ -32,13 +52,18 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Defaults: 8 at once, a 1,500 ms margin.
+    /// Defaults: 8 at once, a 1,500 ms margin, no idempotency; with
+    /// `IDEMPOTENCY_TABLE`, completed notifications are remembered a day.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            match var(name).filter(|v| !v.trim().is_empty()) {
+            match get(name) {
                 None => Ok(default),
                 Some(v) => v
-                    .trim()
                     .parse::<u64>()
                     .ok()
                     .filter(|n| range.contains(n))
@@ -51,32 +76,86 @@ impl Config {
                     }),
             }
         };
+        let ttl = Duration::from_secs(number(IDEMPOTENCY_TTL_SECONDS, 86_400, 60..=31_536_000)?);
+        let idempotency = match get(IDEMPOTENCY_TABLE) {
+            None => None,
+            Some(table) => Some(IdempotencyConfig {
+                table,
+                ttl,
+                function_name: get(FUNCTION_NAME).ok_or_else(|| {
+                    ConfigError(format!(
+                        "{FUNCTION_NAME} is not set; with {IDEMPOTENCY_TABLE} the keys start with it (Lambda sets it)"
+                    ))
+                })?,
+            }),
+        };
         Ok(Self {
             concurrency: usize::try_from(number(RECORD_CONCURRENCY, 8, 1..=1000)?).unwrap_or(8),
             deadline_margin: Duration::from_millis(number(DEADLINE_MARGIN_MS, 1500, 0..=60_000)?),
+            idempotency,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
 
     #[test]
     fn defaults_and_errors_naming_the_variable() {
-        let none = Config::from_lookup(|_| None).expect("defaults");
         assert_eq!(
-            none,
+            config(&[]).expect("defaults"),
             Config {
                 concurrency: 8,
-                deadline_margin: Duration::from_millis(1500)
+                deadline_margin: Duration::from_millis(1500),
+                idempotency: None,
             }
         );
-        let err = Config::from_lookup(|n| (n == RECORD_CONCURRENCY).then(|| "0".to_owned()))
-            .expect_err("zero");
-        assert!(err.to_string().contains(RECORD_CONCURRENCY));
-        let err = Config::from_lookup(|n| (n == DEADLINE_MARGIN_MS).then(|| "soon".to_owned()))
-            .expect_err("nan");
-        assert!(err.to_string().contains(DEADLINE_MARGIN_MS));
+        for (vars, variable) in [
+            (vec![(RECORD_CONCURRENCY, "0")], RECORD_CONCURRENCY),
+            (vec![(DEADLINE_MARGIN_MS, "soon")], DEADLINE_MARGIN_MS),
+            (
+                vec![(IDEMPOTENCY_TTL_SECONDS, "-1")],
+                IDEMPOTENCY_TTL_SECONDS,
+            ),
+            (
+                vec![(IDEMPOTENCY_TABLE, "intercom-idempotency")],
+                FUNCTION_NAME,
+            ),
+        ] {
+            let err = config(&vars).expect_err(variable);
+            assert!(err.to_string().contains(variable), "{err}");
+        }
+    }
+
+    #[test]
+    fn idempotency_with_its_table_and_ttl() {
+        let config = config(&[
+            (
+                IDEMPOTENCY_TABLE,
+                "arn:aws:dynamodb:eu-west-1:123456789012:table/intercom",
+            ),
+            (IDEMPOTENCY_TTL_SECONDS, "3600"),
+            (FUNCTION_NAME, "topic-processor"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.idempotency,
+            Some(IdempotencyConfig {
+                table: "arn:aws:dynamodb:eu-west-1:123456789012:table/intercom".into(),
+                ttl: Duration::from_secs(3600),
+                function_name: "topic-processor".into(),
+            })
+        );
     }
 }

@@ -1,11 +1,17 @@
 //! `topic-processor`: SQS batches of Intercom notifications, typed and dispatched by topic.
 //!
 //! [`handlers`] is where a user's code goes; [`batch`] owns the batch
-//! semantics (partial failures, FIFO order, the deadline guard).
+//! semantics (partial failures, FIFO order, the deadline guard);
+//! [`processor`] what happens to one record; [`idempotency`] runs each
+//! notification's effects at most once; [`lambda`] wires it all to the
+//! Lambda runtime.
 
 pub mod batch;
 pub mod config;
 pub mod handlers;
+pub mod idempotency;
+pub mod lambda;
+pub mod processor;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

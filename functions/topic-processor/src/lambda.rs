@@ -1,0 +1,75 @@
+//! The processor as a Lambda function: configuration and clients built once, then the runtime's loop.
+//!
+//! `main.rs` calls [`run`] with the registry of `handlers.rs`; a test
+//! binary can call it with a registry of its own and be wired identically.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_lambda_events::event::sqs::SqsEvent;
+use intercom_webhook::dispatch::Registry;
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+
+use crate::config::{Config, ConfigError};
+use crate::idempotency::{DynamoDbStore, Idempotency};
+use crate::processor::Processor;
+use crate::{batch, deadline};
+
+/// Builds the processor from the environment: `Processor::new(registry)`,
+/// and with `IDEMPOTENCY_TABLE` its DynamoDB store.
+pub async fn processor_from_env(
+    registry: Registry,
+    config: &Config,
+) -> Result<Processor, ConfigError> {
+    let mut processor = Processor::new(registry);
+    if let Some(idempotency) = &config.idempotency {
+        let sdk = lambda_init::aws::loader()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .operation_timeout(Duration::from_secs(6))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &idempotency.table);
+        processor = processor.with_idempotency(Idempotency::new(
+            Arc::new(store),
+            &idempotency.function_name,
+            idempotency.ttl,
+        ));
+    }
+    Ok(processor)
+}
+
+/// Runs the processor with `registry` until the sandbox goes away.
+pub async fn run(registry: Registry) -> Result<(), Error> {
+    lambda_init::logging::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => return Err(lambda_init::fail_init(error).await),
+    };
+    let processor = match processor_from_env(registry, &config).await {
+        Ok(processor) => processor,
+        Err(error) => return Err(lambda_init::fail_init(error).await),
+    };
+    let (processor, config) = (&processor, &config);
+    Runtime::new(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = deadline(event.context.deadline, config.deadline_margin);
+        Ok::<_, Error>(
+            batch::process_batch(
+                processor,
+                event.payload.records,
+                deadline,
+                config.concurrency,
+            )
+            .await,
+        )
+    }))
+    .run()
+    .await
+}

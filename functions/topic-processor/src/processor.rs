@@ -1,0 +1,148 @@
+//! One record, start to end: decode, the idempotency lock, the handler, and what the record came to.
+//!
+//! A [`Processor`] is built once at cold start. For each record it decodes
+//! the body (base64 when `content_encoding` says so) and parses the
+//! notification once; with idempotency on it takes the notification's lock
+//! (a `duplicate` stops here), runs the effects until the deadline, and then
+//! marks the notification completed or releases the lock so a retry runs.
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
+use intercom_webhook::models::Item;
+use intercom_webhook::queue_message::{self, attribute};
+use intercom_webhook::record;
+use tokio::time::Instant;
+
+use crate::idempotency::{Idempotency, Refusal};
+
+/// What one record came to, with what its log line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordReport {
+    pub message_id: String,
+    pub outcome: Outcome,
+    pub topic: Option<String>,
+    pub notification_id: Option<String>,
+    pub created_at: Option<i64>,
+}
+
+impl RecordReport {
+    /// A report for `record` before anything is known of its body.
+    pub fn of(record: &SqsMessage, outcome: Outcome) -> Self {
+        Self {
+            message_id: record.message_id.clone().unwrap_or_default(),
+            outcome,
+            topic: message_attribute(record, attribute::TOPIC),
+            notification_id: message_attribute(record, attribute::NOTIFICATION_ID),
+            created_at: None,
+        }
+    }
+}
+
+/// A string message attribute of `record`.
+pub fn message_attribute(record: &SqsMessage, name: &str) -> Option<String> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.clone())
+}
+
+/// Everything built once at cold start that a record needs.
+#[derive(Debug)]
+pub struct Processor {
+    pub registry: Registry,
+    /// `None`: idempotency is off (`IDEMPOTENCY_TABLE` unset).
+    pub idempotency: Option<Idempotency>,
+}
+
+impl Processor {
+    /// A processor that hands records to `registry`'s handlers, nothing more.
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            idempotency: None,
+        }
+    }
+
+    /// The same, running each notification's effects at most once.
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = Some(idempotency);
+        self
+    }
+
+    /// Processes one record; work still running at `deadline` is abandoned
+    /// and the record reported failed.
+    pub async fn record(&self, record: &SqsMessage, deadline: Instant) -> RecordReport {
+        let mut report = RecordReport::of(record, Outcome::Failed(Failure::OutOfTime));
+        if Instant::now() >= deadline {
+            return report;
+        }
+        let encoding = message_attribute(record, attribute::CONTENT_ENCODING);
+        let body = match queue_message::decode_body(
+            record.body.as_deref().unwrap_or_default(),
+            encoding.as_deref(),
+        ) {
+            Ok(body) => body,
+            Err(reason) => {
+                report.outcome = Outcome::Failed(Failure::Invalid(reason));
+                return report;
+            }
+        };
+        let (item, meta) = match record::decode(&body, &report.message_id) {
+            Ok(decoded) => decoded,
+            Err(reason) => {
+                report.outcome = Outcome::Failed(Failure::Invalid(reason));
+                return report;
+            }
+        };
+        report.topic = Some(meta.topic_name.clone());
+        report.notification_id.clone_from(&meta.notification_id);
+        report.created_at = Some(meta.created_at);
+        report.outcome = self.effects_once(&body, item, meta, deadline).await;
+        report
+    }
+
+    /// Runs the effects, under the notification's idempotency lock when on.
+    async fn effects_once(
+        &self,
+        body: &[u8],
+        item: Item,
+        meta: Meta,
+        deadline: Instant,
+    ) -> Outcome {
+        let Some(idempotency) = &self.idempotency else {
+            return self.effects(item, meta, deadline).await;
+        };
+        let until = deadline.saturating_duration_since(Instant::now());
+        let lock = match idempotency
+            .claim(meta.notification_id.as_deref(), body, until)
+            .await
+        {
+            Ok(lock) => lock,
+            Err(Refusal::AlreadyDone) => return Outcome::Duplicate,
+            Err(Refusal::InProgress) => return Outcome::Failed(Failure::InProgress),
+            Err(Refusal::PayloadMismatch) => return Outcome::Failed(Failure::PayloadMismatch),
+            Err(Refusal::Unavailable(error)) => {
+                return Outcome::Failed(Failure::IdempotencyUnavailable(error.to_string()));
+            }
+        };
+        let outcome = self.effects(item, meta, deadline).await;
+        let stored = match outcome {
+            Outcome::Failed(_) => idempotency.release(lock).await,
+            _ => idempotency.complete(lock).await,
+        };
+        if let Err(error) = stored {
+            // The effects ran (or failed) all the same; the lock expires
+            // with this invocation. Reporting a completed record failed
+            // would only run it again.
+            tracing::warn!(error = %error, outcome = outcome.name(), "could not record the idempotency outcome");
+        }
+        outcome
+    }
+
+    /// The handler for the notification's topic, until `deadline`.
+    async fn effects(&self, item: Item, meta: Meta, deadline: Instant) -> Outcome {
+        tokio::time::timeout_at(deadline, self.registry.dispatch(item, meta))
+            .await
+            .unwrap_or(Outcome::Failed(Failure::OutOfTime))
+    }
+}
