@@ -26,9 +26,24 @@ pub struct KeepAliveProxy {
 impl KeepAliveProxy {
     /// Starts nginx in front of `127.0.0.1:upstream` and waits until it listens.
     pub async fn start(upstream: u16) -> Self {
+        Self::start_logging(upstream, false).await
+    }
+
+    /// The same; with `log_calls`, each request's `X-Amz-Target` (the AWS
+    /// API it calls, for JSON-protocol services) is logged, to be counted
+    /// with [`Self::calls`].
+    pub async fn start_logging(upstream: u16, log_calls: bool) -> Self {
         let port = free_port();
         let dir = TempDir::new("keepalive");
         let path = |name: &str| dir.0.join(name).display().to_string();
+        let access_log = if log_calls {
+            format!(
+                "log_format calls '$http_x_amz_target';\n  access_log {} calls;",
+                path("calls.log")
+            )
+        } else {
+            "access_log off;".to_owned()
+        };
         let config = format!(
             r#"daemon off;
 master_process off;
@@ -37,7 +52,7 @@ pid {pid};
 error_log {error_log} error;
 events {{ worker_connections 4096; }}
 http {{
-  access_log off;
+  {access_log}
   client_body_temp_path {body};
   proxy_temp_path {proxy};
   fastcgi_temp_path {tmp};
@@ -95,6 +110,17 @@ http {{
             _dir: dir,
             port,
         }
+    }
+
+    /// How many requests so far called each `X-Amz-Target` (with
+    /// [`Self::start_logging`]); nginx writes its log line as it answers.
+    pub fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        let log = std::fs::read_to_string(self._dir.0.join("calls.log")).unwrap_or_default();
+        let mut calls = std::collections::BTreeMap::new();
+        for target in log.lines() {
+            *calls.entry(target.to_owned()).or_insert(0) += 1;
+        }
+        calls
     }
 
     /// The endpoint URL through the proxy (`AWS_ENDPOINT_URL`).

@@ -239,7 +239,7 @@ async fn an_hour_old_replay_is_a_duplicate_and_a_changed_body_a_mismatch() {
             .is_some_and(Vec::is_empty)
     );
     // The same notification id with a different body fails, and keeps failing.
-    notification["delivery_attempts"] = 2.into();
+    notification["data"]["item"]["state"] = "closed".into();
     let changed = serde_json::to_vec(&notification).expect("json");
     let response = processor.invoke(&event("m-3", &changed)).await;
     assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "m-3");

@@ -1,4 +1,4 @@
-//! `measure`, the end-to-end benchmark, runs: moto behind nginx (keep-alive), the release receiver and `sqs-floor`, every request answered.
+//! `measure` and `measure-idempotency`, the end-to-end benchmarks, run: moto behind nginx (keep-alive), the release receiver and `sqs-floor`, or the processor with and without its table, every request answered.
 //!
 //! The figures themselves are for `BENCHMARKS.md`, not for assertions (they
 //! depend on the machine); this keeps the tool that produces them working.
@@ -33,5 +33,35 @@ fn measure_runs_end_to_end_against_the_sdk_floor() {
         "zip",
     ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
+    }
+}
+
+#[test]
+fn measure_idempotency_runs_and_counts_the_dynamodb_calls() {
+    let output = Command::new(release_binary("measure-idempotency"))
+        .env("MEASURE_REQUESTS", "3")
+        .env("MEASURE_ROUNDS", "1")
+        .output()
+        .expect("run measure-idempotency");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // One round: 3 new single records and 50 in batches, then the 3 again:
+    // one put per record, one update per new record, nothing deleted.
+    let words = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    for line in [
+        "without a table",
+        "new notification",
+        "duplicate",
+        "CPU per record",
+        "for 53 new records and 3 duplicates",
+        "PutItem 56",
+        "UpdateItem 53",
+        "DeleteItem 0",
+    ] {
+        assert!(words.contains(line), "no `{line}` in:\n{stdout}");
     }
 }
