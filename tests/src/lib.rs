@@ -3,6 +3,7 @@
 //! The tests themselves live in `tests/tests/`.
 
 pub mod event_source;
+pub mod flaky_events;
 pub mod function;
 pub mod hot_path;
 pub mod keepalive;

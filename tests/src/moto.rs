@@ -180,6 +180,112 @@ impl Moto {
         )
     }
 
+    /// An S3 client addressing buckets by path, as a loopback server needs.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a bucket and returns its name.
+    pub async fn create_bucket(&self, name: &str) -> String {
+        self.s3()
+            .await
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("create bucket");
+        name.to_owned()
+    }
+
+    /// Every object of `bucket`: key, bytes and user metadata.
+    pub async fn objects(
+        &self,
+        bucket: &str,
+    ) -> Vec<(String, Vec<u8>, std::collections::HashMap<String, String>)> {
+        let s3 = self.s3().await;
+        let mut keys = Vec::new();
+        let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("list objects");
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        let mut objects = Vec::new();
+        for key in keys {
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get object");
+            let metadata = object.metadata().cloned().unwrap_or_default();
+            let bytes = object.body.collect().await.expect("read object").to_vec();
+            objects.push((key, bytes, metadata));
+        }
+        objects
+    }
+
+    /// Creates an event bus with a rule that sends every event from `source`
+    /// to the SQS queue `queue_url`, and returns the bus name.
+    pub async fn create_bus_to_queue(&self, bus: &str, source: &str, queue_url: &str) -> String {
+        let events = self.eventbridge().await;
+        events
+            .create_event_bus()
+            .name(bus)
+            .send()
+            .await
+            .expect("create event bus");
+        events
+            .put_rule()
+            .name("all-intercom")
+            .event_bus_name(bus)
+            .event_pattern(serde_json::json!({ "source": [source] }).to_string())
+            .send()
+            .await
+            .expect("put rule");
+        let arn = self
+            .sqs()
+            .await
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue arn");
+        events
+            .put_targets()
+            .rule("all-intercom")
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("put targets");
+        bus.to_owned()
+    }
+
     pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
     }

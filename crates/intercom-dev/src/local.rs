@@ -71,20 +71,23 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// The processor of `handlers.rs`, its notifications' effects run once:
-/// remembered in the DynamoDB table `IDEMPOTENCY_TABLE` names (with the
-/// SDK's usual settings), or in memory for as long as `serve` runs.
+/// The processor of `handlers.rs`, configured from the environment as the
+/// Lambda is (so `EVENT_BUS_NAME` and `ARCHIVE_BUCKET` work against a local
+/// moto too), its notifications' effects run once: remembered in the
+/// DynamoDB table `IDEMPOTENCY_TABLE` names, or in memory for as long as
+/// `serve` runs.
 async fn local_processor() -> Result<Processor, Box<dyn std::error::Error + Send + Sync>> {
     let registry = topic_processor::handlers::registry();
     let config = topic_processor::config::Config::from_lookup(|name| match name {
         topic_processor::config::FUNCTION_NAME => Some("intercom-dev".to_owned()),
         other => std::env::var(other).ok(),
     })?;
-    if config.idempotency.is_some() {
-        return Ok(topic_processor::lambda::processor_from_env(registry, &config).await?);
+    let processor = topic_processor::lambda::processor_from_env(registry, &config).await?;
+    if processor.idempotency.is_some() {
+        return Ok(processor);
     }
     let store = Arc::new(MemoryStore::default());
-    Ok(Processor::new(registry).with_idempotency(Idempotency::new(
+    Ok(processor.with_idempotency(Idempotency::new(
         store,
         "intercom-dev",
         Duration::from_secs(86_400),

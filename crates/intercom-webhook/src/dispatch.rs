@@ -136,6 +136,11 @@ pub enum Failure {
     PayloadMismatch,
     /// The idempotency table could not be used, so nothing ran.
     IdempotencyUnavailable(String),
+    /// A configured destination (the event bus, the archive) did not take it.
+    Destination(String),
+    /// The notification is over EventBridge's entry limit and no archive is
+    /// configured to hold it.
+    TooLargeForEventBus(usize),
 }
 
 impl Failure {
@@ -149,6 +154,8 @@ impl Failure {
             Self::InProgress => "in_progress",
             Self::PayloadMismatch => "payload_mismatch",
             Self::IdempotencyUnavailable(_) => "idempotency_unavailable",
+            Self::Destination(_) => "destination_failed",
+            Self::TooLargeForEventBus(_) => "too_large_for_event_bus",
         }
     }
 
@@ -156,12 +163,13 @@ impl Failure {
     /// handler error will fail again; the rest may not).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Invalid(_) | Self::PayloadMismatch => false,
+            Self::Invalid(_) | Self::PayloadMismatch | Self::TooLargeForEventBus(_) => false,
             Self::Handler(error) => error.is_retryable(),
             Self::GroupHeldBack
             | Self::OutOfTime
             | Self::InProgress
-            | Self::IdempotencyUnavailable(_) => true,
+            | Self::IdempotencyUnavailable(_)
+            | Self::Destination(_) => true,
         }
     }
 }
@@ -184,6 +192,11 @@ impl fmt::Display for Failure {
             Self::IdempotencyUnavailable(error) => {
                 write!(f, "the idempotency table could not be used: {error}")
             }
+            Self::Destination(error) => write!(f, "destination failed: {error}"),
+            Self::TooLargeForEventBus(size) => write!(
+                f,
+                "the event bus entry would be {size} bytes, over EventBridge's limit, and no archive is configured to hold the body"
+            ),
         }
     }
 }

@@ -13,8 +13,10 @@
 //!
 //! On the processor's side, [`record::decode`] turns a queued body back into
 //! a typed [`models::Item`] and [`dispatch::Registry`] hands it to its
-//! handler. [`source_filter::SourceFilter`] serves the receiver.
+//! handler, and [`destination`] names what goes to the event bus and the
+//! archive beside it. [`source_filter::SourceFilter`] serves the receiver.
 
+pub mod destination;
 pub mod dispatch;
 pub mod envelope;
 pub mod models;

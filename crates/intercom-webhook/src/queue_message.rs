@@ -42,6 +42,9 @@ pub mod attribute {
     pub const SUBSCRIPTION_ID: &str = "subscription_id";
     pub const RECEIVED_AT: &str = "received_at";
     pub const CONTENT_ENCODING: &str = "content_encoding";
+    /// Set by `intercom-dev replay` only: the replay run the message belongs
+    /// to (the processor runs a replayed notification once per run).
+    pub const REPLAY: &str = "replay";
 }
 
 /// The value of `content_encoding` for a base64 body.

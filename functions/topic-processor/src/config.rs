@@ -9,6 +9,10 @@ pub const RECORD_CONCURRENCY: &str = "RECORD_CONCURRENCY";
 pub const DEADLINE_MARGIN_MS: &str = "DEADLINE_MARGIN_MS";
 pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+pub const ARCHIVE_BUCKET: &str = "ARCHIVE_BUCKET";
+pub const ARCHIVE_PREFIX: &str = "ARCHIVE_PREFIX";
 /// Set by Lambda; the idempotency key starts with it.
 pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -22,6 +26,27 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// `None`: idempotency is off.
     pub idempotency: Option<IdempotencyConfig>,
+    /// `None`: no event bus.
+    pub event_bus: Option<EventBusConfig>,
+    /// `None`: no archive.
+    pub archive: Option<ArchiveConfig>,
+}
+
+/// The EventBridge bus every valid notification is put on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBusConfig {
+    /// A name or an ARN.
+    pub name: String,
+    /// The entries' `Source` (`intercom` by default).
+    pub source: String,
+}
+
+/// The S3 bucket every valid notification's body is stored in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    pub bucket: String,
+    /// Put before every key as given (empty by default).
+    pub prefix: String,
 }
 
 /// Where and how long completed notifications are remembered.
@@ -89,10 +114,23 @@ impl Config {
                 })?,
             }),
         };
+        let source = get(EVENT_SOURCE).unwrap_or_else(|| "intercom".to_owned());
+        if source.len() > 256 {
+            return Err(ConfigError(format!(
+                "{EVENT_SOURCE} must be at most 256 characters, as EventBridge allows"
+            )));
+        }
+        let event_bus = get(EVENT_BUS_NAME).map(|name| EventBusConfig { name, source });
+        let archive = get(ARCHIVE_BUCKET).map(|bucket| ArchiveConfig {
+            bucket,
+            prefix: var(ARCHIVE_PREFIX).unwrap_or_default().trim().to_owned(),
+        });
         Ok(Self {
             concurrency: usize::try_from(number(RECORD_CONCURRENCY, 8, 1..=1000)?).unwrap_or(8),
             deadline_margin: Duration::from_millis(number(DEADLINE_MARGIN_MS, 1500, 0..=60_000)?),
             idempotency,
+            event_bus,
+            archive,
         })
     }
 }
@@ -119,6 +157,8 @@ mod tests {
                 concurrency: 8,
                 deadline_margin: Duration::from_millis(1500),
                 idempotency: None,
+                event_bus: None,
+                archive: None,
             }
         );
         for (vars, variable) in [
@@ -131,6 +171,10 @@ mod tests {
             (
                 vec![(IDEMPOTENCY_TABLE, "intercom-idempotency")],
                 FUNCTION_NAME,
+            ),
+            (
+                vec![(EVENT_BUS_NAME, "bus"), (EVENT_SOURCE, &"s".repeat(257))],
+                EVENT_SOURCE,
             ),
         ] {
             let err = config(&vars).expect_err(variable);
@@ -157,5 +201,44 @@ mod tests {
                 function_name: "topic-processor".into(),
             })
         );
+    }
+
+    #[test]
+    fn destinations_with_their_defaults() {
+        let config =
+            config(&[(EVENT_BUS_NAME, "intercom"), (ARCHIVE_BUCKET, "archive")]).expect("valid");
+        assert_eq!(
+            config.event_bus,
+            Some(EventBusConfig {
+                name: "intercom".into(),
+                source: "intercom".into(),
+            })
+        );
+        assert_eq!(
+            config.archive,
+            Some(ArchiveConfig {
+                bucket: "archive".into(),
+                prefix: String::new(),
+            })
+        );
+        let config = config_with_source();
+        assert_eq!(
+            config.event_bus.expect("bus").source,
+            "com.example.intercom"
+        );
+        assert_eq!(config.archive.expect("archive").prefix, "raw/");
+    }
+
+    fn config_with_source() -> Config {
+        config(&[
+            (
+                EVENT_BUS_NAME,
+                "arn:aws:events:eu-west-1:123456789012:event-bus/x",
+            ),
+            (EVENT_SOURCE, "com.example.intercom"),
+            (ARCHIVE_BUCKET, "archive"),
+            (ARCHIVE_PREFIX, "raw/"),
+        ])
+        .expect("valid")
     }
 }

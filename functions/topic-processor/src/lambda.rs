@@ -13,29 +13,35 @@ use intercom_webhook::dispatch::Registry;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 
 use crate::config::{Config, ConfigError};
+use crate::destinations::{Archive, Destinations, EventBus};
 use crate::idempotency::{DynamoDbStore, Idempotency};
 use crate::processor::Processor;
 use crate::{batch, deadline};
 
 /// Builds the processor from the environment: `Processor::new(registry)`,
-/// and with `IDEMPOTENCY_TABLE` its DynamoDB store.
+/// with `IDEMPOTENCY_TABLE` its DynamoDB store, and with `EVENT_BUS_NAME` and
+/// `ARCHIVE_BUCKET` its destinations; the clients share one SDK
+/// configuration, loaded only when one of them is configured.
 pub async fn processor_from_env(
     registry: Registry,
     config: &Config,
 ) -> Result<Processor, ConfigError> {
     let mut processor = Processor::new(registry);
+    if config.idempotency.is_none() && config.event_bus.is_none() && config.archive.is_none() {
+        return Ok(processor);
+    }
+    let sdk = lambda_init::aws::loader()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await;
     if let Some(idempotency) = &config.idempotency {
-        let sdk = lambda_init::aws::loader()
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(6))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &idempotency.table);
         processor = processor.with_idempotency(Idempotency::new(
             Arc::new(store),
@@ -43,7 +49,26 @@ pub async fn processor_from_env(
             idempotency.ttl,
         ));
     }
-    Ok(processor)
+    let bus = config.event_bus.as_ref().map(|bus| {
+        EventBus::start(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            &bus.name,
+            &bus.source,
+        )
+    });
+    let archive = config.archive.as_ref().map(|archive| {
+        // A local S3 (an endpoint URL is set) is addressed by path, not by
+        // a bucket host name that loopback cannot resolve.
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Archive::new(
+            aws_sdk_s3::Client::from_conf(s3),
+            &archive.bucket,
+            &archive.prefix,
+        )
+    });
+    Ok(processor.with_destinations(Destinations { bus, archive }))
 }
 
 /// Runs the processor with `registry` until the sandbox goes away.

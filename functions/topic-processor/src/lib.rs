@@ -2,12 +2,14 @@
 //!
 //! [`handlers`] is where a user's code goes; [`batch`] owns the batch
 //! semantics (partial failures, FIFO order, the deadline guard);
-//! [`processor`] what happens to one record; [`idempotency`] runs each
+//! [`processor`] what happens to one record; [`destinations`] puts it on
+//! the event bus and in the archive; [`idempotency`] runs each
 //! notification's effects at most once; [`lambda`] wires it all to the
 //! Lambda runtime.
 
 pub mod batch;
 pub mod config;
+pub mod destinations;
 pub mod handlers;
 pub mod idempotency;
 pub mod lambda;

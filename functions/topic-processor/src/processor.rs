@@ -5,14 +5,17 @@
 //! notification once; with idempotency on it takes the notification's lock
 //! (a `duplicate` stops here), runs the effects until the deadline, and then
 //! marks the notification completed or releases the lock so a retry runs.
+//! The effects are the topic's handler and the configured destinations.
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
+use intercom_webhook::envelope::body_sha256;
 use intercom_webhook::models::Item;
 use intercom_webhook::queue_message::{self, attribute};
 use intercom_webhook::record;
 use tokio::time::Instant;
 
+use crate::destinations::{Destinations, Notification};
 use crate::idempotency::{Idempotency, Refusal};
 
 /// What one record came to, with what its log line says.
@@ -52,6 +55,8 @@ pub struct Processor {
     pub registry: Registry,
     /// `None`: idempotency is off (`IDEMPOTENCY_TABLE` unset).
     pub idempotency: Option<Idempotency>,
+    /// The event bus and the archive, where configured.
+    pub destinations: Destinations,
 }
 
 impl Processor {
@@ -60,7 +65,14 @@ impl Processor {
         Self {
             registry,
             idempotency: None,
+            destinations: Destinations::default(),
         }
+    }
+
+    /// The same, delivering every valid notification to `destinations` too.
+    pub fn with_destinations(mut self, destinations: Destinations) -> Self {
+        self.destinations = destinations;
+        self
     }
 
     /// The same, running each notification's effects at most once.
@@ -97,7 +109,17 @@ impl Processor {
         report.topic = Some(meta.topic_name.clone());
         report.notification_id.clone_from(&meta.notification_id);
         report.created_at = Some(meta.created_at);
-        report.outcome = self.effects_once(&body, item, meta, deadline).await;
+        let replay = message_attribute(record, attribute::REPLAY);
+        let signature = message_attribute(record, attribute::SIGNATURE);
+        let received_at = message_attribute(record, attribute::RECEIVED_AT);
+        let delivery = Delivery {
+            signature: signature.as_deref(),
+            received_at: received_at.as_deref(),
+            replay: replay.as_deref(),
+        };
+        report.outcome = self
+            .effects_once(&body, delivery, item, meta, deadline)
+            .await;
         report
     }
 
@@ -105,16 +127,30 @@ impl Processor {
     async fn effects_once(
         &self,
         body: &[u8],
+        delivery: Delivery<'_>,
         item: Item,
         meta: Meta,
         deadline: Instant,
     ) -> Outcome {
         let Some(idempotency) = &self.idempotency else {
-            return self.effects(item, meta, deadline).await;
+            return self.effects(body, delivery, item, meta, deadline).await;
         };
         let until = deadline.saturating_duration_since(Instant::now());
+        // A replayed notification runs once per replay run, beside (not
+        // instead of) its original processing.
+        let replayed = delivery.replay.map(|run| {
+            let id = meta
+                .notification_id
+                .clone()
+                .unwrap_or_else(|| format!("sha256:{}", body_sha256(body)));
+            format!("{id}#replay:{run}")
+        });
         let lock = match idempotency
-            .claim(meta.notification_id.as_deref(), body, until)
+            .claim(
+                replayed.as_deref().or(meta.notification_id.as_deref()),
+                body,
+                until,
+            )
             .await
         {
             Ok(lock) => lock,
@@ -125,7 +161,7 @@ impl Processor {
                 return Outcome::Failed(Failure::IdempotencyUnavailable(error.to_string()));
             }
         };
-        let outcome = self.effects(item, meta, deadline).await;
+        let outcome = self.effects(body, delivery, item, meta, deadline).await;
         let stored = match outcome {
             Outcome::Failed(_) => idempotency.release(lock).await,
             _ => idempotency.complete(lock).await,
@@ -139,10 +175,44 @@ impl Processor {
         outcome
     }
 
-    /// The handler for the notification's topic, until `deadline`.
-    async fn effects(&self, item: Item, meta: Meta, deadline: Instant) -> Outcome {
-        tokio::time::timeout_at(deadline, self.registry.dispatch(item, meta))
-            .await
-            .unwrap_or(Outcome::Failed(Failure::OutOfTime))
+    /// The handler for the notification's topic and the destinations, side
+    /// by side, until `deadline`. With a destination configured a topic
+    /// without a handler is `processed` once delivered.
+    async fn effects(
+        &self,
+        body: &[u8],
+        delivery: Delivery<'_>,
+        item: Item,
+        meta: Meta,
+        deadline: Instant,
+    ) -> Outcome {
+        let notification = Notification {
+            body,
+            meta: &meta,
+            signature: delivery.signature,
+            received_at: delivery.received_at,
+        };
+        let both = async {
+            tokio::join!(
+                self.registry.dispatch(item, meta.clone()),
+                self.destinations.deliver(notification)
+            )
+        };
+        match tokio::time::timeout_at(deadline, both).await {
+            Err(_) => Outcome::Failed(Failure::OutOfTime),
+            Ok((Outcome::Failed(failure), _) | (_, Err(failure))) => Outcome::Failed(failure),
+            Ok((Outcome::Unhandled, Ok(()))) if self.destinations.any() => Outcome::Processed,
+            Ok((outcome, Ok(()))) => outcome,
+        }
     }
+}
+
+/// What the receiver recorded of the delivery, for the archive, and the
+/// replay run of a replayed message.
+#[derive(Debug, Clone, Copy)]
+struct Delivery<'a> {
+    signature: Option<&'a str>,
+    received_at: Option<&'a str>,
+    /// The replay run, for a message `intercom-dev replay` queued.
+    replay: Option<&'a str>,
 }

@@ -1,0 +1,360 @@
+//! The built-in destinations through the release binaries and moto's EventBridge and S3: every notification on the bus and in the archive, partial `PutEvents` failures, and a notification too large for the bus.
+//!
+//! The bus has a rule sending every `intercom` event to an SQS queue, so
+//! what reached the bus is read from that queue, as a consumer would.
+
+use std::collections::{BTreeMap, HashMap};
+
+use intercom_webhook::destination::{EVENT_BUS_LIMIT, archive_key};
+use intercom_webhook::topic::Topic;
+use pipeline_tests::fixtures::{TEST_SECRET, sign};
+use pipeline_tests::flaky_events::FlakyEvents;
+use pipeline_tests::function::Function;
+use pipeline_tests::load;
+use pipeline_tests::moto::{Moto, sqs_event};
+use pipeline_tests::samples;
+use pipeline_tests::sqs::{self, Received};
+use serde_json::{Value, json};
+
+const PREFIX: &str = "intercom/";
+
+/// The events the bus's rule delivered to `queue`, by notification id.
+async fn events_on_the_bus(moto: &Moto, queue: &str) -> Vec<Value> {
+    moto.drain(queue)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("an event"))
+        .collect()
+}
+
+fn record_lines(processor: &Function) -> Vec<Value> {
+    processor
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["message"] == "record")
+        .collect()
+}
+
+/// An SQS event of single records of `bodies`, as the receiver queues them
+/// (with their `signature` and `received_at` attributes).
+fn standard_event(bodies: &[(String, Vec<u8>)]) -> Value {
+    let records = bodies
+        .iter()
+        .map(|(message_id, body)| {
+            let signature = sign(body);
+            let attributes = [
+                ("signature", signature.as_str()),
+                ("received_at", "2026-11-30T09:00:00.000Z"),
+            ];
+            sqs::record(
+                message_id,
+                std::str::from_utf8(body).expect("utf8"),
+                Received::first(&attributes, None),
+            )
+        })
+        .collect();
+    serde_json::to_value(sqs::event(records, sqs::QUEUE_ARN)).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_notification_reaches_the_bus_and_the_archive_byte_for_byte() {
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("intercom").await;
+    let consumer = moto.create_queue("bus-consumer").await;
+    let bus = moto
+        .create_bus_to_queue("intercom", "intercom", &consumer)
+        .await;
+    let bucket = moto.create_bucket("intercom-archive").await;
+    let table = moto.create_idempotency_table("idempotency").await;
+
+    // 136 valid notifications of the load mix: every family, a few
+    // conversations with hundreds of parts, a seventh of them base64.
+    let corpus: Vec<load::Delivery> = load::mix(400, "dest", 0x0D15_EA5E)
+        .into_iter()
+        .filter(|d| d.expected == 202)
+        .take(136)
+        .collect();
+    assert_eq!(corpus.len(), 136);
+    let receiver = Function::start(
+        "webhook-receiver",
+        Some(&moto),
+        &[
+            ("QUEUE_URL", queue.clone()),
+            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
+        ],
+    )
+    .await;
+    for delivery in &corpus {
+        let event: Value = serde_json::from_slice(&delivery.event).expect("event");
+        assert_eq!(
+            receiver.invoke(&event).await["statusCode"],
+            202,
+            "{}",
+            delivery.id
+        );
+    }
+    let messages = moto.drain(&queue).await;
+    assert_eq!(messages.len(), 136);
+
+    // Through the proxy, which fails nothing here but keeps the archive's
+    // metadata as sent.
+    let proxy = FlakyEvents::start(moto.port, []).await;
+    let processor = Function::start(
+        "topic-processor",
+        None,
+        &[
+            ("AWS_ENDPOINT_URL", proxy.endpoint()),
+            ("EVENT_BUS_NAME", bus.clone()),
+            ("ARCHIVE_BUCKET", bucket.clone()),
+            ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+            ("IDEMPOTENCY_TABLE", table),
+        ],
+    )
+    .await;
+    for batch in messages.chunks(10) {
+        let response = processor
+            .invoke(&sqs_event(
+                batch,
+                "arn:aws:sqs:us-east-1:123456789012:intercom",
+            ))
+            .await;
+        assert_eq!(
+            response,
+            json!({"batchItemFailures": []}),
+            "{:?}",
+            record_lines(&processor)
+        );
+    }
+    let lines = processor
+        .json_logs_when(136, |l| l["message"] == "record")
+        .await;
+    assert!(
+        lines.iter().all(|l| l["outcome"] == "processed"),
+        "every notification is processed, none unhandled: {lines:?}"
+    );
+
+    let sent: HashMap<&str, &load::Delivery> = corpus.iter().map(|d| (d.id.as_str(), d)).collect();
+    let events = events_on_the_bus(&moto, &consumer).await;
+    assert_eq!(events.len(), 136, "one event per notification");
+    let mut pointers = 0;
+    for event in &events {
+        let id = event["detail"]["id"].as_str().expect("detail.id");
+        let delivery = sent.get(id).expect("a notification that was sent");
+        let notification: Value = serde_json::from_slice(&delivery.body).expect("json");
+        assert_eq!(event["source"], "intercom");
+        assert_eq!(event["detail-type"], notification["topic"], "{id}");
+        if delivery.body.len() + 100 < EVENT_BUS_LIMIT {
+            assert_eq!(
+                event["detail"], notification,
+                "{id}: the notification itself"
+            );
+        } else {
+            pointers += 1;
+            assert_eq!(event["detail"]["archive"]["bucket"], bucket.as_str());
+        }
+    }
+    let mut ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["detail"]["id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 136, "each notification once");
+
+    let objects = moto.objects(&bucket).await;
+    assert_eq!(objects.len(), 136);
+    let by_key: BTreeMap<&str, _> = objects
+        .iter()
+        .map(|(k, b, m)| (k.as_str(), (b, m)))
+        .collect();
+    for delivery in &corpus {
+        let notification: Value = serde_json::from_slice(&delivery.body).expect("json");
+        let key = archive_key(
+            PREFIX,
+            notification["app_id"].as_str().expect("app_id"),
+            notification["topic"].as_str().expect("topic"),
+            notification["created_at"].as_i64().expect("created_at"),
+            Some(&delivery.id),
+            &delivery.body,
+        );
+        let (bytes, stored) = by_key
+            .get(key.as_str())
+            .unwrap_or_else(|| panic!("no {key}"));
+        assert_eq!(**bytes, delivery.body, "{key} byte for byte");
+        assert_eq!(
+            stored.get("signature"),
+            Some(&sign(&delivery.body)),
+            "{key}"
+        );
+        // moto drops `received_at` (an underscore header); S3 keeps it.
+        let path = format!("/{bucket}/{}", key.replace('=', "%3D"));
+        let sent = proxy
+            .metadata_sent(&path)
+            .unwrap_or_else(|| panic!("no PUT of {path}"));
+        assert_eq!(sent.get("signature"), Some(&sign(&delivery.body)), "{key}");
+        let attribute = |name: &str| {
+            messages
+                .iter()
+                .filter_map(|m| m.message_attributes())
+                .find(|a| {
+                    a.get("notification_id").and_then(|v| v.string_value()) == Some(&delivery.id)
+                })
+                .and_then(|a| a.get(name)?.string_value().map(str::to_owned))
+        };
+        let received_at = attribute("received_at");
+        assert!(received_at.is_some(), "{key}");
+        assert_eq!(sent.get("received_at"), received_at.as_ref(), "{key}");
+    }
+    eprintln!("{pointers} of 136 were over the bus's limit and went as pointers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_bus_entries_fail_only_their_records_and_succeed_on_retry() {
+    let moto = Moto::start().await;
+    let consumer = moto.create_queue("bus-consumer").await;
+    let bus = moto
+        .create_bus_to_queue("intercom", "intercom", &consumer)
+        .await;
+    let bodies: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|n| {
+            let mut notification = samples::sample(Topic::ALL[n * 7]);
+            notification["id"] = format!("notif_flaky_{n}").into();
+            (
+                format!("m-{n}"),
+                serde_json::to_vec(&notification).expect("json"),
+            )
+        })
+        .collect();
+    let flaky = FlakyEvents::start(
+        moto.port,
+        ["notif_flaky_2", "notif_flaky_5", "notif_flaky_9"].map(String::from),
+    )
+    .await;
+    let processor = Function::start(
+        "topic-processor",
+        None,
+        &[
+            ("AWS_ENDPOINT_URL", flaky.endpoint()),
+            ("EVENT_BUS_NAME", bus),
+        ],
+    )
+    .await;
+
+    let response = processor.invoke(&standard_event(&bodies)).await;
+    let mut failed: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    failed.sort_unstable();
+    assert_eq!(
+        failed,
+        ["m-2", "m-5", "m-9"],
+        "{:?}",
+        record_lines(&processor)
+    );
+    assert_eq!(flaky.failed().len(), 3);
+    let lines = processor
+        .json_logs_when(10, |l| l["message"] == "record")
+        .await;
+    for line in lines.iter().filter(|l| l["outcome"] == "failed") {
+        assert_eq!(line["reason"], "destination_failed", "{line}");
+        assert_eq!(line["retryable"], true, "{line}");
+    }
+    assert!(
+        flaky.largest_batch() > 1,
+        "records running together share PutEvents requests: {:?}",
+        flaky.batches()
+    );
+
+    // SQS redelivers the three; this time EventBridge takes them.
+    let again: Vec<(String, Vec<u8>)> = bodies
+        .iter()
+        .filter(|(id, _)| failed.contains(&id.as_str()))
+        .cloned()
+        .collect();
+    let response = processor.invoke(&standard_event(&again)).await;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+
+    let events = events_on_the_bus(&moto, &consumer).await;
+    let mut ids: Vec<String> = events
+        .iter()
+        .filter_map(|e| e["detail"]["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..10).map(|n| format!("notif_flaky_{n}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every notification on the bus exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_600_kb_conversation_goes_as_a_pointer_with_an_archive_and_fails_without() {
+    let moto = Moto::start().await;
+    let consumer = moto.create_queue("bus-consumer").await;
+    let bus = moto
+        .create_bus_to_queue("intercom", "intercom", &consumer)
+        .await;
+    let bucket = moto.create_bucket("intercom-archive").await;
+    let body = samples::conversation_of(600 * 1024);
+    let notification: Value = serde_json::from_slice(&body).expect("json");
+    let id = notification["id"].as_str().expect("id").to_owned();
+    let event = standard_event(&[("m-big".to_owned(), body.clone())]);
+
+    // With an archive: the object holds the body, the event points at it.
+    let processor = Function::start(
+        "topic-processor",
+        Some(&moto),
+        &[
+            ("EVENT_BUS_NAME", bus.clone()),
+            ("ARCHIVE_BUCKET", bucket.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        processor.invoke(&event).await,
+        json!({"batchItemFailures": []}),
+        "{:?}",
+        record_lines(&processor)
+    );
+    let key = archive_key(
+        "",
+        notification["app_id"].as_str().expect("app_id"),
+        notification["topic"].as_str().expect("topic"),
+        notification["created_at"].as_i64().expect("created_at"),
+        Some(&id),
+        &body,
+    );
+    let objects = moto.objects(&bucket).await;
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].0, key);
+    assert_eq!(
+        objects[0].1, body,
+        "the archive holds the body byte for byte"
+    );
+    let events = events_on_the_bus(&moto, &consumer).await;
+    assert_eq!(events.len(), 1);
+    let detail = &events[0]["detail"];
+    assert_eq!(detail["archive"], json!({"bucket": bucket, "key": key}));
+    assert_eq!(
+        detail["data"]["item"],
+        json!({"type": notification["data"]["item"]["type"], "id": notification["data"]["item"]["id"]})
+    );
+    for field in ["type", "topic", "id", "app_id", "created_at"] {
+        assert_eq!(detail[field], notification[field], "{field}");
+    }
+    assert!(detail.to_string().len() < 4096, "the pointer is small");
+
+    // Without one: the record fails, with the reason, and nothing is sent.
+    let processor =
+        Function::start("topic-processor", Some(&moto), &[("EVENT_BUS_NAME", bus)]).await;
+    let response = processor.invoke(&event).await;
+    assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "m-big");
+    let lines = processor
+        .json_logs_when(1, |l| l["message"] == "record")
+        .await;
+    assert_eq!(lines[0]["outcome"], "failed");
+    assert_eq!(lines[0]["reason"], "too_large_for_event_bus");
+    assert_eq!(lines[0]["retryable"], false);
+    assert!(events_on_the_bus(&moto, &consumer).await.is_empty());
+}
