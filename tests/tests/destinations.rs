@@ -358,3 +358,192 @@ async fn a_600_kb_conversation_goes_as_a_pointer_with_an_archive_and_fails_witho
     assert_eq!(lines[0]["retryable"], false);
     assert!(events_on_the_bus(&moto, &consumer).await.is_empty());
 }
+
+/// Runs `intercom-dev replay` against moto with `args`; its output and success.
+fn intercom_dev_replay(moto: &Moto, args: &[&str]) -> (String, bool) {
+    let output =
+        std::process::Command::new(pipeline_tests::function::release_binary("intercom-dev"))
+            .arg("replay")
+            .args(args)
+            .env_clear()
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_REGION", pipeline_tests::moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("INTERCOM_CLIENT_SECRET", TEST_SECRET)
+            .output()
+            .expect("run intercom-dev replay");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (text, output.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("intercom.fifo").await;
+    let bucket = moto.create_bucket("intercom-archive").await;
+    let table = moto.create_idempotency_table("idempotency").await;
+    // 1 and 20 November 2026, midday UTC.
+    let (early, late) = (1_793_534_400_i64, 1_795_176_000_i64);
+    let notifications = [
+        (Topic::TicketCreated, early),
+        (Topic::TicketAdminReplied, late),
+        (Topic::TicketStateUpdated, late),
+        (Topic::ConversationUserCreated, late),
+        (Topic::ContactUserCreated, late),
+    ];
+    let receiver = Function::start(
+        "webhook-receiver",
+        Some(&moto),
+        &[
+            ("QUEUE_URL", queue.clone()),
+            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
+        ],
+    )
+    .await;
+    for (n, (topic, created_at)) in notifications.iter().enumerate() {
+        let mut notification = samples::sample(*topic);
+        notification["id"] = format!("notif_replay_{n}").into();
+        notification["created_at"] = (*created_at).into();
+        let body = serde_json::to_vec(&notification).expect("json");
+        let event = pipeline_tests::fixtures::Request::signed(&body)
+            .header("intercom-webhook-subscription-id", "nsub_replay")
+            .event(pipeline_tests::fixtures::Shape::ApiGatewayV2);
+        assert_eq!(receiver.invoke(&event).await["statusCode"], 202);
+    }
+    let originals = moto.drain(&queue).await;
+    assert_eq!(originals.len(), 5);
+    let processor = Function::start(
+        "topic-processor",
+        Some(&moto),
+        &[
+            ("ARCHIVE_BUCKET", bucket.clone()),
+            ("IDEMPOTENCY_TABLE", table),
+        ],
+    )
+    .await;
+    let arn = "arn:aws:sqs:us-east-1:123456789012:intercom.fifo";
+    assert_eq!(
+        processor.invoke(&sqs_event(&originals, arn)).await,
+        json!({"batchItemFailures": []})
+    );
+    assert_eq!(moto.objects(&bucket).await.len(), 5);
+
+    // The tickets from 10 November on: two of the three.
+    let filter = [
+        "--bucket",
+        bucket.as_str(),
+        "--queue-url",
+        queue.as_str(),
+        "--topic",
+        "ticket.*",
+        "--from",
+        "2026-11-10",
+        "--to",
+        "2026-11-30",
+    ];
+    let (output, ok) = intercom_dev_replay(&moto, &[&filter[..], &["--dry-run"]].concat());
+    assert!(ok, "{output}");
+    assert_eq!(output.matches("would queue").count(), 2, "{output}");
+    assert!(
+        output.contains("would replay 2 of 2 matching notification(s)"),
+        "{output}"
+    );
+    assert!(
+        moto.drain(&queue).await.is_empty(),
+        "a dry run queues nothing"
+    );
+
+    let (output, ok) =
+        intercom_dev_replay(&moto, &[&filter[..], &["--run-id", "backfill-1"]].concat());
+    assert!(ok, "{output}");
+    assert!(output.contains("replayed 2 of 2"), "{output}");
+    let replayed = moto.drain(&queue).await;
+    assert_eq!(replayed.len(), 2);
+    for copy in &replayed {
+        let original = originals
+            .iter()
+            .find(|o| o.body() == copy.body())
+            .expect("the same body as an original");
+        let mut attributes = copy.message_attributes().cloned().unwrap_or_default();
+        assert_eq!(
+            attributes.remove("replay").and_then(|v| v.string_value),
+            Some("backfill-1".to_owned())
+        );
+        // moto cannot store S3 metadata with an underscore in its name
+        // (its HTTP server drops such headers; S3 keeps them), so here the
+        // archive has no `received_at` or `subscription_id` to give back:
+        // the replay says when it was received again, and has no
+        // subscription id. Every other attribute is the original's.
+        let mut expected = original.message_attributes().cloned().unwrap_or_default();
+        expected.remove("subscription_id");
+        let first = expected.remove("received_at").and_then(|v| v.string_value);
+        let again = attributes
+            .remove("received_at")
+            .and_then(|v| v.string_value);
+        assert!(again > first, "{again:?} after {first:?}");
+        assert_eq!(attributes, expected, "the original attributes");
+        for name in [
+            aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            aws_sdk_sqs::types::MessageSystemAttributeName::MessageDeduplicationId,
+        ] {
+            let id = |m: &aws_sdk_sqs::types::Message| {
+                m.attributes().and_then(|a| a.get(&name)).cloned()
+            };
+            assert!(id(copy).is_some());
+            assert_eq!(id(copy), id(original), "{name:?}");
+        }
+    }
+
+    // The processor runs a replay once, although it remembers the originals.
+    let response = processor.invoke(&sqs_event(&replayed, arn)).await;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let again = processor.invoke(&sqs_event(&replayed, arn)).await;
+    assert_eq!(again, json!({"batchItemFailures": []}));
+    let lines = processor
+        .json_logs_when(9, |l| l["message"] == "record")
+        .await;
+    let outcomes: Vec<&str> = lines.iter().filter_map(|l| l["outcome"].as_str()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "processed",
+            "processed",
+            "processed",
+            "processed",
+            "processed", // originals
+            "processed",
+            "processed", // the replay
+            "duplicate",
+            "duplicate", // the replay delivered twice
+        ]
+    );
+
+    // A wrong secret verifies nothing, and nothing is queued.
+    let output =
+        std::process::Command::new(pipeline_tests::function::release_binary("intercom-dev"))
+            .args([
+                "replay",
+                "--bucket",
+                &bucket,
+                "--queue-url",
+                &queue,
+                "--secret",
+                "not-the-secret",
+            ])
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_REGION", pipeline_tests::moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
+            .output()
+            .expect("run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert_eq!(text.matches("does not verify").count(), 5, "{text}");
+    assert!(moto.drain(&queue).await.is_empty());
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intercom_dev::{fixtures, local, samples, send};
+use intercom_dev::{fixtures, local, replay, samples, send};
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
 
@@ -84,6 +84,43 @@ enum Command {
     SqsEvent {
         /// The queue to drain.
         queue_url: String,
+    },
+    /// Put archived notifications back onto the queue: a topic or family, a
+    /// time range, with their original attributes and FIFO ids.
+    ///
+    /// Reads the archive (ARCHIVE_BUCKET, ARCHIVE_PREFIX) and sends to
+    /// QUEUE_URL with the SDK's usual settings (AWS_PROFILE, AWS_REGION,
+    /// AWS_ENDPOINT_URL). Each body is verified again against its archived
+    /// signature, so give the client secret (comma-separated during a
+    /// rotation). Examples:
+    ///   intercom-dev replay --topic 'ticket.*' --from 2026-11-01 --to 2026-11-30 --dry-run
+    ///   intercom-dev replay --topic conversation.user.created --from 2026-11-29T08:00:00Z
+    #[command(verbatim_doc_comment)]
+    Replay {
+        #[arg(long, env = "ARCHIVE_BUCKET")]
+        bucket: String,
+        #[arg(long, env = "ARCHIVE_PREFIX", default_value = "")]
+        prefix: String,
+        #[arg(long, env = "QUEUE_URL")]
+        queue_url: String,
+        /// A topic, or a family as `ticket.*` (repeatable; none takes all).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// From this date (UTC) or RFC 3339 time, inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// To this date, inclusive, or RFC 3339 time, exclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Say what would be queued, and queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Client secret(s) the archived signatures verify with.
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The run's id (the `replay` attribute; default `replay-` and the time).
+        #[arg(long)]
+        run_id: Option<String>,
     },
     /// Regenerate events/ (Lambda events for cargo lambda invoke) from events/notifications/.
     Events {
@@ -176,6 +213,52 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
+            }
+        }
+        Command::Replay {
+            bucket,
+            prefix,
+            queue_url,
+            topics,
+            from,
+            to,
+            dry_run,
+            secret,
+            run_id,
+        } => {
+            let bound = |text: Option<String>, end: bool, flag: &str| {
+                text.map(|t| replay::parse_bound(&t, end).map_err(|e| format!("{flag}: {e}")))
+                    .transpose()
+            };
+            let (from, to) = match (bound(from, false, "--from"), bound(to, true, "--to")) {
+                (Ok(from), Ok(to)) => (from, to),
+                (Err(e), _) | (_, Err(e)) => return fail(&e),
+            };
+            let run_id = run_id.unwrap_or_else(|| {
+                format!(
+                    "replay-{}",
+                    jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+                )
+            });
+            let options = replay::ReplayOptions {
+                bucket,
+                prefix,
+                queue_url,
+                topics,
+                from,
+                to,
+                dry_run,
+                secret,
+                run_id,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match runtime.block_on(replay::replay(&options, &mut |line| out(line))) {
+                Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
+                Ok(summary) => fail(&format!("{} notification(s) failed", summary.failed)),
+                Err(e) => fail(&e.to_string()),
             }
         }
         Command::Events { check } => {

@@ -25,9 +25,11 @@ pub struct Notification<'a> {
     /// The body as the receiver accepted it.
     pub body: &'a [u8],
     pub meta: &'a Meta,
-    /// The `signature` and `received_at` attributes, for the archive's metadata.
+    /// The `signature`, `received_at` and `subscription_id` attributes,
+    /// for the archive's metadata (a replay queues them again).
     pub signature: Option<&'a str>,
     pub received_at: Option<&'a str>,
+    pub subscription_id: Option<&'a str>,
 }
 
 /// The configured destinations; none by default.
@@ -130,6 +132,7 @@ impl Archive {
         for (name, value) in [
             ("signature", notification.signature),
             ("received_at", notification.received_at),
+            ("subscription_id", notification.subscription_id),
         ] {
             if let Some(value) = value.filter(|v| v.is_ascii()) {
                 request = request.metadata(name, value);

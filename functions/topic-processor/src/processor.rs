@@ -112,9 +112,11 @@ impl Processor {
         let replay = message_attribute(record, attribute::REPLAY);
         let signature = message_attribute(record, attribute::SIGNATURE);
         let received_at = message_attribute(record, attribute::RECEIVED_AT);
+        let subscription_id = message_attribute(record, attribute::SUBSCRIPTION_ID);
         let delivery = Delivery {
             signature: signature.as_deref(),
             received_at: received_at.as_deref(),
+            subscription_id: subscription_id.as_deref(),
             replay: replay.as_deref(),
         };
         report.outcome = self
@@ -191,6 +193,7 @@ impl Processor {
             meta: &meta,
             signature: delivery.signature,
             received_at: delivery.received_at,
+            subscription_id: delivery.subscription_id,
         };
         let both = async {
             tokio::join!(
@@ -213,6 +216,7 @@ impl Processor {
 struct Delivery<'a> {
     signature: Option<&'a str>,
     received_at: Option<&'a str>,
+    subscription_id: Option<&'a str>,
     /// The replay run, for a message `intercom-dev replay` queued.
     replay: Option<&'a str>,
 }

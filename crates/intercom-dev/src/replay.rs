@@ -1,0 +1,307 @@
+//! `intercom-dev replay`: archived notifications back onto the queue, for a topic or family and a time range, as the receiver queued them.
+//!
+//! Each object under the archive's prefix whose partitions match is read,
+//! its body verified again against its archived `signature` with the client
+//! secret (an archive object alone cannot put a message on the queue), and
+//! queued with the attributes and FIFO ids the receiver gives it, plus
+//! `replay` = the run id: the processor runs a replayed notification once
+//! per run, even where idempotency remembers the original.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use aws_sdk_s3::Client as S3;
+use intercom_webhook::destination::ArchivedKey;
+use intercom_webhook::envelope::Envelope;
+use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage, attribute};
+use intercom_webhook::signature::Verifier;
+use webhook_receiver::queue::{Queue, SqsQueue};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What to replay, and where.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub bucket: String,
+    /// The archive's `ARCHIVE_PREFIX`.
+    pub prefix: String,
+    pub queue_url: String,
+    /// Topic names, or families as `ticket.*`; empty takes every topic.
+    pub topics: Vec<String>,
+    /// Inclusive lower bound on `created_at` (epoch seconds).
+    pub from: Option<i64>,
+    /// Exclusive upper bound on `created_at`.
+    pub to: Option<i64>,
+    pub dry_run: bool,
+    /// The client secret(s) the archived signatures verify with.
+    pub secret: String,
+    /// The `replay` attribute of every message of this run.
+    pub run_id: String,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Objects whose partitions matched.
+    pub matched: usize,
+    /// Queued (or, in a dry run, that would be).
+    pub replayed: usize,
+    /// Outside the time range once their `created_at` was read.
+    pub out_of_range: usize,
+    /// Not queued: unreadable, not verifying, or refused by SQS.
+    pub failed: usize,
+}
+
+/// Reads a `--from`/`--to` bound: a date (`2026-11-30`, the day's start;
+/// with `end_of_day` the next day's start) or an RFC 3339 time.
+pub fn parse_bound(text: &str, end_of_day: bool) -> Result<i64, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        let date = if end_of_day {
+            date.tomorrow().map_err(|e| e.to_string())?
+        } else {
+            date
+        };
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_second())
+            .map_err(|e| e.to_string());
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|_| format!("`{text}` is neither a date (2026-11-30) nor an RFC 3339 time"))
+}
+
+fn topic_matches(patterns: &[String], topic: &str) -> bool {
+    patterns.is_empty()
+        || patterns
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(family) => topic.starts_with(family),
+                None => pattern == topic,
+            })
+}
+
+/// The day partitions a time range touches, as `YYYY-MM-DD` bounds.
+fn date_bounds(from: Option<i64>, to: Option<i64>) -> (Option<String>, Option<String>) {
+    let date = intercom_webhook::destination::utc_date;
+    (from.map(date), to.map(|to| date(to - 1)))
+}
+
+/// Replays what `options` select; `progress` hears one line per object and
+/// the summary.
+pub async fn replay(
+    options: &ReplayOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Summary, Error> {
+    let verifier =
+        Verifier::from_comma_separated(&options.secret).map_err(|e| format!("--secret: {e}"))?;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let s3 = S3::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build(),
+    );
+    let queue = SqsQueue::new(&sdk, options.queue_url.clone());
+    let fifo = options.queue_url.ends_with(".fifo");
+    let (first_day, last_day) = date_bounds(options.from, options.to);
+
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(&options.bucket)
+        .prefix(&options.prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "listing s3://{}/{}: {}",
+                options.bucket,
+                options.prefix,
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        })?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            let Some(archived) = key
+                .strip_prefix(options.prefix.as_str())
+                .and_then(ArchivedKey::parse)
+            else {
+                continue;
+            };
+            let in_days = first_day.as_ref().is_none_or(|d| archived.date >= *d)
+                && last_day.as_ref().is_none_or(|d| archived.date <= *d);
+            if in_days && topic_matches(&options.topics, &archived.topic) {
+                keys.push(key.to_owned());
+            }
+        }
+    }
+    let mut summary = Summary {
+        matched: keys.len(),
+        ..Summary::default()
+    };
+    progress(&format!(
+        "{} archived notification(s) match in s3://{}/{}",
+        keys.len(),
+        options.bucket,
+        options.prefix
+    ));
+    for (n, key) in keys.iter().enumerate() {
+        let step = format!("[{}/{}] {key}", n + 1, keys.len());
+        match replay_one(options, &s3, &queue, &verifier, fifo, key).await {
+            Ok(Replayed::Queued(topic)) => {
+                summary.replayed += 1;
+                let verb = if options.dry_run {
+                    "would queue"
+                } else {
+                    "queued"
+                };
+                progress(&format!("{step}: {verb} ({topic})"));
+            }
+            Ok(Replayed::OutOfRange) => summary.out_of_range += 1,
+            Err(error) => {
+                summary.failed += 1;
+                progress(&format!("{step}: failed: {error}"));
+            }
+        }
+    }
+    let verb = if options.dry_run {
+        "would replay"
+    } else {
+        "replayed"
+    };
+    progress(&format!(
+        "{verb} {} of {} matching notification(s) as run {}; {} outside the time range; {} failed",
+        summary.replayed, summary.matched, options.run_id, summary.out_of_range, summary.failed
+    ));
+    Ok(summary)
+}
+
+enum Replayed {
+    Queued(String),
+    OutOfRange,
+}
+
+async fn replay_one(
+    options: &ReplayOptions,
+    s3: &S3,
+    queue: &SqsQueue,
+    verifier: &Verifier,
+    fifo: bool,
+    key: &str,
+) -> Result<Replayed, String> {
+    let object = s3
+        .get_object()
+        .bucket(&options.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+    let metadata = object.metadata().cloned().unwrap_or_default();
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_vec();
+    let signature = metadata
+        .get("signature")
+        .ok_or("the object has no `signature` metadata")?;
+    let verified = verifier
+        .verify(&body, Some(signature.as_bytes()))
+        .map_err(|_| "its signature does not verify with the given secret(s)".to_owned())?;
+    let envelope = Envelope::parse(verified).map_err(|e| e.to_string())?;
+    if options.from.is_some_and(|from| envelope.created_at < from)
+        || options.to.is_some_and(|to| envelope.created_at >= to)
+    {
+        return Ok(Replayed::OutOfRange);
+    }
+    if options.dry_run {
+        return Ok(Replayed::Queued(envelope.topic.clone()));
+    }
+    let delivery = delivery_of(signature, &metadata);
+    let mut message = QueueMessage::build(
+        verified,
+        CarriedBody::of(verified.as_bytes()),
+        &envelope,
+        &delivery,
+        fifo,
+    );
+    message
+        .attributes
+        .push((attribute::REPLAY, options.run_id.as_str().into()));
+    queue.send(&message).await.map_err(|e| e.to_string())?;
+    Ok(Replayed::Queued(envelope.topic.clone()))
+}
+
+/// The delivery facts an archived object's metadata keeps: `received_at`
+/// (now, when it has none) and `subscription_id`.
+fn delivery_of<'m>(signature: &'m str, metadata: &'m HashMap<String, String>) -> Delivery<'m> {
+    Delivery {
+        signature,
+        subscription_id: metadata.get("subscription_id").map(String::as_str),
+        received_at: metadata
+            .get("received_at")
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map_or_else(SystemTime::now, SystemTime::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archived_delivery_facts_are_given_back() {
+        let metadata = HashMap::from([
+            (
+                "received_at".to_owned(),
+                "2026-11-30T09:00:00.125Z".to_owned(),
+            ),
+            ("subscription_id".to_owned(), "nsub_1".to_owned()),
+        ]);
+        let delivery = delivery_of("sha1=ab", &metadata);
+        assert_eq!(delivery.signature, "sha1=ab");
+        assert_eq!(delivery.subscription_id, Some("nsub_1"));
+        assert_eq!(
+            delivery.received_at,
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_796_029_200_125)
+        );
+        let none = HashMap::new();
+        let delivery = delivery_of("sha1=ab", &none);
+        assert_eq!(delivery.subscription_id, None);
+        assert!(
+            delivery
+                .received_at
+                .elapsed()
+                .is_ok_and(|e| e.as_secs() < 5)
+        );
+    }
+
+    #[test]
+    fn bounds_are_days_or_times() {
+        assert_eq!(parse_bound("2026-11-30", false), Ok(1_795_996_800));
+        assert_eq!(parse_bound("2026-11-30", true), Ok(1_796_083_200));
+        assert_eq!(parse_bound("2026-11-30T12:00:00Z", true), Ok(1_796_040_000));
+        assert!(parse_bound("yesterday", false).is_err());
+        assert_eq!(
+            date_bounds(Some(1_795_996_800), Some(1_796_083_200)),
+            (Some("2026-11-30".into()), Some("2026-11-30".into()))
+        );
+    }
+
+    #[test]
+    fn topics_by_name_or_family() {
+        let patterns = ["ticket.*".to_owned(), "contact.user.created".to_owned()];
+        assert!(topic_matches(&patterns, "ticket.admin.replied"));
+        assert!(topic_matches(&patterns, "contact.user.created"));
+        assert!(!topic_matches(&patterns, "contact.lead.created"));
+        assert!(!topic_matches(
+            &["conversation.*".into()],
+            "conversation_part.redacted"
+        ));
+        assert!(topic_matches(&[], "anything"));
+    }
+}
