@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intercom_dev::{fixtures, local, replay, samples, send};
+use intercom_dev::{dlq, fixtures, local, replay, samples, send};
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
 
@@ -122,12 +122,131 @@ enum Command {
         #[arg(long)]
         run_id: Option<String>,
     },
+    /// Work through the dead-letter queue: list, show, redrive.
+    ///
+    /// Uses the SDK's usual settings (AWS_PROFILE, AWS_REGION,
+    /// AWS_ENDPOINT_URL). The queue is DLQ_URL (the stack's
+    /// DeadLetterQueueUrl output). Examples:
+    ///   intercom-dev dlq list --topic 'ticket.*'
+    ///   intercom-dev dlq show 6b0c3c6e-...
+    ///   intercom-dev dlq redrive --older-than 1h --dry-run
+    #[command(verbatim_doc_comment)]
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        /// The dead-letter queue's URL.
+        #[arg(long, env = "DLQ_URL", global = true)]
+        queue_url: Option<String>,
+    },
     /// Regenerate events/ (Lambda events for cargo lambda invoke) from events/notifications/.
     Events {
         /// Only check: exit 1 if a file differs from what would be generated.
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// One line per message: message id, topic, notification id, receive
+    /// count, age; oldest first.
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message: the notification, pretty-printed, with its attributes.
+    Show {
+        /// The message id (from `list`).
+        message_id: String,
+    },
+    /// Move messages back to the source queue (everything, or what the
+    /// filters take), attributes and FIFO ids kept; each is deleted from the
+    /// dead-letter queue only once the source acknowledged it.
+    Redrive {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// The source queue (default: the queue whose redrive policy names
+        /// this one).
+        #[arg(long)]
+        to: Option<String>,
+        /// Say what would move, and move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DlqFilter {
+    /// A topic, or a family as `ticket.*` (repeatable).
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Only messages at least this old (90s, 15m, 2h, 3d).
+    #[arg(long, value_parser = dlq::parse_age)]
+    older_than: Option<std::time::Duration>,
+    /// Only messages younger than this.
+    #[arg(long, value_parser = dlq::parse_age)]
+    newer_than: Option<std::time::Duration>,
+}
+
+impl From<DlqFilter> for dlq::Filter {
+    fn from(filter: DlqFilter) -> Self {
+        Self {
+            topics: filter.topics,
+            older_than: filter.older_than,
+            newer_than: filter.newer_than,
+        }
+    }
+}
+
+async fn run_dlq(queue_url: &str, command: DlqCommand) -> Result<(), String> {
+    let sqs = dlq::client().await;
+    match command {
+        DlqCommand::List { filter, json } => {
+            let messages = dlq::list(&sqs, queue_url, &filter.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let all: Vec<_> = messages.iter().map(dlq::Dead::summary).collect();
+                out(&serde_json::to_string_pretty(&all).unwrap_or_default());
+            } else {
+                for message in &messages {
+                    out(&message.line());
+                }
+                out(&format!("{} message(s)", messages.len()));
+            }
+        }
+        DlqCommand::Show { message_id } => {
+            let message = dlq::show(&sqs, queue_url, &message_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no message {message_id} in {queue_url}"))?;
+            out(&serde_json::to_string_pretty(&message.detail()).unwrap_or_default());
+        }
+        DlqCommand::Redrive {
+            filter,
+            to,
+            dry_run,
+        } => {
+            let to = match to {
+                Some(to) => to,
+                None => dlq::source_of(&sqs, queue_url)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let done = dlq::redrive(&sqs, queue_url, &to, &filter.into(), dry_run, &mut |line| {
+                out(line);
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            if done.failed > 0 {
+                return Err(format!("{} message(s) could not be moved", done.failed));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn out(line: &str) {
@@ -259,6 +378,19 @@ fn main() -> ExitCode {
                 Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
                 Ok(summary) => fail(&format!("{} notification(s) failed", summary.failed)),
                 Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Dlq { command, queue_url } => {
+            let Some(queue_url) = queue_url else {
+                return fail("give the dead-letter queue's URL: --queue-url or DLQ_URL");
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match runtime.block_on(run_dlq(&queue_url, command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
             }
         }
         Command::Events { check } => {

@@ -71,7 +71,9 @@ pub fn parse_bound(text: &str, end_of_day: bool) -> Result<i64, String> {
         .map_err(|_| format!("`{text}` is neither a date (2026-11-30) nor an RFC 3339 time"))
 }
 
-fn topic_matches(patterns: &[String], topic: &str) -> bool {
+/// Whether `topic` is one of `patterns` (names, or families as `ticket.*`);
+/// no patterns take every topic.
+pub fn topic_matches(patterns: &[String], topic: &str) -> bool {
     patterns.is_empty()
         || patterns
             .iter()
