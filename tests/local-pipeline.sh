@@ -54,7 +54,9 @@ done
 batch_file=$(mktemp)
 # The SQS event Lambda would deliver for what is queued, built by the same
 # code that builds every SQS record in the tests (intercom-fixtures).
-cargo run --quiet -p intercom-dev -- sqs-event "$queue_url" > "$batch_file"
+# The binary `cargo build --bins` made above (a `cargo run -p` would build it
+# again with other features, minutes on a fresh machine).
+"${CARGO_TARGET_DIR:-target}/debug/intercom-dev" sqs-event "$queue_url" > "$batch_file"
 queued=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["Records"]))' "$batch_file")
 echo "${queued} message(s) in the queue for ${accepted} accepted notification(s)"
 if [ "$queued" -ne "$accepted" ] || [ "$accepted" -eq 0 ]; then

@@ -141,6 +141,8 @@ pub enum Failure {
     /// The notification is over EventBridge's entry limit and no archive is
     /// configured to hold it.
     TooLargeForEventBus(usize),
+    /// The message points at a body in S3 that could not be read.
+    PayloadUnavailable(String),
 }
 
 impl Failure {
@@ -156,6 +158,7 @@ impl Failure {
             Self::IdempotencyUnavailable(_) => "idempotency_unavailable",
             Self::Destination(_) => "destination_failed",
             Self::TooLargeForEventBus(_) => "too_large_for_event_bus",
+            Self::PayloadUnavailable(_) => "payload_unavailable",
         }
     }
 
@@ -169,7 +172,8 @@ impl Failure {
             | Self::OutOfTime
             | Self::InProgress
             | Self::IdempotencyUnavailable(_)
-            | Self::Destination(_) => true,
+            | Self::Destination(_)
+            | Self::PayloadUnavailable(_) => true,
         }
     }
 }
@@ -193,6 +197,9 @@ impl fmt::Display for Failure {
                 write!(f, "the idempotency table could not be used: {error}")
             }
             Self::Destination(error) => write!(f, "destination failed: {error}"),
+            Self::PayloadUnavailable(error) => {
+                write!(f, "the body stored in S3 could not be read: {error}")
+            }
             Self::TooLargeForEventBus(size) => write!(
                 f,
                 "the event bus entry would be {size} bytes, over EventBridge's limit, and no archive is configured to hold the body"

@@ -45,13 +45,31 @@ pub mod attribute {
     /// Set by `intercom-dev replay` only: the replay run the message belongs
     /// to (the processor runs a replayed notification once per run).
     pub const REPLAY: &str = "replay";
+    /// On a pointer message (the body is in S3): the body's size in bytes,
+    /// of data type `Number`, as the Amazon SQS Extended Client Library
+    /// names it.
+    pub const EXTENDED_PAYLOAD_SIZE: &str = "ExtendedPayloadSize";
 }
+
+/// The class name that opens an Extended Client pointer body.
+pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
 
 /// The value of `content_encoding` for a base64 body.
 pub const BASE64_ENCODING: &str = "base64";
 
-/// The data type of every attribute.
+/// The data type of every attribute but [`attribute::EXTENDED_PAYLOAD_SIZE`].
 pub const ATTRIBUTE_DATA_TYPE: &str = "String";
+
+/// The data type of the attribute `name`: `Number` for
+/// [`attribute::EXTENDED_PAYLOAD_SIZE`], else `String` (the same length, so
+/// [`QueueMessage::size`] counts either).
+pub fn attribute_data_type(name: &str) -> &'static str {
+    if name == attribute::EXTENDED_PAYLOAD_SIZE {
+        "Number"
+    } else {
+        ATTRIBUTE_DATA_TYPE
+    }
+}
 
 /// Facts about the delivery that are not in the body.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +232,50 @@ impl<'a> QueueMessage<'a> {
     /// Whether SQS would take this message.
     pub fn fits(&self) -> bool {
         self.size() <= MAX_MESSAGE_BYTES
+    }
+
+    /// The same message with its body in S3 (`bucket`, `key`) instead: the
+    /// Extended Client Library's pointer body, `ExtendedPayloadSize` = the
+    /// body's `size` in bytes, every other attribute and the FIFO ids kept
+    /// (but `content_encoding`: the object holds the bytes themselves).
+    pub fn pointing_to(mut self, bucket: &str, key: &str, size: usize) -> QueueMessage<'a> {
+        let pointer = serde_json::json!([POINTER_CLASS, {"s3BucketName": bucket, "s3Key": key}]);
+        self.body = Cow::Owned(pointer.to_string());
+        self.attributes
+            .retain(|(name, _)| *name != attribute::CONTENT_ENCODING);
+        self.attributes.push((
+            attribute::EXTENDED_PAYLOAD_SIZE,
+            Cow::Owned(size.to_string()),
+        ));
+        self
+    }
+}
+
+/// The S3 key a body too large for SQS is stored under: its SHA-256, so a
+/// retry of the same bytes writes the same object.
+pub fn payload_key(body: &[u8]) -> String {
+    format!("{}.json", body_sha256(body))
+}
+
+/// The bucket and key of an Extended Client pointer body, or `None` when
+/// `body` is not one.
+pub fn payload_pointer(body: &str) -> Option<(String, String)> {
+    if !body.starts_with('[') {
+        return None;
+    }
+    let serde_json::Value::Array(parts) = serde_json::from_str(body).ok()? else {
+        return None;
+    };
+    match parts.as_slice() {
+        [
+            serde_json::Value::String(class),
+            serde_json::Value::Object(pointer),
+        ] if class == POINTER_CLASS => {
+            let bucket = pointer.get("s3BucketName")?.as_str()?;
+            let key = pointer.get("s3Key")?.as_str()?;
+            Some((bucket.to_owned(), key.to_owned()))
+        }
+        _ => None,
     }
 }
 
@@ -575,6 +637,52 @@ mod tests {
                 "U+{:04X}",
                 u32::from(c)
             );
+        }
+    }
+
+    #[test]
+    fn a_pointer_message_reads_back_and_keeps_the_attributes() {
+        let verifier = Verifier::new(["s"]).expect("secret");
+        let body = br#"{"type":"notification_event","topic":"conversation.admin.replied","id":"notif_1","app_id":"a","created_at":1,"data":{"item":{"type":"conversation","id":"7"}}}"#;
+        let signature = verifier.sign(body);
+        let verified = verifier
+            .verify(body, Some(signature.as_bytes()))
+            .expect("signed");
+        let envelope = Envelope::parse(verified).expect("valid");
+        let delivery = Delivery {
+            signature: &signature,
+            subscription_id: None,
+            received_at: SystemTime::UNIX_EPOCH,
+        };
+        let message =
+            QueueMessage::build(verified, CarriedBody::of(body), &envelope, &delivery, true);
+        let key = payload_key(body);
+        let pointer = message.clone().pointing_to("bucket", &key, body.len());
+        assert_eq!(
+            payload_pointer(&pointer.body),
+            Some(("bucket".to_owned(), key.clone()))
+        );
+        assert_eq!(pointer.fifo, message.fifo);
+        assert_eq!(
+            pointer.attribute(attribute::EXTENDED_PAYLOAD_SIZE),
+            Some(body.len().to_string().as_str())
+        );
+        assert_eq!(
+            attribute_data_type(attribute::EXTENDED_PAYLOAD_SIZE),
+            "Number"
+        );
+        for (name, value) in &message.attributes {
+            assert_eq!(pointer.attribute(name), Some(value.as_ref()), "{name}");
+        }
+        assert_eq!(key, format!("{}.json", body_sha256(body)));
+        for not_a_pointer in [
+            "{}",
+            "[]",
+            r#"["other.Class",{"s3BucketName":"b","s3Key":"k"}]"#,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3Key":"k"}]"#,
+            "[not json",
+        ] {
+            assert_eq!(payload_pointer(not_a_pointer), None, "{not_a_pointer}");
         }
     }
 }

@@ -30,17 +30,7 @@ pub async fn processor_from_env(
     if config.idempotency.is_none() && config.event_bus.is_none() && config.archive.is_none() {
         return Ok(processor);
     }
-    let sdk = lambda_init::aws::loader()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await;
+    let sdk = sdk_config().await;
     if let Some(idempotency) = &config.idempotency {
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &idempotency.table);
         processor = processor.with_idempotency(Idempotency::new(
@@ -56,19 +46,38 @@ pub async fn processor_from_env(
             &bus.source,
         )
     });
-    let archive = config.archive.as_ref().map(|archive| {
-        // A local S3 (an endpoint URL is set) is addressed by path, not by
-        // a bucket host name that loopback cannot resolve.
-        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
-        Archive::new(
-            aws_sdk_s3::Client::from_conf(s3),
-            &archive.bucket,
-            &archive.prefix,
-        )
-    });
+    let archive = config
+        .archive
+        .as_ref()
+        .map(|archive| Archive::new(s3_client(&sdk), &archive.bucket, &archive.prefix));
     Ok(processor.with_destinations(Destinations { bus, archive }))
+}
+
+/// The SDK configuration the processor's clients share: the environment's
+/// settings (`lambda_init::aws::loader`), calls bounded so a record cannot
+/// hang on one.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    lambda_init::aws::loader()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// An S3 client; a local S3 (an endpoint URL is set) is addressed by path,
+/// not by a bucket host name that loopback cannot resolve.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build(),
+    )
 }
 
 /// Runs the processor with `registry` until the sandbox goes away.

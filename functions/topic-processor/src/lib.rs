@@ -13,6 +13,7 @@ pub mod destinations;
 pub mod handlers;
 pub mod idempotency;
 pub mod lambda;
+pub mod payloads;
 pub mod processor;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

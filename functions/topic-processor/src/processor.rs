@@ -1,11 +1,14 @@
 //! One record, start to end: decode, the idempotency lock, the handler, and what the record came to.
 //!
 //! A [`Processor`] is built once at cold start. For each record it decodes
-//! the body (base64 when `content_encoding` says so) and parses the
+//! the body (base64 when `content_encoding` says so; from S3 when the
+//! message is a pointer the receiver sent) and parses the
 //! notification once; with idempotency on it takes the notification's lock
 //! (a `duplicate` stops here), runs the effects until the deadline, and then
 //! marks the notification completed or releases the lock so a retry runs.
 //! The effects are the topic's handler and the configured destinations.
+
+use std::borrow::Cow;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
@@ -17,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::destinations::{Destinations, Notification};
 use crate::idempotency::{Idempotency, Refusal};
+use crate::payloads::Payloads;
 
 /// What one record came to, with what its log line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +61,8 @@ pub struct Processor {
     pub idempotency: Option<Idempotency>,
     /// The event bus and the archive, where configured.
     pub destinations: Destinations,
+    /// Reads bodies the receiver stored in S3.
+    pub payloads: Payloads,
 }
 
 impl Processor {
@@ -66,6 +72,7 @@ impl Processor {
             registry,
             idempotency: None,
             destinations: Destinations::default(),
+            payloads: Payloads::default(),
         }
     }
 
@@ -88,15 +95,30 @@ impl Processor {
         if Instant::now() >= deadline {
             return report;
         }
+        let raw = record.body.as_deref().unwrap_or_default();
         let encoding = message_attribute(record, attribute::CONTENT_ENCODING);
-        let body = match queue_message::decode_body(
-            record.body.as_deref().unwrap_or_default(),
-            encoding.as_deref(),
-        ) {
-            Ok(body) => body,
-            Err(reason) => {
-                report.outcome = Outcome::Failed(Failure::Invalid(reason));
-                return report;
+        let fetched;
+        let body = if let Some((bucket, key)) = queue_message::payload_pointer(raw) {
+            // The receiver stored the body in S3 (Extended Client pointer).
+            let fetching = self.payloads.fetch(&bucket, &key);
+            match tokio::time::timeout_at(deadline, fetching).await {
+                Err(_) => return report,
+                Ok(Err(error)) => {
+                    report.outcome = Outcome::Failed(Failure::PayloadUnavailable(error));
+                    return report;
+                }
+                Ok(Ok(bytes)) => {
+                    fetched = bytes;
+                    Cow::Borrowed(fetched.as_slice())
+                }
+            }
+        } else {
+            match queue_message::decode_body(raw, encoding.as_deref()) {
+                Ok(body) => body,
+                Err(reason) => {
+                    report.outcome = Outcome::Failed(Failure::Invalid(reason));
+                    return report;
+                }
             }
         };
         let (item, meta) = match record::decode(&body, &report.message_id) {

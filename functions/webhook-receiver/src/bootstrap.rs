@@ -1,6 +1,6 @@
 //! Cold start: configuration, AWS clients and secrets, built once into a [`Receiver`].
 
-use crate::config::{CLIENT_SECRET_ARN, Config, ConfigError, SecretSource};
+use crate::config::{CLIENT_SECRET_ARN, Config, ConfigError, PAYLOAD_BUCKET, SecretSource};
 use crate::handler::Receiver;
 use crate::queue::{SqsQueue, sdk_config};
 use crate::secrets::{Secrets, SecretsManagerFetcher};
@@ -8,7 +8,8 @@ use crate::secrets::{Secrets, SecretsManagerFetcher};
 /// The receiver as deployed.
 pub type LambdaReceiver = Receiver<SqsQueue, SecretsManagerFetcher>;
 
-/// Reads the environment, builds the clients and, with
+/// Reads the environment, builds the clients (the payload bucket's
+/// only with `PAYLOAD_BUCKET`) and, with
 /// `INTERCOM_CLIENT_SECRET_ARN`, reads the secret. Every error names the
 /// variable at fault.
 pub async fn receiver_from_env() -> Result<LambdaReceiver, ConfigError> {
@@ -26,7 +27,15 @@ pub async fn receiver_from_env() -> Result<LambdaReceiver, ConfigError> {
         }
     };
     Ok(Receiver {
-        queue: SqsQueue::new(&sdk_config, config.queue_url),
+        queue: match config.payload_bucket {
+            Some(bucket) => SqsQueue::new(&sdk_config, config.queue_url)
+                .with_payload_bucket(&sdk_config, bucket)
+                .map_err(|problem| ConfigError {
+                    variable: PAYLOAD_BUCKET,
+                    problem: format!("cannot be used: {problem}"),
+                })?,
+            None => SqsQueue::new(&sdk_config, config.queue_url),
+        },
         secrets,
         fifo: config.fifo,
         allowed_sources: config.allowed_sources,

@@ -16,6 +16,7 @@ pub const CLIENT_SECRET_ARN: &str = "INTERCOM_CLIENT_SECRET_ARN";
 pub const ALLOWED_IPS: &str = "INTERCOM_ALLOWED_IPS";
 pub const APP_IDS: &str = "INTERCOM_APP_IDS";
 pub const FORWARD_PING: &str = "FORWARD_PING";
+pub const PAYLOAD_BUCKET: &str = "PAYLOAD_BUCKET";
 
 /// Where the client secrets come from.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct Config {
     pub allowed_app_ids: Option<HashSet<String>>,
     /// Whether `ping` notifications are queued too.
     pub forward_ping: bool,
+    /// Where bodies too large for one SQS message go; `None`: they are 413.
+    pub payload_bucket: Option<String>,
 }
 
 /// A variable that is missing or invalid.
@@ -140,6 +143,16 @@ impl Config {
             Some(_) => return Err(error(FORWARD_PING, "must be `true` or `false`")),
         };
 
+        let payload_bucket = get(PAYLOAD_BUCKET).map(|bucket| bucket.trim().to_owned());
+        if let Some(bucket) = &payload_bucket
+            && (bucket.contains('/') || bucket.len() > 63)
+        {
+            return Err(error(
+                PAYLOAD_BUCKET,
+                "must be a bucket name (no `s3://` or key, at most 63 characters)",
+            ));
+        }
+
         Ok(Self {
             queue_url,
             fifo,
@@ -147,6 +160,7 @@ impl Config {
             allowed_sources,
             allowed_app_ids,
             forward_ping,
+            payload_bucket,
         })
     }
 }

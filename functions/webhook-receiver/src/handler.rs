@@ -12,7 +12,9 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use intercom_webhook::envelope::{Envelope, EnvelopeError};
-use intercom_webhook::queue_message::{CarriedBody, Delivery, MAX_MESSAGE_BYTES, QueueMessage};
+use intercom_webhook::queue_message::{
+    self, CarriedBody, Delivery, MAX_MESSAGE_BYTES, QueueMessage,
+};
 use intercom_webhook::signature::{SIGNATURE_HEADER, SignatureError};
 use intercom_webhook::source_filter::SourceFilter;
 use serde_json::json;
@@ -194,12 +196,15 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             Err(BodyError::UnknownEvent) => return Err(Rejection::InvalidEvent),
         };
         // A body longer than the limit fits in no encoding; anything else is
-        // judged by how SQS would carry it.
-        if body.len() > MAX_MESSAGE_BYTES {
+        // judged by how SQS would carry it. Without a payload bucket such a
+        // body is refused before any hashing; with one it goes to S3.
+        let offloads = self.queue.payload_bucket().is_some();
+        if body.len() > MAX_MESSAGE_BYTES && !offloads {
             return Err(Rejection::PayloadTooLarge);
         }
         let carried = CarriedBody::of(body);
-        if !carried.fits() {
+        let oversized = body.len() > MAX_MESSAGE_BYTES || !carried.fits();
+        if oversized && !offloads {
             return Err(Rejection::PayloadTooLarge);
         }
 
@@ -237,12 +242,26 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             subscription_id: request.header(SUBSCRIPTION_HEADER),
             received_at: SystemTime::now(),
         };
-        let message = QueueMessage::build(verified, carried, &envelope, &delivery, self.fifo);
-        if !message.fits() {
-            return Err(Rejection::PayloadTooLarge);
+        let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, self.fifo);
+        let mut payload_key = None;
+        if oversized || !message.fits() {
+            let Some(bucket) = self.queue.payload_bucket() else {
+                return Err(Rejection::PayloadTooLarge);
+            };
+            let key = queue_message::payload_key(body);
+            message = message.pointing_to(bucket, &key, body.len());
+            payload_key = Some(key);
         }
+        // The body in S3 first (when it goes there), then the message that
+        // points at it: 202 only once both are acknowledged, in one budget.
+        let queued = async {
+            if let Some(key) = &payload_key {
+                self.queue.store_payload(key, body).await?;
+            }
+            self.queue.send(&message).await
+        };
         let deadline = started + ANSWER_BUDGET;
-        match tokio::time::timeout_at(deadline, self.queue.send(&message)).await {
+        match tokio::time::timeout_at(deadline, queued).await {
             Ok(Ok(())) if envelope.is_ping() => Ok(Accepted::Pong),
             Ok(Ok(())) => Ok(Accepted::Queued {
                 notification_id: noted.notification_id.clone(),

@@ -2,12 +2,15 @@
 //!
 //! [`handler::Receiver`] holds everything built at cold start and answers one
 //! request at a time; [`bootstrap::receiver_from_env`] builds it from the
-//! environment. The domain rules live in the `intercom-webhook` crate.
+//! environment; [`queue`] sends to SQS and, for bodies beyond it, `payloads`
+//! stores them in S3. The domain rules live in the `intercom-webhook` crate.
 
 #[cfg(feature = "aws")]
 pub mod bootstrap;
 pub mod config;
 pub mod handler;
 pub mod http_event;
+#[cfg(feature = "aws")]
+pub mod payloads;
 pub mod queue;
 pub mod secrets;

@@ -32,6 +32,23 @@ pub trait Queue: Send + Sync {
         &self,
         message: &QueueMessage<'_>,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// The S3 bucket bodies too large for one message go to
+    /// (`PAYLOAD_BUCKET`); `None`, the default, means such bodies are 413.
+    fn payload_bucket(&self) -> Option<&str> {
+        None
+    }
+
+    /// Stores `body` under `key` in [`Queue::payload_bucket`]; `Ok` only
+    /// once S3 acknowledged it.
+    fn store_payload(
+        &self,
+        key: &str,
+        body: &[u8],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        let _ = (key, body);
+        std::future::ready(Err(QueueError("no payload bucket is configured".into())))
+    }
 }
 
 /// The real queue: SQS through the AWS SDK.
@@ -43,9 +60,10 @@ mod sqs {
     use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
     use aws_config::timeout::TimeoutConfig;
     use aws_sdk_sqs::types::MessageAttributeValue;
-    use intercom_webhook::queue_message::{ATTRIBUTE_DATA_TYPE, QueueMessage};
+    use intercom_webhook::queue_message::{QueueMessage, attribute_data_type};
 
     use super::{Queue, QueueError};
+    use crate::payloads::S3Payloads;
 
     /// Timeouts and retries for SQS calls: at most three attempts of at most 800 ms
     /// each, 2.4 s in all, so the handler's 2.7 s queue budget is never the limit
@@ -78,11 +96,12 @@ mod sqs {
             .await
     }
 
-    /// The SQS queue named by `QUEUE_URL`.
+    /// The SQS queue named by `QUEUE_URL`, and the bucket of `PAYLOAD_BUCKET`.
     #[derive(Debug, Clone)]
     pub struct SqsQueue {
         client: aws_sdk_sqs::Client,
         queue_url: String,
+        payloads: Option<Box<S3Payloads>>,
     }
 
     impl SqsQueue {
@@ -90,7 +109,19 @@ mod sqs {
             Self {
                 client: aws_sdk_sqs::Client::new(sdk_config),
                 queue_url,
+                payloads: None,
             }
+        }
+
+        /// The same, storing bodies too large for SQS in `bucket`; its
+        /// client is built here, once.
+        pub fn with_payload_bucket(
+            mut self,
+            sdk_config: &aws_config::SdkConfig,
+            bucket: String,
+        ) -> Result<Self, String> {
+            self.payloads = Some(Box::new(S3Payloads::new(sdk_config, bucket)?));
+            Ok(self)
         }
     }
 
@@ -103,7 +134,7 @@ mod sqs {
                 .message_body(message.body.as_ref());
             for (name, value) in &message.attributes {
                 let value = MessageAttributeValue::builder()
-                    .data_type(ATTRIBUTE_DATA_TYPE)
+                    .data_type(attribute_data_type(name))
                     .string_value(value.as_ref())
                     .build()
                     .map_err(|e| QueueError(e.to_string()))?;
@@ -119,6 +150,17 @@ mod sqs {
                 .await
                 .map(drop)
                 .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
+        }
+
+        fn payload_bucket(&self) -> Option<&str> {
+            self.payloads.as_deref().map(S3Payloads::bucket)
+        }
+
+        async fn store_payload(&self, key: &str, body: &[u8]) -> Result<(), QueueError> {
+            match &self.payloads {
+                Some(payloads) => payloads.put(key, body).await,
+                None => Err(QueueError("no payload bucket is configured".into())),
+            }
         }
     }
 }
