@@ -9,6 +9,7 @@ pub mod hot_path;
 pub mod keepalive;
 pub mod load;
 pub mod moto;
+pub mod process_stats;
 pub mod proxy;
 pub mod runtime_api;
 

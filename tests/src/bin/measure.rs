@@ -29,6 +29,7 @@ use pipeline_tests::hot_path;
 use pipeline_tests::keepalive::KeepAliveProxy;
 use pipeline_tests::load::setting;
 use pipeline_tests::moto::Moto;
+use pipeline_tests::process_stats::{cpu_ns, median, peak_rss_kib};
 use pipeline_tests::runtime_api::Outcome;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -43,33 +44,6 @@ const ZIP_GOAL_MB: f64 = 3.84;
 
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-/// CPU time `pid` has used so far, in nanoseconds: the sum over its threads
-/// of the first field of `/proc/<pid>/task/<tid>/schedstat`.
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
-    values.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
-    values[values.len() / 2]
 }
 
 fn ms(d: Duration) -> f64 {

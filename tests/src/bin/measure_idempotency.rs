@@ -19,29 +19,13 @@ use pipeline_tests::function::Function;
 use pipeline_tests::keepalive::KeepAliveProxy;
 use pipeline_tests::load::setting;
 use pipeline_tests::moto::Moto;
+use pipeline_tests::process_stats::{cpu_ns, median};
 use pipeline_tests::samples;
 use pipeline_tests::sqs::{self, Received};
 use serde_json::Value;
 
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-/// CPU time `pid` has used so far, in nanoseconds (schedstat, all threads).
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// An SQS event of notifications `first..first + count`, each with its own id.
