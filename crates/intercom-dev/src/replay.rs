@@ -100,11 +100,7 @@ pub async fn replay(
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let s3 = S3::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build(),
-    );
+    let s3 = topic_processor::lambda::s3_client(&sdk);
     let queue = SqsQueue::new(&sdk, options.queue_url.clone());
     let fifo = options.queue_url.ends_with(".fifo");
     let (first_day, last_day) = date_bounds(options.from, options.to);

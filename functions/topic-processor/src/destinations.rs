@@ -49,14 +49,14 @@ impl Destinations {
     /// Takes `notification` to every configured destination; the first
     /// failure is the record's.
     pub async fn deliver(&self, notification: Notification<'_>) -> Result<(), Failure> {
-        let key = self
+        let archived_at = self
             .archive
             .as_ref()
-            .map(|archive| archive.key(notification));
+            .map(|archive| (archive, archive.key(notification)));
         let archived = async {
-            match (&self.archive, &key) {
-                (Some(archive), Some(key)) => archive.put(key, notification).await,
-                _ => Ok(()),
+            match &archived_at {
+                Some((archive, key)) => archive.put(key, notification).await,
+                None => Ok(()),
             }
         };
         let Some(bus) = &self.bus else {
@@ -74,7 +74,7 @@ impl Destinations {
             return archived.and(published);
         }
         // Too large for the bus: the archived object stands for it.
-        let (Some(archive), Some(key)) = (&self.archive, &key) else {
+        let Some((archive, key)) = &archived_at else {
             return Err(Failure::TooLargeForEventBus(size));
         };
         archived.await?;
