@@ -46,6 +46,20 @@ pub struct Function {
 
 impl Function {
     /// Starts `binary` with Lambda's environment, moto's endpoint and `env`.
+    /// `webhook-receiver` queueing to `queue_url` on `moto`, with the test
+    /// secret inline and `env` besides.
+    pub async fn receiver(moto: &moto::Moto, queue_url: &str, env: &[(&str, String)]) -> Self {
+        let mut all = vec![
+            ("QUEUE_URL", queue_url.to_owned()),
+            (
+                "INTERCOM_CLIENT_SECRET",
+                crate::fixtures::TEST_SECRET.to_owned(),
+            ),
+        ];
+        all.extend_from_slice(env);
+        Self::start("webhook-receiver", Some(moto), &all).await
+    }
+
     pub async fn start(binary: &str, moto: Option<&moto::Moto>, env: &[(&str, String)]) -> Self {
         let api = RuntimeApi::start().await;
         let mut command = Command::new(release_binary(binary));

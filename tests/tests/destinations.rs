@@ -75,15 +75,7 @@ async fn every_notification_reaches_the_bus_and_the_archive_byte_for_byte() {
         .take(136)
         .collect();
     assert_eq!(corpus.len(), 136);
-    let receiver = Function::start(
-        "webhook-receiver",
-        Some(&moto),
-        &[
-            ("QUEUE_URL", queue.clone()),
-            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
-        ],
-    )
-    .await;
+    let receiver = Function::receiver(&moto, &queue, &[]).await;
     for delivery in &corpus {
         let event: Value = serde_json::from_slice(&delivery.event).expect("event");
         assert_eq!(
@@ -397,15 +389,7 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
         (Topic::ConversationUserCreated, late),
         (Topic::ContactUserCreated, late),
     ];
-    let receiver = Function::start(
-        "webhook-receiver",
-        Some(&moto),
-        &[
-            ("QUEUE_URL", queue.clone()),
-            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
-        ],
-    )
-    .await;
+    let receiver = Function::receiver(&moto, &queue, &[]).await;
     for (n, (topic, created_at)) in notifications.iter().enumerate() {
         let mut notification = samples::sample(*topic);
         notification["id"] = format!("notif_replay_{n}").into();

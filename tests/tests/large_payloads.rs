@@ -1,7 +1,7 @@
 //! Bodies beyond SQS's limit through S3 (the Extended Client's claim check), through the release binaries and moto's SQS and S3.
 
 use intercom_webhook::queue_message::{self, MAX_MESSAGE_BYTES};
-use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET, sign};
+use pipeline_tests::fixtures::{Request, Shape, sign};
 use pipeline_tests::function::Function;
 use pipeline_tests::moto::{Moto, sqs_event};
 use pipeline_tests::samples;
@@ -10,16 +10,7 @@ use serde_json::{Value, json};
 const ARN: &str = "arn:aws:sqs:us-east-1:123456789012:intercom.fifo";
 
 async fn receiver(moto: &Moto, queue: &str, bucket: &str) -> Function {
-    Function::start(
-        "webhook-receiver",
-        Some(moto),
-        &[
-            ("QUEUE_URL", queue.to_owned()),
-            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
-            ("PAYLOAD_BUCKET", bucket.to_owned()),
-        ],
-    )
-    .await
+    Function::receiver(moto, queue, &[("PAYLOAD_BUCKET", bucket.to_owned())]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

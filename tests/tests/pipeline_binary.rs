@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use intercom_webhook::topic::{Family, Topic};
-use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET};
+use pipeline_tests::fixtures::{Request, Shape};
 use pipeline_tests::function::Function;
 use pipeline_tests::moto::{Moto, sqs_event};
 use pipeline_tests::samples;
@@ -35,15 +35,7 @@ fn topics() -> Vec<Topic> {
 async fn signed_notifications_of_every_family_are_queued_and_processed() {
     let moto = Moto::start().await;
     let queue = moto.create_queue("intercom.fifo").await;
-    let receiver = Function::start(
-        "webhook-receiver",
-        Some(&moto),
-        &[
-            ("QUEUE_URL", queue.clone()),
-            ("INTERCOM_CLIENT_SECRET", TEST_SECRET.to_owned()),
-        ],
-    )
-    .await;
+    let receiver = Function::receiver(&moto, &queue, &[]).await;
 
     let topics = topics();
     assert!(topics.len() >= 20, "{} topics", topics.len());
