@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
+/// The X-Ray trace header (`Lambda-Runtime-Trace-Id`) every invocation gets
+/// unless a test gives its own ([`RuntimeApi::invoke_traced`]).
+pub const TRACE_HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -30,7 +34,8 @@ pub enum Outcome {
 
 #[derive(Default)]
 struct State {
-    pending: Mutex<VecDeque<(String, Vec<u8>)>>,
+    /// Request id, event, trace header.
+    pending: Mutex<VecDeque<(String, Vec<u8>, String)>>,
     pending_changed: Notify,
     outcomes: Mutex<HashMap<String, Outcome>>,
     outcome_arrived: Notify,
@@ -108,16 +113,26 @@ impl RuntimeApi {
 
     /// Queues raw event bytes and waits up to `timeout` for the function's answer.
     pub async fn invoke_raw(&self, event: Vec<u8>, timeout: Duration) -> Option<Outcome> {
+        self.invoke_traced(event, TRACE_HEADER, timeout).await
+    }
+
+    /// The same, the invocation running under `trace_header`.
+    pub async fn invoke_traced(
+        &self,
+        event: Vec<u8>,
+        trace_header: &str,
+        timeout: Duration,
+    ) -> Option<Outcome> {
         let id = {
             let mut next = self.state.next_id.lock().expect("lock");
             *next += 1;
             format!("req-{next:06}")
         };
-        self.state
-            .pending
-            .lock()
-            .expect("lock")
-            .push_back((id.clone(), event));
+        self.state.pending.lock().expect("lock").push_back((
+            id.clone(),
+            event,
+            trace_header.to_owned(),
+        ));
         self.state.pending_changed.notify_waiters();
         self.state.pending_changed.notify_one();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -170,7 +185,8 @@ async fn serve(
             .get_or_insert_with(Instant::now);
         loop {
             let changed = state.pending_changed.notified();
-            if let Some((id, event)) = state.pending.lock().expect("lock").pop_front() {
+            if let Some((id, event, trace_header)) = state.pending.lock().expect("lock").pop_front()
+            {
                 let timeout = state
                     .timeout
                     .lock()
@@ -190,10 +206,7 @@ async fn serve(
                         "lambda-runtime-invoked-function-arn",
                         "arn:aws:lambda:us-east-1:123456789012:function:under-test",
                     )
-                    .header(
-                        "lambda-runtime-trace-id",
-                        "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
-                    )
+                    .header("lambda-runtime-trace-id", trace_header)
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(event)))
                     .expect("valid response");

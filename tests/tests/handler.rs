@@ -38,7 +38,7 @@ struct FakeQueue {
 }
 
 impl Queue for FakeQueue {
-    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+    async fn send(&self, message: &QueueMessage<'_>, _: Option<&str>) -> Result<(), QueueError> {
         match self.behaviour {
             Behaviour::Accept => {
                 self.sent
@@ -83,7 +83,7 @@ async fn call(
 ) -> (u16, Value, Value) {
     let response = serde_json::to_value(
         receiver
-            .handle_event(&serde_json::to_vec(event).expect("json"))
+            .handle_event(&serde_json::to_vec(event).expect("json"), None)
             .await,
     )
     .expect("a response serialises");

@@ -44,12 +44,16 @@ pub enum LocalQueue {
 }
 
 impl Queue for LocalQueue {
-    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+    async fn send(
+        &self,
+        message: &QueueMessage<'_>,
+        trace_header: Option<&str>,
+    ) -> Result<(), QueueError> {
         match self {
             LocalQueue::Embedded(sender) => sender
                 .send(message.clone().into_owned())
                 .map_err(|_| QueueError("the embedded queue is closed".into())),
-            LocalQueue::Sqs(queue) => queue.send(message).await,
+            LocalQueue::Sqs(queue) => queue.send(message, trace_header).await,
         }
     }
 }
@@ -189,7 +193,7 @@ async fn answer(
         body: Ok(body),
         source_ip: Some(peer.ip()),
     };
-    let response = receiver.handle(&request).await;
+    let response = receiver.handle(&request, None).await;
     if response.status >= 400 {
         say(&format!(
             "✗ rejected  {} {} from {}: {}",

@@ -230,7 +230,10 @@ async fn replay_one(
     message
         .attributes
         .push((attribute::REPLAY, options.run_id.as_str().into()));
-    queue.send(&message).await.map_err(|e| e.to_string())?;
+    queue
+        .send(&message, None)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(Replayed::Queued(envelope.topic.clone()))
 }
 

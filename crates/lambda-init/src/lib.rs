@@ -2,6 +2,7 @@
 //!
 //! - [`logging::init`] installs JSON-lines logging that honours Lambda's log
 //!   controls.
+//! - [`metrics::Metrics`] writes CloudWatch metrics (EMF) to stdout.
 //! - [`aws::loader`] starts the AWS SDK configuration at the least cold-start
 //!   cost.
 //! - A function whose configuration is missing or invalid must not start
@@ -12,6 +13,7 @@
 
 pub mod aws;
 pub mod logging;
+pub mod metrics;
 
 use std::fmt::Display;
 

@@ -9,9 +9,11 @@
 //!   less a margin) is reported failed, instead of the whole batch being lost
 //!   to a timeout. A handler cut off that way runs again on redelivery.
 //! - One log line per record: `topic`, `notification_id`, `message_id`,
-//!   `outcome`, `lag_ms` (since Intercom created the notification), and for
-//!   a failure `reason` (a code such as `handler_failed`), `detail` and
-//!   `retryable`.
+//!   `outcome`, `lag_ms` (since Intercom created the notification),
+//!   `trace_id` (the receiver's X-Ray trace, when it came), and for a
+//!   failure `reason` (a code such as `handler_failed`), `detail` and
+//!   `retryable`; and the record counted in the `Records` and `Lag`
+//!   metrics ([`telemetry`]).
 //!
 //! What happens to each record is [`Processor::record`]'s.
 
@@ -25,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::processor::Processor;
 pub use crate::processor::RecordReport;
+use crate::telemetry;
 
 /// Processes `records` and returns what Lambda expects back.
 pub async fn process_batch(
@@ -118,8 +121,10 @@ fn log(report: &RecordReport) {
             .saturating_sub(created.saturating_mul(1000))
     });
     let topic = report.topic.as_deref();
+    telemetry::record(topic, &report.outcome, lag_ms);
     let notification_id = report.notification_id.as_deref();
     let message_id = report.message_id.as_str();
+    let trace_id = report.trace_id.as_deref();
     let outcome = report.outcome.name();
     match &report.outcome {
         Outcome::Failed(failure) => {
@@ -129,6 +134,7 @@ fn log(report: &RecordReport) {
                 message_id,
                 outcome,
                 lag_ms,
+                trace_id,
                 retryable = failure.is_retryable(),
                 reason = failure.code(),
                 detail = %failure,
@@ -141,6 +147,7 @@ fn log(report: &RecordReport) {
             message_id,
             outcome,
             lag_ms,
+            trace_id,
             "record"
         ),
     }

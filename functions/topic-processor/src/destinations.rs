@@ -19,6 +19,8 @@ use intercom_webhook::dispatch::{Failure, Meta};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::telemetry::{self, Destination};
+
 /// One notification on its way to the destinations.
 #[derive(Debug, Clone, Copy)]
 pub struct Notification<'a> {
@@ -75,6 +77,7 @@ impl Destinations {
         }
         // Too large for the bus: the archived object stands for it.
         let Some((archive, key)) = &archived_at else {
+            telemetry::destination_failed(Destination::EventBus);
             return Err(Failure::TooLargeForEventBus(size));
         };
         archived.await?;
@@ -84,6 +87,7 @@ impl Destinations {
         let size =
             destination::event_entry_size(&bus.source, &notification.meta.topic_name, &pointer);
         if size > EVENT_BUS_LIMIT {
+            telemetry::destination_failed(Destination::EventBus);
             return Err(Failure::TooLargeForEventBus(size));
         }
         bus.publish(notification.meta, pointer, size).await
@@ -139,6 +143,7 @@ impl Archive {
             }
         }
         request.send().await.map(|_| ()).map_err(|error| {
+            telemetry::destination_failed(Destination::Archive);
             Failure::Destination(format!(
                 "archive s3://{}/{key}: {}",
                 self.bucket,
@@ -187,13 +192,19 @@ impl EventBus {
             .build();
         let (done, answer) = oneshot::channel();
         let stopped = || Failure::Destination("event bus: the publishing task stopped".into());
-        self.entries
-            .send(Pending { entry, size, done })
-            .map_err(|_| stopped())?;
-        answer
-            .await
-            .map_err(|_| stopped())?
-            .map_err(|error| Failure::Destination(format!("event bus {}: {error}", self.bus_name)))
+        if self.entries.send(Pending { entry, size, done }).is_err() {
+            telemetry::destination_failed(Destination::EventBus);
+            return Err(stopped());
+        }
+        let answered = answer.await.map_err(|_| stopped()).and_then(|published| {
+            published.map_err(|error| {
+                Failure::Destination(format!("event bus {}: {error}", self.bus_name))
+            })
+        });
+        if answered.is_err() {
+            telemetry::destination_failed(Destination::EventBus);
+        }
+        answered
     }
 }
 

@@ -10,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
 use intercom_webhook::dispatch::Registry;
+use lambda_init::metrics::Metrics;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 
 use crate::config::{Config, ConfigError};
@@ -83,6 +84,11 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 /// Runs the processor with `registry` until the sandbox goes away.
 pub async fn run(registry: Registry) -> Result<(), Error> {
     lambda_init::logging::init();
+    let metrics = match Metrics::from_env("topic-processor") {
+        Ok(metrics) => metrics,
+        Err(error) => return Err(lambda_init::fail_init(error).await),
+    };
+    crate::telemetry::describe();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return Err(lambda_init::fail_init(error).await),
@@ -94,15 +100,15 @@ pub async fn run(registry: Registry) -> Result<(), Error> {
     let (processor, config) = (&processor, &config);
     Runtime::new(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline(event.context.deadline, config.deadline_margin);
-        Ok::<_, Error>(
-            batch::process_batch(
-                processor,
-                event.payload.records,
-                deadline,
-                config.concurrency,
-            )
-            .await,
+        let response = batch::process_batch(
+            processor,
+            event.payload.records,
+            deadline,
+            config.concurrency,
         )
+        .await;
+        metrics.flush();
+        Ok::<_, Error>(response)
     }))
     .run()
     .await

@@ -4,8 +4,8 @@
 //! semantics (partial failures, FIFO order, the deadline guard);
 //! [`processor`] what happens to one record; [`destinations`] puts it on
 //! the event bus and in the archive; [`idempotency`] runs each
-//! notification's effects at most once; [`lambda`] wires it all to the
-//! Lambda runtime.
+//! notification's effects at most once; [`telemetry`] names and records
+//! the CloudWatch metrics; [`lambda`] wires it all to the Lambda runtime.
 
 pub mod batch;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod lambda;
 pub mod payloads;
 pub mod processor;
+pub mod telemetry;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::destinations::{Destinations, Notification};
 use crate::idempotency::{Idempotency, Refusal};
 use crate::payloads::Payloads;
+use crate::telemetry;
 
 /// What one record came to, with what its log line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub struct RecordReport {
     pub topic: Option<String>,
     pub notification_id: Option<String>,
     pub created_at: Option<i64>,
+    /// The X-Ray trace id the receiver's request ran under, from the
+    /// record's `AWSTraceHeader` system attribute.
+    pub trace_id: Option<String>,
 }
 
 impl RecordReport {
@@ -41,6 +45,11 @@ impl RecordReport {
             topic: message_attribute(record, attribute::TOPIC),
             notification_id: message_attribute(record, attribute::NOTIFICATION_ID),
             created_at: None,
+            trace_id: record
+                .attributes
+                .get(telemetry::TRACE_HEADER_ATTRIBUTE)
+                .and_then(|header| telemetry::trace_id(header))
+                .map(str::to_owned),
         }
     }
 }
@@ -217,12 +226,16 @@ impl Processor {
             received_at: delivery.received_at,
             subscription_id: delivery.subscription_id,
         };
-        let both = async {
-            tokio::join!(
-                self.registry.dispatch(item, meta.clone()),
-                self.destinations.deliver(notification)
-            )
+        let handled = self.registry.handles(meta.topic, &meta.topic_name);
+        let dispatched = async {
+            let started = Instant::now();
+            let outcome = self.registry.dispatch(item, meta.clone()).await;
+            if handled {
+                telemetry::handler_time(&meta.topic_name, started.elapsed());
+            }
+            outcome
         };
+        let both = async { tokio::join!(dispatched, self.destinations.deliver(notification)) };
         match tokio::time::timeout_at(deadline, both).await {
             Err(_) => Outcome::Failed(Failure::OutOfTime),
             Ok((Outcome::Failed(failure), _) | (_, Err(failure))) => Outcome::Failed(failure),

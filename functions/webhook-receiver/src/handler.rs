@@ -6,6 +6,11 @@
 //! request can fail is a [`Rejection`] with one status and one JSON body, so
 //! clients never see internals. A 2xx for a notification is sent only after
 //! SQS acknowledged it, and every answer comes within [`ANSWER_BUDGET`].
+//!
+//! Metrics (through the `metrics` facade; a no-op unless the binary installed
+//! a recorder): `Requests` by `Answer` ([`answer_name`]: `queued`, `pong`,
+//! `head` or a rejection code), and `QueueSendTime`, the milliseconds of each
+//! SQS send.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -28,6 +33,13 @@ use crate::secrets::{SecretFetcher, Secrets};
 /// past it the receiver answers 503 rather than keep Intercom waiting (it
 /// gives five seconds; the contract promises three).
 pub const ANSWER_BUDGET: Duration = Duration::from_millis(2700);
+
+/// The metric counting requests, by [`ANSWER_DIMENSION`].
+pub const REQUESTS_METRIC: &str = "Requests";
+/// The dimension of [`REQUESTS_METRIC`]: [`answer_name`]'s value.
+pub const ANSWER_DIMENSION: &str = "Answer";
+/// The metric of each SQS send's duration, in milliseconds.
+pub const QUEUE_SEND_TIME_METRIC: &str = "QueueSendTime";
 
 /// The header Intercom names the subscription with.
 pub const SUBSCRIPTION_HEADER: &str = "intercom-webhook-subscription-id";
@@ -140,23 +152,49 @@ pub struct Receiver<Q, F> {
     pub forward_ping: bool,
 }
 
+/// Gives the recorder each metric's unit (CloudWatch shows none without).
+/// Call once, after installing the recorder.
+pub fn describe_metrics() {
+    metrics::describe_counter!(REQUESTS_METRIC, metrics::Unit::Count, "requests by answer");
+    metrics::describe_histogram!(
+        QUEUE_SEND_TIME_METRIC,
+        metrics::Unit::Milliseconds,
+        "duration of each SQS send"
+    );
+}
+
+/// The `Answer` a request's outcome is counted under: one of a fixed set.
+pub fn answer_name(outcome: &Result<Accepted, Rejection>) -> &'static str {
+    match outcome {
+        Ok(Accepted::Head) => "head",
+        Ok(Accepted::Pong) => "pong",
+        Ok(Accepted::Queued { .. }) => "queued",
+        Err(rejection) => rejection.code(),
+    }
+}
+
 impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
     /// Answers a raw Lambda event with a response shaped for its origin.
-    pub async fn handle_event(&self, event: &[u8]) -> ResponseEvent {
+    /// `trace_header` is the invocation's X-Ray trace header (Lambda's
+    /// `Lambda-Runtime-Trace-Id`); a queued message carries it to SQS.
+    pub async fn handle_event(&self, event: &[u8], trace_header: Option<&str>) -> ResponseEvent {
         let request = HttpRequest::from_event(event);
         let origin = request.origin;
-        self.handle(&request).await.into_event(origin)
+        self.handle(&request, trace_header).await.into_event(origin)
     }
 
     /// Answers one request, and logs one line about it.
-    pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
+    pub async fn handle(&self, request: &HttpRequest, trace_header: Option<&str>) -> HttpResponse {
         let started = Instant::now();
         let mut noted = Noted::default();
-        let outcome = self.answer(request, &mut noted, started).await;
+        let outcome = self
+            .answer(request, &mut noted, started, trace_header)
+            .await;
         let response = match &outcome {
             Ok(accepted) => accepted.response(),
             Err(rejection) => rejection.response(),
         };
+        metrics::counter!(REQUESTS_METRIC, ANSWER_DIMENSION => answer_name(&outcome)).increment(1);
         log_request(
             request,
             &noted,
@@ -172,6 +210,7 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
         request: &HttpRequest,
         noted: &mut Noted,
         started: Instant,
+        trace_header: Option<&str>,
     ) -> Result<Accepted, Rejection> {
         if request.origin == Origin::Unknown {
             return Err(Rejection::InvalidEvent);
@@ -258,7 +297,11 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             if let Some(key) = &payload_key {
                 self.queue.store_payload(key, body).await?;
             }
-            self.queue.send(&message).await
+            let sending = Instant::now();
+            let sent = self.queue.send(&message, trace_header).await;
+            metrics::histogram!(QUEUE_SEND_TIME_METRIC)
+                .record(sending.elapsed().as_secs_f64() * 1000.0);
+            sent
         };
         let deadline = started + ANSWER_BUDGET;
         match tokio::time::timeout_at(deadline, queued).await {

@@ -25,12 +25,28 @@ impl std::fmt::Display for QueueError {
 
 impl std::error::Error for QueueError {}
 
+/// The SQS system attribute that carries the X-Ray trace header, so X-Ray
+/// links the receiver's trace to the processing of the message.
+pub const TRACE_HEADER: &str = "AWSTraceHeader";
+
+/// `header` if SQS would take it as [`TRACE_HEADER`]: an X-Ray header
+/// (`Root=1-…`, printable ASCII, at most 16 KB as SQS allows). Anything
+/// else is left off rather than let it fail the send.
+pub fn sendable_trace_header(header: Option<&str>) -> Option<&str> {
+    header.filter(|h| {
+        h.starts_with("Root=1-") && h.len() <= 16 * 1024 && h.bytes().all(|b| b.is_ascii_graphic())
+    })
+}
+
 /// Something that takes queue messages and says when it has them.
 pub trait Queue: Send + Sync {
     /// Resolves `Ok` only once the queue acknowledged the message.
+    /// `trace_header`, the invocation's X-Ray trace header, goes with it
+    /// as the system attribute [`TRACE_HEADER`] when it is well formed.
     fn send(
         &self,
         message: &QueueMessage<'_>,
+        trace_header: Option<&str>,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// The S3 bucket bodies too large for one message go to
@@ -59,10 +75,12 @@ mod sqs {
     use aws_config::retry::RetryConfig;
     use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
     use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_sqs::types::MessageAttributeValue;
+    use aws_sdk_sqs::types::{
+        MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    };
     use intercom_webhook::queue_message::{QueueMessage, attribute_data_type};
 
-    use super::{Queue, QueueError};
+    use super::{Queue, QueueError, sendable_trace_header};
     use crate::payloads::S3Payloads;
 
     /// Timeouts and retries for SQS calls: at most three attempts of at most 800 ms
@@ -126,7 +144,11 @@ mod sqs {
     }
 
     impl Queue for SqsQueue {
-        async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+        async fn send(
+            &self,
+            message: &QueueMessage<'_>,
+            trace_header: Option<&str>,
+        ) -> Result<(), QueueError> {
             let mut request = self
                 .client
                 .send_message()
@@ -139,6 +161,17 @@ mod sqs {
                     .build()
                     .map_err(|e| QueueError(e.to_string()))?;
                 request = request.message_attributes(*name, value);
+            }
+            if let Some(header) = sendable_trace_header(trace_header) {
+                let value = MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(header)
+                    .build()
+                    .map_err(|e| QueueError(e.to_string()))?;
+                request = request.message_system_attributes(
+                    MessageSystemAttributeNameForSends::AwsTraceHeader,
+                    value,
+                );
             }
             if let Some(fifo) = &message.fifo {
                 request = request

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         rest.to_vec()
     };
 
-    let response = block_on(receiver.handle_event(&event));
+    let response = block_on(receiver.handle_event(&event, None));
     let status = response.status_code;
     let json = serde_json::to_value(&response).expect("serialises");
     assert_eq!(json["statusCode"], status, "never null: {json}");

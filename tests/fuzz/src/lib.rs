@@ -36,7 +36,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 pub struct KeptQueue(pub Mutex<Vec<QueueMessage<'static>>>);
 
 impl Queue for KeptQueue {
-    async fn send(&self, message: &QueueMessage<'_>) -> Result<(), QueueError> {
+    async fn send(&self, message: &QueueMessage<'_>, _: Option<&str>) -> Result<(), QueueError> {
         self.0
             .lock()
             .expect("lock")

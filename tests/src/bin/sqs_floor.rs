@@ -3,7 +3,8 @@
 //! The same SDK configuration as the receiver (`webhook_receiver::queue::sdk_config`),
 //! the same messages (built from `pipeline_tests::hot_path::queued_body`, as
 //! the receiver builds them), the same endpoint, and nothing else: no Lambda
-//! runtime, no HTTP event, no signature, no log line. `measure` runs it as a
+//! runtime, no HTTP event, no signature, no log line, no metrics. Each send
+//! carries the trace header the receiver is invoked with, as the receiver's do. `measure` runs it as a
 //! child process and reads its CPU time from outside, as it does the receiver's.
 //!
 //! Protocol on stdin/stdout, one line each: it builds the client and sends
@@ -18,6 +19,7 @@ use std::time::SystemTime;
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage};
 use pipeline_tests::hot_path;
+use pipeline_tests::runtime_api::TRACE_HEADER;
 use webhook_receiver::queue::{Queue as _, SqsQueue, sdk_config};
 
 fn line(text: &str) {
@@ -74,7 +76,10 @@ async fn main() {
         .collect();
 
     let queue = SqsQueue::new(&sdk_config().await, queue_url);
-    queue.send(&messages[0]).await.expect("first send");
+    queue
+        .send(&messages[0], Some(TRACE_HEADER))
+        .await
+        .expect("first send");
     line("sent");
     let mut next = messages[1..].iter();
     while let Some(command) = wait_for_line() {
@@ -85,7 +90,7 @@ async fn main() {
             continue;
         };
         for message in next.by_ref().take(n) {
-            queue.send(message).await.expect("send");
+            queue.send(message, Some(TRACE_HEADER)).await.expect("send");
         }
         line("done");
     }

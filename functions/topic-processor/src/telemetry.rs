@@ -1,0 +1,134 @@
+//! The processor's CloudWatch metrics and trace ids: every metric name, its dimensions, and the one place each is recorded from.
+//!
+//! Recorded through the `metrics` facade, a no-op unless the binary
+//! installed a recorder (`lambda_init::metrics`, on unless `METRICS=off`).
+//! Besides `Function`, dimension values come from fixed sets only:
+//!
+//! | metric | unit | dimensions |
+//! |---|---|---|
+//! | `Records` | Count | `Outcome` (`processed`, `unhandled`, `duplicate`, `failed`), `Family` |
+//! | `Lag` | Milliseconds | none: from the notification's `created_at` to its record's end |
+//! | `HandlerTime` | Milliseconds | `Family`: the typed handler's own run |
+//! | `DestinationFailures` | Count | `Destination` (`event_bus`, `archive`) |
+//!
+//! `Family` is the topic's family in the catalogue ([`Family::name`]), and
+//! `unknown` for a topic outside it or a record whose topic is unknown.
+
+use std::time::Duration;
+
+use intercom_webhook::dispatch::Outcome;
+use intercom_webhook::topic::{Family, Topic};
+
+pub const RECORDS_METRIC: &str = "Records";
+pub const LAG_METRIC: &str = "Lag";
+pub const HANDLER_TIME_METRIC: &str = "HandlerTime";
+pub const DESTINATION_FAILURES_METRIC: &str = "DestinationFailures";
+pub const OUTCOME_DIMENSION: &str = "Outcome";
+pub const FAMILY_DIMENSION: &str = "Family";
+pub const DESTINATION_DIMENSION: &str = "Destination";
+
+/// The SQS system attribute the receiver puts the X-Ray trace header in.
+pub const TRACE_HEADER_ATTRIBUTE: &str = "AWSTraceHeader";
+
+/// A destination, as the `Destination` dimension names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    EventBus,
+    Archive,
+}
+
+impl Destination {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EventBus => "event_bus",
+            Self::Archive => "archive",
+        }
+    }
+}
+
+/// Gives the recorder each metric's unit (CloudWatch shows none without).
+/// Call once, after installing the recorder.
+pub fn describe() {
+    use metrics::Unit;
+    metrics::describe_counter!(RECORDS_METRIC, Unit::Count, "records by outcome and family");
+    metrics::describe_histogram!(LAG_METRIC, Unit::Milliseconds, "created_at to processed");
+    metrics::describe_histogram!(HANDLER_TIME_METRIC, Unit::Milliseconds, "handler run time");
+    metrics::describe_counter!(
+        DESTINATION_FAILURES_METRIC,
+        Unit::Count,
+        "notifications a destination did not take"
+    );
+}
+
+/// The `Family` dimension of a record with `topic` (as sent, if known).
+pub fn family(topic: Option<&str>) -> &'static str {
+    topic
+        .map_or(Family::Unknown, |t| Topic::from_name(t).family())
+        .name()
+}
+
+/// Counts one record's outcome, and its lag when its `created_at` is known.
+pub fn record(topic: Option<&str>, outcome: &Outcome, lag_ms: Option<i64>) {
+    metrics::counter!(
+        RECORDS_METRIC,
+        OUTCOME_DIMENSION => outcome.name(),
+        FAMILY_DIMENSION => family(topic)
+    )
+    .increment(1);
+    if let Some(lag) = lag_ms {
+        metrics::histogram!(LAG_METRIC).record(lag.max(0) as f64);
+    }
+}
+
+/// How long a handler ran for a notification of `topic`.
+pub fn handler_time(topic: &str, took: Duration) {
+    metrics::histogram!(HANDLER_TIME_METRIC, FAMILY_DIMENSION => family(Some(topic)))
+        .record(took.as_secs_f64() * 1000.0);
+}
+
+/// Counts one notification `destination` did not take.
+pub fn destination_failed(destination: Destination) {
+    metrics::counter!(
+        DESTINATION_FAILURES_METRIC,
+        DESTINATION_DIMENSION => destination.name()
+    )
+    .increment(1);
+}
+
+/// The trace id (`Root=…`'s value) of an X-Ray trace header such as
+/// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`.
+pub fn trace_id(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Root="))
+        .filter(|root| !root.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_come_from_the_catalogue_or_are_unknown() {
+        assert_eq!(family(Some("conversation.user.created")), "conversation");
+        assert_eq!(family(Some("ticket.state.updated")), "ticket");
+        assert_eq!(family(Some("ping")), "ping");
+        assert_eq!(family(Some("conversation.user.created.v9")), "unknown");
+        assert_eq!(family(Some("<script>")), "unknown");
+        assert_eq!(family(None), "unknown");
+    }
+
+    #[test]
+    fn trace_ids_are_the_root() {
+        assert_eq!(
+            trace_id("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(
+            trace_id("Parent=53995c3f42cd8ad8; Root=1-5759e988-bd862e3fe1be46a994272793"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(trace_id("Sampled=1"), None);
+        assert_eq!(trace_id("Root=;Sampled=1"), None);
+    }
+}
