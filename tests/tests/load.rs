@@ -6,9 +6,10 @@
 //! receivers rightly answer 503 past their 2.4 s SQS budget). The figures are
 //! printed (`-- --nocapture`) and recorded in BENCHMARKS.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use pipeline_tests::emf;
 use pipeline_tests::load::{Fleet, mix, percentile, setting};
 use pipeline_tests::moto::Moto;
 
@@ -83,4 +84,47 @@ async fn every_accepted_notification_is_queued_exactly_once_under_load() {
         .collect();
     assert!(missing.is_empty(), "accepted but not queued: {missing:?}");
     assert_eq!(messages.len(), accepted.len());
+
+    // The fleet's metrics count the same traffic: every request once, under
+    // the answer it got.
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for delivery in &deliveries {
+        let answer = match delivery.expected {
+            202 => "queued",
+            200 => "pong",
+            401 => "invalid_signature",
+            400 => "invalid_notification",
+            other => panic!("the mix has no {other}"),
+        };
+        *expected.entry(answer).or_default() += 1;
+    }
+    // Each receiver prints its documents before answering, but the pipes
+    // are read concurrently: wait (10 s at most) until all have arrived.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let fleet_documents = loop {
+        let documents: Vec<_> = fleet.functions.iter().map(emf::documents).collect();
+        let total: u64 = documents
+            .iter()
+            .map(|d| emf::count(d, "Requests", &[]))
+            .sum();
+        if total >= count as u64 || Instant::now() >= deadline {
+            break documents;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut counted: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut sends = 0;
+    for documents in &fleet_documents {
+        for answer in expected.keys() {
+            *counted.entry(answer).or_default() +=
+                emf::count(documents, "Requests", &[("Answer", answer)]);
+        }
+        sends += emf::values(documents, "QueueSendTime", &[]).len();
+    }
+    assert_eq!(counted, expected, "Requests by Answer across the fleet");
+    assert_eq!(
+        sends,
+        accepted.len(),
+        "one timed send per accepted notification"
+    );
 }

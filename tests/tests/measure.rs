@@ -24,6 +24,8 @@ fn measure_runs_end_to_end_against_the_sdk_floor() {
     for line in [
         "moto behind nginx keep-alive",
         "queued request",
+        "METRICS=off",
+        "metrics cost",
         "ping",
         "sqs-floor",
         "the floor",

@@ -9,7 +9,9 @@
 //!   aws-sdk-sqs program with the same client configuration, timed from exec
 //!   to its first acknowledged SendMessage;
 //! - **warm**: CPU time per queued request of one receiver instance, and per
-//!   `ping` (answered, not queued), against CPU time per SendMessage of
+//!   `ping` (answered, not queued), and per queued request of a second
+//!   instance with `METRICS=off` (the cost of metrics, issue 14), against
+//!   CPU time per SendMessage of
 //!   `sqs-floor` sending the same messages; CPU read in nanoseconds from
 //!   `/proc/<pid>/task/*/schedstat`; the two processes take turns in 15
 //!   rounds of 100, and the medians are shown;
@@ -41,6 +43,8 @@ const INIT_GOAL_MS: f64 = 3.5;
 const FIRST_ANSWER_OVER_FLOOR_GOAL_MS: f64 = 2.0;
 const RSS_GOAL_MIB: f64 = 8.6;
 const ZIP_GOAL_MB: f64 = 3.84;
+/// Metrics may add at most this much to the CPU per queued request.
+const METRICS_COST_GOAL: f64 = 0.05;
 
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
@@ -172,6 +176,7 @@ async fn main() {
     // whatever else the machine does weighs on both alike.
     let ping = samples_ping();
     let receiver_queue = moto.create_queue("measure-receiver.fifo").await;
+    let unmetered_queue = moto.create_queue("measure-unmetered.fifo").await;
     let floor_queue = moto.create_queue("measure-floor.fifo").await;
     let function = Function::start(
         "webhook-receiver",
@@ -181,13 +186,19 @@ async fn main() {
     .await;
     let pid = function.pid().expect("pid");
     assert_eq!(status(&function.invoke(&event(2_000_000)).await), 202);
+    let mut unmetered_env = receiver_env(&unmetered_queue).to_vec();
+    unmetered_env.push(("METRICS", "off".to_owned()));
+    let unmetered = Function::start("webhook-receiver", Some(&moto), &unmetered_env).await;
+    let unmetered_pid = unmetered.pid().expect("pid");
+    assert_eq!(status(&unmetered.invoke(&event(3_000_000)).await), 202);
     let mut floor = Floor::start(requests * rounds, &floor_env(&floor_queue)).await;
     floor.expect("sent").await;
     let (mut queued_cpu, mut ping_cpu, mut floor_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let mut unmetered_cpu = Vec::new();
     let mut walls = Vec::new();
     let sqs = moto.sqs().await;
     for round in 0..rounds {
-        for queue in [&receiver_queue, &floor_queue] {
+        for queue in [&receiver_queue, &floor_queue, &unmetered_queue] {
             sqs.purge_queue()
                 .queue_url(queue)
                 .send()
@@ -204,6 +215,14 @@ async fn main() {
         walls.push(ms(started.elapsed()) / requests as f64);
         queued_cpu.push((cpu_ns(pid) - before) as f64 / requests as f64 / 1000.0);
 
+        let offset = 3_000_001 + round * requests;
+        let events: Vec<Value> = (0..requests).map(|n| event(offset + n)).collect();
+        let before = cpu_ns(unmetered_pid);
+        for event in &events {
+            assert_eq!(status(&unmetered.invoke(event).await), 202);
+        }
+        unmetered_cpu.push((cpu_ns(unmetered_pid) - before) as f64 / requests as f64 / 1000.0);
+
         let before = cpu_ns(floor.pid());
         floor.tell(&format!("go {requests}")).await;
         floor.expect("done").await;
@@ -217,6 +236,7 @@ async fn main() {
     }
     let rss = peak_rss_kib(pid);
     drop(function);
+    drop(unmetered);
     drop(floor);
 
     let binary = release_binary("webhook-receiver");
@@ -230,6 +250,7 @@ async fn main() {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(0);
 
+    let unmetered = median(unmetered_cpu.clone());
     let (queued, ping, floor) = (
         median(queued_cpu.clone()),
         median(ping_cpu.clone()),
@@ -259,6 +280,16 @@ async fn main() {
     say(&format!(
         "    queued request {queued:>7.1} µs   [{}]",
         round(&queued_cpu)
+    ));
+    say(&format!(
+        "    METRICS=off    {unmetered:>7.1} µs   [{}]",
+        round(&unmetered_cpu)
+    ));
+    say(&format!(
+        "    metrics cost {:+.1} %   goal ≤ {:.0} %: {}",
+        (queued / unmetered - 1.0) * 100.0,
+        METRICS_COST_GOAL * 100.0,
+        verdict(queued / unmetered - 1.0 <= METRICS_COST_GOAL)
     ));
     say(&format!(
         "    ping           {ping:>7.1} µs   [{}]",
