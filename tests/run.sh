@@ -23,6 +23,11 @@ if ! command -v nginx >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq nginx-light >/dev/null
 fi
 
+# Every package of the lock file, for every platform: the handler test reads
+# AWS's sample events out of `aws_lambda_events` through
+# `cargo metadata --offline`, which needs them all in the local cache, and a
+# build fetches only the host's.
+cargo fetch --locked
 cargo build --release --bins --locked
 cargo test --workspace --locked "$@"
 ./tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
