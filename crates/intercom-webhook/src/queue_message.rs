@@ -51,6 +51,11 @@ pub mod attribute {
     pub const EXTENDED_PAYLOAD_SIZE: &str = "ExtendedPayloadSize";
 }
 
+/// The SQS system attribute the receiver puts the X-Ray trace header of its
+/// invocation in, so X-Ray links a webhook's request to its processing.
+/// Not a message attribute: it does not count toward the message's size.
+pub const TRACE_HEADER_ATTRIBUTE: &str = "AWSTraceHeader";
+
 /// The class name that opens an Extended Client pointer body.
 pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
 

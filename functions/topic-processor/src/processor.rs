@@ -47,7 +47,7 @@ impl RecordReport {
             created_at: None,
             trace_id: record
                 .attributes
-                .get(telemetry::TRACE_HEADER_ATTRIBUTE)
+                .get(queue_message::TRACE_HEADER_ATTRIBUTE)
                 .and_then(|header| telemetry::trace_id(header))
                 .map(str::to_owned),
         }

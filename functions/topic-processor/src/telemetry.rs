@@ -27,9 +27,6 @@ pub const OUTCOME_DIMENSION: &str = "Outcome";
 pub const FAMILY_DIMENSION: &str = "Family";
 pub const DESTINATION_DIMENSION: &str = "Destination";
 
-/// The SQS system attribute the receiver puts the X-Ray trace header in.
-pub const TRACE_HEADER_ATTRIBUTE: &str = "AWSTraceHeader";
-
 /// A destination, as the `Destination` dimension names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {

@@ -9,6 +9,8 @@
 use std::future::Future;
 
 use intercom_webhook::queue_message::QueueMessage;
+#[cfg(doc)]
+use intercom_webhook::queue_message::TRACE_HEADER_ATTRIBUTE;
 
 #[cfg(feature = "aws")]
 pub use sqs::{SqsQueue, sdk_config, sdk_timeouts};
@@ -25,11 +27,7 @@ impl std::fmt::Display for QueueError {
 
 impl std::error::Error for QueueError {}
 
-/// The SQS system attribute that carries the X-Ray trace header, so X-Ray
-/// links the receiver's trace to the processing of the message.
-pub const TRACE_HEADER: &str = "AWSTraceHeader";
-
-/// `header` if SQS would take it as [`TRACE_HEADER`]: an X-Ray header
+/// `header` if SQS would take it as [`TRACE_HEADER_ATTRIBUTE`]: an X-Ray header
 /// (`Root=1-…`, printable ASCII, at most 16 KB as SQS allows). Anything
 /// else is left off rather than let it fail the send.
 pub fn sendable_trace_header(header: Option<&str>) -> Option<&str> {
@@ -42,7 +40,7 @@ pub fn sendable_trace_header(header: Option<&str>) -> Option<&str> {
 pub trait Queue: Send + Sync {
     /// Resolves `Ok` only once the queue acknowledged the message.
     /// `trace_header`, the invocation's X-Ray trace header, goes with it
-    /// as the system attribute [`TRACE_HEADER`] when it is well formed.
+    /// as the system attribute [`TRACE_HEADER_ATTRIBUTE`] when it is well formed.
     fn send(
         &self,
         message: &QueueMessage<'_>,
