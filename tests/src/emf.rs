@@ -29,14 +29,17 @@ pub fn documents(function: &Function) -> Vec<Value> {
         .collect()
 }
 
-/// [`documents`], once `ready` says they are all there (or after 10 s, so
-/// a missing one fails the caller's assertion rather than hanging): the
-/// function prints them before it answers, but this process reads its pipe
-/// concurrently.
-pub async fn documents_when(function: &Function, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+/// The [`documents`] of all `functions`, once `ready` says they are all
+/// there (or after 10 s, so a missing one fails the caller's assertion
+/// rather than hanging): a function prints them before it answers, but this
+/// process reads its pipe concurrently.
+pub async fn documents_when(
+    functions: &[&Function],
+    ready: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let found = documents(function);
+        let found: Vec<Value> = functions.iter().flat_map(|f| documents(f)).collect();
         if ready(&found) || std::time::Instant::now() >= deadline {
             return found;
         }

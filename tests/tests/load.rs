@@ -98,29 +98,21 @@ async fn every_accepted_notification_is_queued_exactly_once_under_load() {
         };
         *expected.entry(answer).or_default() += 1;
     }
-    // Each receiver prints its documents before answering, but the pipes
-    // are read concurrently: wait (10 s at most) until all have arrived.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let fleet_documents = loop {
-        let documents: Vec<_> = fleet.functions.iter().map(emf::documents).collect();
-        let total: u64 = documents
-            .iter()
-            .map(|d| emf::count(d, "Requests", &[]))
-            .sum();
-        if total >= count as u64 || Instant::now() >= deadline {
-            break documents;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut counted: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut sends = 0;
-    for documents in &fleet_documents {
-        for answer in expected.keys() {
-            *counted.entry(answer).or_default() +=
-                emf::count(documents, "Requests", &[("Answer", answer)]);
-        }
-        sends += emf::values(documents, "QueueSendTime", &[]).len();
-    }
+    let receivers: Vec<_> = fleet.functions.iter().collect();
+    let documents = emf::documents_when(&receivers, |d| {
+        emf::count(d, "Requests", &[]) >= count as u64
+    })
+    .await;
+    let counted: BTreeMap<&str, u64> = expected
+        .keys()
+        .map(|answer| {
+            (
+                *answer,
+                emf::count(&documents, "Requests", &[("Answer", answer)]),
+            )
+        })
+        .collect();
+    let sends = emf::values(&documents, "QueueSendTime", &[]).len();
     assert_eq!(counted, expected, "Requests by Answer across the fleet");
     assert_eq!(
         sends,

@@ -192,19 +192,18 @@ impl EventBus {
             .build();
         let (done, answer) = oneshot::channel();
         let stopped = || Failure::Destination("event bus: the publishing task stopped".into());
-        if self.entries.send(Pending { entry, size, done }).is_err() {
+        let published = match self.entries.send(Pending { entry, size, done }) {
+            Err(_) => Err(stopped()),
+            Ok(()) => answer.await.map_err(|_| stopped()).and_then(|answered| {
+                answered.map_err(|error| {
+                    Failure::Destination(format!("event bus {}: {error}", self.bus_name))
+                })
+            }),
+        };
+        if published.is_err() {
             telemetry::destination_failed(Destination::EventBus);
-            return Err(stopped());
         }
-        let answered = answer.await.map_err(|_| stopped()).and_then(|published| {
-            published.map_err(|error| {
-                Failure::Destination(format!("event bus {}: {error}", self.bus_name))
-            })
-        });
-        if answered.is_err() {
-            telemetry::destination_failed(Destination::EventBus);
-        }
-        answered
+        published
     }
 }
 

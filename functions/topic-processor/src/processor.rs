@@ -226,11 +226,11 @@ impl Processor {
             received_at: delivery.received_at,
             subscription_id: delivery.subscription_id,
         };
-        let handled = self.registry.handles(meta.topic, &meta.topic_name);
         let dispatched = async {
             let started = Instant::now();
             let outcome = self.registry.dispatch(item, meta.clone()).await;
-            if handled {
+            // `unhandled` is the one outcome no handler ran for.
+            if outcome != Outcome::Unhandled {
                 telemetry::handler_time(&meta.topic_name, started.elapsed());
             }
             outcome
