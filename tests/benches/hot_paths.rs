@@ -67,16 +67,16 @@ fn processor(c: &mut Criterion) {
     group.bench_function("batch_of_10_typical", |b| {
         b.iter(|| {
             for body in &typical {
-                let (item, meta) = record::decode(black_box(body), "m").expect("decodes");
-                black_box(runtime.block_on(registry.dispatch(item, meta)));
+                let decoded = record::decode(black_box(body), "m").expect("decodes");
+                black_box(runtime.block_on(registry.dispatch(decoded.item, decoded.meta)));
             }
         });
     });
     group.throughput(Throughput::Bytes(large.len() as u64));
     group.bench_function("conversation_300KB", |b| {
         b.iter(|| {
-            let (item, meta) = record::decode(black_box(&large), "m").expect("decodes");
-            black_box(runtime.block_on(registry.dispatch(item, meta)));
+            let decoded = record::decode(black_box(&large), "m").expect("decodes");
+            black_box(runtime.block_on(registry.dispatch(decoded.item, decoded.meta)));
         });
     });
     group.finish();

@@ -6,6 +6,12 @@
 //! retry goes through); the other entries go to moto, and the two answers are
 //! merged back in the request's order.
 //!
+//! It can also hold `PutEvents` requests for a while before forwarding them
+//! ([`FlakyEvents::hold_put_events`]), as a slow network or service would; a
+//! held request whose client has gone away by then is never forwarded
+//! (hyper drops the request with its connection), so what reaches the bus
+//! is what a client still waited for.
+//!
 //! It also keeps the `x-amz-meta-*` headers of every S3 `PUT`, by path:
 //! moto's HTTP server drops headers with an underscore in their name
 //! (`x-amz-meta-received_at`), which S3 keeps, so what was sent is checked
@@ -39,6 +45,10 @@ struct State {
     batches: Mutex<Vec<usize>>,
     /// The user metadata of each S3 `PUT`, by request path.
     metadata: Mutex<HashMap<String, HashMap<String, String>>>,
+    /// How long each `PutEvents` request waits before it is forwarded.
+    hold: Mutex<Option<std::time::Duration>>,
+    /// `PutEvents` requests held, and those forwarded after their hold.
+    held: Mutex<(usize, usize)>,
 }
 
 impl FlakyEvents {
@@ -52,6 +62,8 @@ impl FlakyEvents {
             failed: Mutex::default(),
             batches: Mutex::default(),
             metadata: Mutex::default(),
+            hold: Mutex::default(),
+            held: Mutex::default(),
         });
         let serving = Arc::clone(&state);
         let server = tokio::spawn(async move {
@@ -84,14 +96,22 @@ impl FlakyEvents {
         self.state.batches.lock().expect("lock").clone()
     }
 
-    pub fn largest_batch(&self) -> usize {
-        self.batches().into_iter().max().unwrap_or(0)
-    }
-
     /// The user metadata sent with the S3 `PUT` of `path` (`/{bucket}/{key}`,
     /// as sent: the key URL-encoded), without the `x-amz-meta-` prefix.
     pub fn metadata_sent(&self, path: &str) -> Option<HashMap<String, String>> {
         self.state.metadata.lock().expect("lock").get(path).cloned()
+    }
+
+    /// Holds every `PutEvents` request from now on for `hold` before
+    /// forwarding it (`None` forwards at once again).
+    pub fn hold_put_events(&self, hold: Option<std::time::Duration>) {
+        *self.state.hold.lock().expect("lock") = hold;
+    }
+
+    /// `PutEvents` requests held so far, and how many of them were
+    /// forwarded once their hold ended (their client still waiting).
+    pub fn held(&self) -> (usize, usize) {
+        *self.state.held.lock().expect("lock")
     }
 
     /// The markers whose entries were failed, in order.
@@ -128,6 +148,13 @@ async fn answer(request: Request<Incoming>, upstream: u16, state: &State) -> Res
                 .insert(parts.uri.path().to_owned(), metadata);
         }
         return forward(parts, body, upstream).await;
+    }
+    let hold = *state.hold.lock().expect("lock");
+    if let Some(hold) = hold {
+        state.held.lock().expect("lock").0 += 1;
+        // Dropped here, with its connection, if the client goes away.
+        tokio::time::sleep(hold).await;
+        state.held.lock().expect("lock").1 += 1;
     }
     let mut request: Value = serde_json::from_slice(&body).unwrap_or_default();
     let entries = request["Entries"].as_array().cloned().unwrap_or_default();

@@ -13,5 +13,6 @@ pub mod moto;
 pub mod process_stats;
 pub mod proxy;
 pub mod runtime_api;
+pub mod silent;
 
 pub use intercom_fixtures::{contract, fixtures, samples, sqs};

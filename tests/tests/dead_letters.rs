@@ -151,7 +151,9 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
     assert_eq!(dead_failing, failing);
 
     // Every record's log lines: a good one is processed once and never
-    // failed; a dead one failed exactly the redrive count and was never
+    // failed (when moto is slow, SQS may deliver it again after its
+    // visibility timeout; idempotency makes every later delivery a
+    // `duplicate`); a dead one failed exactly the redrive count and was never
     // processed.
     let mut outcomes: HashMap<String, Vec<String>> = HashMap::new();
     for processor in &processors {
@@ -173,8 +175,9 @@ async fn failing_and_poison_records_reach_the_dead_letter_queue_after_the_redriv
     }
     for id in &good {
         let seen = outcomes.get(id).cloned().unwrap_or_default();
+        let ran: Vec<&String> = seen.iter().filter(|o| *o != "duplicate").collect();
         assert!(
-            seen.len() == 1 && (seen[0] == "processed" || seen[0] == "unhandled"),
+            ran.len() == 1 && (ran[0] == "processed" || ran[0] == "unhandled"),
             "{id}: {seen:?}"
         );
         let item = moto

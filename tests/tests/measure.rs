@@ -1,4 +1,4 @@
-//! `measure` and `measure-idempotency`, the end-to-end benchmarks, run: moto behind nginx (keep-alive), the release receiver and `sqs-floor`, or the processor with and without its table, every request answered.
+//! `measure` and `measure-processor`, the end-to-end benchmarks, run: moto behind nginx (keep-alive), the release receiver and `sqs-floor`, or the processor cold, with and without its table, and with panicking handlers, every request answered.
 //!
 //! The figures themselves are for `BENCHMARKS.md`, not for assertions (they
 //! depend on the machine); this keeps the tool that produces them working.
@@ -39,12 +39,13 @@ fn measure_runs_end_to_end_against_the_sdk_floor() {
 }
 
 #[test]
-fn measure_idempotency_runs_and_counts_the_dynamodb_calls() {
-    let output = Command::new(release_binary("measure-idempotency"))
+fn measure_processor_runs_and_counts_the_dynamodb_calls() {
+    let output = Command::new(release_binary("measure-processor"))
         .env("MEASURE_REQUESTS", "3")
         .env("MEASURE_ROUNDS", "1")
+        .env("MEASURE_COLD_STARTS", "2")
         .output()
-        .expect("run measure-idempotency");
+        .expect("run measure-processor");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -55,6 +56,9 @@ fn measure_idempotency_runs_and_counts_the_dynamodb_calls() {
     // one put per record, one update per new record, nothing deleted.
     let words = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     for line in [
+        "init (exec to first poll)",
+        "peak RSS after a batch",
+        "zip",
         "without a table",
         "new notification",
         "duplicate",
@@ -63,6 +67,7 @@ fn measure_idempotency_runs_and_counts_the_dynamodb_calls() {
         "PutItem 56",
         "UpdateItem 53",
         "DeleteItem 0",
+        "when it panics",
     ] {
         assert!(words.contains(line), "no `{line}` in:\n{stdout}");
     }

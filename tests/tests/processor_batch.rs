@@ -8,7 +8,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use intercom_webhook::dispatch::BoxFuture;
 use intercom_webhook::dispatch::{Event, Failure, HandlerError, Outcome, Registry};
-use intercom_webhook::envelope::body_sha256;
 use intercom_webhook::models::{
     Admin, Article, Call, Company, Contact, ContactTag, ContentStat, Conversation, Item, Ticket,
     TicketWithPart,
@@ -16,9 +15,11 @@ use intercom_webhook::models::{
 use intercom_webhook::topic::Topic;
 use pipeline_tests::{samples, sqs};
 use serde_json::{Value, json};
-use tokio::time::Instant;
+use topic_processor::Invocation;
 use topic_processor::batch::{self, RecordReport};
-use topic_processor::idempotency::{self, Idempotency, MemoryStore, Store, StoreError, Written};
+use topic_processor::idempotency::{
+    self, Finished, Idempotency, MemoryStore, Store, StoreError, Taken,
+};
 use topic_processor::processor::Processor;
 
 /// An SQS record as Lambda delivers it, for `body` queued by the receiver
@@ -37,8 +38,13 @@ fn record(message_id: &str, body: &[u8], group: Option<&str>) -> SqsMessage {
     )
 }
 
-fn later() -> Instant {
-    Instant::now() + Duration::from_secs(30)
+/// An invocation with 30 s left and nothing kept back for the answer.
+fn later() -> Invocation {
+    within(Duration::from_secs(30))
+}
+
+fn within(left: Duration) -> Invocation {
+    Invocation::lasting("test-request", left, Duration::ZERO)
 }
 
 fn outcomes(reports: &[RecordReport]) -> Vec<(String, &'static str)> {
@@ -78,7 +84,7 @@ async fn every_catalogued_topic_reaches_its_handler() {
         .map(|t| record(&format!("m-{}", t.name()), &samples::sample_body(*t), None))
         .collect();
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, records, later(), 8).await;
+    let reports = batch::run(&processor, records, &later(), 8).await;
     assert_eq!(reports.len(), Topic::ALL.len());
     for (report, topic) in reports.iter().zip(Topic::ALL) {
         assert_eq!(report.outcome, Outcome::Processed, "{topic}");
@@ -93,7 +99,7 @@ async fn every_family_parses_into_its_model_with_the_fields_users_act_on() {
         let body = samples::sample_body(topic);
         intercom_webhook::record::decode(&body, "m")
             .expect("decodes")
-            .0
+            .item
     };
     let conversation = Conversation::expect_model(parse(Topic::ConversationUserCreated));
     assert_eq!(
@@ -203,8 +209,8 @@ impl<T: intercom_webhook::models::FromItem> ExpectModel for T {
 async fn a_conversation_with_hundreds_of_parts_parses() {
     let body = samples::large_conversation(600);
     assert!(body.len() > 150_000, "{} bytes", body.len());
-    let (item, _) = intercom_webhook::record::decode(&body, "m").expect("decodes");
-    let conversation = Conversation::expect_model(item);
+    let decoded = intercom_webhook::record::decode(&body, "m").expect("decodes");
+    let conversation = Conversation::expect_model(decoded.item);
     let parts = conversation
         .conversation_parts
         .and_then(|p| p.conversation_parts)
@@ -235,7 +241,7 @@ async fn unknown_topics_are_unhandled_not_failed() {
         ),
     ];
     let processor = Processor::new(registry);
-    let response = batch::process_batch(&processor, records, later(), 4).await;
+    let response = batch::process_batch(&processor, records, &later(), 4).await;
     assert!(response.batch_item_failures.is_empty());
 }
 
@@ -254,7 +260,7 @@ async fn poison_and_failing_records_fail_alone() {
         ),
     ];
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, records.clone(), later(), 2).await;
+    let reports = batch::run(&processor, records.clone(), &later(), 2).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -272,7 +278,7 @@ async fn poison_and_failing_records_fail_alone() {
     assert!(
         matches!(&reports[2].outcome, Outcome::Failed(Failure::Handler(e)) if e.is_retryable())
     );
-    let response = batch::process_batch(&processor, records, later(), 2).await;
+    let response = batch::process_batch(&processor, records, &later(), 2).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -294,7 +300,7 @@ async fn fifo_failure_holds_back_the_rest_of_its_group_only() {
         record("b3", &body, Some("app:conversation:2")),
     ];
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, records, later(), 4).await;
+    let reports = batch::run(&processor, records, &later(), 4).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -326,7 +332,7 @@ async fn fifo_groups_keep_order_and_an_invalid_record_holds_back_its_group() {
         record("t3", &body, Some("g")),
     ];
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, records, later(), 4).await;
+    let reports = batch::run(&processor, records, &later(), 4).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -356,9 +362,14 @@ async fn deadline_guard_reports_unfinished_records_failed() {
         record("slow", &body, None),
         record("fast2", &body, None),
     ];
-    let deadline = Instant::now() + Duration::from_secs(5);
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, records.clone(), deadline, 1).await;
+    let reports = batch::run(
+        &processor,
+        records.clone(),
+        &within(Duration::from_secs(5)),
+        1,
+    )
+    .await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -374,13 +385,7 @@ async fn deadline_guard_reports_unfinished_records_failed() {
         "never started: the deadline had passed"
     );
     // With room for concurrency, only the slow one misses the deadline.
-    let reports = batch::run(
-        &processor,
-        records,
-        Instant::now() + Duration::from_secs(5),
-        3,
-    )
-    .await;
+    let reports = batch::run(&processor, records, &within(Duration::from_secs(5)), 3).await;
     assert_eq!(
         outcomes(&reports),
         vec![
@@ -395,7 +400,7 @@ async fn deadline_guard_reports_unfinished_records_failed() {
 async fn empty_and_all_failed_batches() {
     let (registry, _) = recording(&[]);
     let processor = Processor::new(registry);
-    let response = batch::process_batch(&processor, Vec::new(), later(), 4).await;
+    let response = batch::process_batch(&processor, Vec::new(), &later(), 4).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(
         serde_json::to_value(&response).expect("json"),
@@ -405,7 +410,7 @@ async fn empty_and_all_failed_batches() {
     let records: Vec<SqsMessage> = (0..10)
         .map(|n| record(&format!("bad-{n}"), b"[]", None))
         .collect();
-    let response = batch::process_batch(&processor, records, later(), 4).await;
+    let response = batch::process_batch(&processor, records, &later(), 4).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -443,7 +448,7 @@ async fn base64_bodies_are_decoded_and_a_wrong_model_is_a_permanent_failure() {
         None,
     );
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, vec![encoded, mismatched], later(), 2).await;
+    let reports = batch::run(&processor, vec![encoded, mismatched], &later(), 2).await;
     assert_eq!(reports[0].outcome, Outcome::Processed);
     assert!(
         matches!(&reports[1].outcome, Outcome::Failed(Failure::Handler(HandlerError::Permanent(m))) if m.contains("Ticket"))
@@ -466,7 +471,7 @@ async fn the_shipped_registry_handles_its_examples_and_leaves_the_rest_unhandled
         .map(|(t, _)| record(t.name(), &samples::sample_body(*t), None))
         .collect();
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, records, later(), 4).await;
+    let reports = batch::run(&processor, records, &later(), 4).await;
     for ((topic, expected), report) in cases.iter().zip(&reports) {
         assert_eq!(report.outcome.name(), *expected, "{topic}");
     }
@@ -481,7 +486,7 @@ async fn the_committed_sqs_fixture_is_processed_by_the_shipped_registry() {
         serde_json::from_str(&text).expect("an SQS event");
     let registry = topic_processor::handlers::registry();
     let processor = Processor::new(registry);
-    let reports = batch::run(&processor, event.records, later(), 4).await;
+    let reports = batch::run(&processor, event.records, &later(), 4).await;
     let outcomes: Vec<(Option<String>, &str)> = reports
         .iter()
         .map(|r| (r.topic.clone(), r.outcome.name()))
@@ -514,13 +519,13 @@ async fn with_idempotency_a_notification_runs_once_and_its_copies_are_duplicates
     let (registry, seen) = recording(&[]);
     let (processor, store) = idempotent(registry);
     let body = samples::sample_body(Topic::ConversationUserCreated);
-    let first = batch::run(&processor, vec![record("m-1", &body, None)], later(), 4).await;
+    let first = batch::run(&processor, vec![record("m-1", &body, None)], &later(), 4).await;
     assert_eq!(outcomes(&first), [("m-1".to_owned(), "processed")]);
     // The same notification again: Intercom's retry, SQS's redelivery, a replay.
     let copies = batch::run(
         &processor,
         vec![record("m-2", &body, None), record("m-3", &body, Some("g"))],
-        later(),
+        &later(),
         4,
     )
     .await;
@@ -536,31 +541,35 @@ async fn with_idempotency_a_notification_runs_once_and_its_copies_are_duplicates
         .get("topic-processor#notif_sample_conversation_user_created")
         .expect("an item");
     assert_eq!(item.status, "COMPLETED");
-    assert_eq!(
-        item.validation.as_deref(),
-        Some(body_sha256(&body).as_str())
-    );
+    let content = intercom_webhook::record::decode(&body, "m")
+        .expect("decodes")
+        .content_sha256;
+    assert_eq!(item.validation.as_deref(), Some(content.as_str()));
+    assert_eq!(item.owner.as_deref(), Some("test-request:m-1"));
 }
 
 #[tokio::test]
-async fn with_idempotency_a_failure_releases_the_lock_and_a_mismatch_fails() {
+async fn with_idempotency_a_failure_releases_the_lock_and_a_changed_notification_fails() {
     let (registry, seen) = recording(&["m-1"]);
     let (processor, store) = idempotent(registry);
     let body = samples::sample_body(Topic::TicketCreated);
     let key = "topic-processor#notif_sample_ticket_created";
-    let failed = batch::run(&processor, vec![record("m-1", &body, None)], later(), 4).await;
+    let failed = batch::run(&processor, vec![record("m-1", &body, None)], &later(), 4).await;
     assert_eq!(outcomes(&failed), [("m-1".to_owned(), "failed")]);
     assert_eq!(store.get(key), None, "the lock is released");
-    let retried = batch::run(&processor, vec![record("m-2", &body, None)], later(), 4).await;
+    let retried = batch::run(&processor, vec![record("m-2", &body, None)], &later(), 4).await;
     assert_eq!(outcomes(&retried), [("m-2".to_owned(), "processed")]);
     assert_eq!(*seen.lock().expect("lock"), ["m-1", "m-2"]);
 
-    let changed = String::from_utf8(body.clone())
-        .expect("utf8")
-        .replace("\"delivery_attempts\":1", "\"delivery_attempts\":2")
-        .into_bytes();
-    assert_ne!(changed, body);
-    let mismatched = batch::run(&processor, vec![record("m-3", &changed, None)], later(), 4).await;
+    // Intercom's own retry of it: delivered again, saying the same.
+    let retry = intercom_retry(&body);
+    let retried = batch::run(&processor, vec![record("m-3", &retry, None)], &later(), 4).await;
+    assert_eq!(outcomes(&retried), [("m-3".to_owned(), "duplicate")]);
+    // The same id saying something else.
+    let mut changed: Value = serde_json::from_slice(&body).expect("json");
+    changed["data"]["item"]["ticket_state"] = "resolved".into();
+    let changed = serde_json::to_vec(&changed).expect("json");
+    let mismatched = batch::run(&processor, vec![record("m-4", &changed, None)], &later(), 4).await;
     assert_eq!(
         mismatched[0].outcome,
         Outcome::Failed(Failure::PayloadMismatch)
@@ -570,41 +579,61 @@ async fn with_idempotency_a_failure_releases_the_lock_and_a_mismatch_fails() {
     assert_eq!(
         seen.lock().expect("lock").len(),
         2,
-        "nothing ran for the mismatch"
+        "nothing ran for the retry or the mismatch"
     );
 }
 
-/// A table that cannot be reached.
-#[derive(Debug)]
-struct Unreachable;
+/// `body` as Intercom re-sends it a minute later: `delivery_attempts` 2
+/// and a `delivered_at`, the body's bytes (and signature) different.
+fn intercom_retry(body: &[u8]) -> Vec<u8> {
+    let mut retry: Value = serde_json::from_slice(body).expect("json");
+    retry["delivery_attempts"] = 2.into();
+    retry["delivered_at"] = (retry["created_at"].as_i64().expect("created_at") + 61).into();
+    let retry = serde_json::to_vec(&retry).expect("json");
+    assert_ne!(retry, body);
+    retry
+}
 
-impl Store for Unreachable {
-    fn take(&self, _: idempotency::Record, _: i64) -> BoxFuture<Result<Written, StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError(
-            "connection refused".into(),
-        ))))
-    }
-    fn complete(&self, _: String, _: i64) -> BoxFuture<Result<(), StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError(
-            "connection refused".into(),
-        ))))
-    }
-    fn release(&self, _: String) -> BoxFuture<Result<(), StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError(
-            "connection refused".into(),
-        ))))
+/// A table whose every call fails, or never answers.
+#[derive(Debug, Clone, Copy)]
+enum BrokenStore {
+    Refusing,
+    Hanging,
+}
+
+impl BrokenStore {
+    fn answer<T: Send + 'static>(self) -> BoxFuture<Result<T, StoreError>> {
+        match self {
+            Self::Refusing => Box::pin(std::future::ready(Err(StoreError(
+                "connection refused".into(),
+            )))),
+            Self::Hanging => Box::pin(std::future::pending()),
+        }
     }
 }
 
-#[tokio::test]
-async fn with_the_table_unreachable_nothing_runs_and_the_records_fail_to_be_retried() {
-    let (registry, seen) = recording(&[]);
-    let processor = Processor::new(registry).with_idempotency(Idempotency::new(
-        Arc::new(Unreachable),
+impl Store for BrokenStore {
+    fn take(&self, _: idempotency::LockItem, _: i64) -> BoxFuture<Result<Taken, StoreError>> {
+        self.answer()
+    }
+    fn complete(&self, _: String, _: String, _: i64) -> BoxFuture<Result<Finished, StoreError>> {
+        self.answer()
+    }
+    fn release(&self, _: String, _: String) -> BoxFuture<Result<Finished, StoreError>> {
+        self.answer()
+    }
+}
+
+fn with_store(registry: Registry, store: impl Store + 'static) -> Processor {
+    Processor::new(registry).with_idempotency(Idempotency::new(
+        Arc::new(store),
         "topic-processor",
         Duration::from_secs(60),
-    ));
-    let records = vec![
+    ))
+}
+
+fn contact_group() -> Vec<SqsMessage> {
+    vec![
         record(
             "m-1",
             &samples::sample_body(Topic::ContactUserCreated),
@@ -615,8 +644,14 @@ async fn with_the_table_unreachable_nothing_runs_and_the_records_fail_to_be_retr
             &samples::sample_body(Topic::ContactUserUpdated),
             Some("g"),
         ),
-    ];
-    let reports = batch::run(&processor, records, later(), 4).await;
+    ]
+}
+
+#[tokio::test]
+async fn with_the_table_unreachable_nothing_runs_and_the_records_fail_to_be_retried() {
+    let (registry, seen) = recording(&[]);
+    let processor = with_store(registry, BrokenStore::Refusing);
+    let reports = batch::run(&processor, contact_group(), &later(), 4).await;
     assert_eq!(
         reports[0].outcome,
         Outcome::Failed(Failure::IdempotencyUnavailable("connection refused".into()))
@@ -633,5 +668,234 @@ async fn with_the_table_unreachable_nothing_runs_and_the_records_fail_to_be_retr
     assert!(
         seen.lock().expect("lock").is_empty(),
         "nothing ran unprotected"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_table_that_never_answers_fails_the_records_before_the_deadline() {
+    let (registry, seen) = recording(&[]);
+    let processor = with_store(registry, BrokenStore::Hanging);
+    let invocation = within(Duration::from_secs(6));
+    let mut records = contact_group();
+    records.extend((0..8).map(|n| {
+        record(
+            &format!("s-{n}"),
+            &samples::sample_body(Topic::ConversationUserCreated),
+            Some(&format!("other-{n}")),
+        )
+    }));
+    let started = tokio::time::Instant::now();
+    let reports = batch::run(&processor, records, &invocation, 10).await;
+    // The lock is given up FINISH_RESERVE before the records' deadline.
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(6) - topic_processor::processor::FINISH_RESERVE
+    );
+    assert_eq!(reports.len(), 10);
+    for report in &reports {
+        let Outcome::Failed(failure) = &report.outcome else {
+            panic!("{report:?}")
+        };
+        assert!(failure.is_retryable(), "{report:?}");
+        if report.message_id != "m-2" {
+            assert_eq!(failure.code(), "idempotency_unavailable", "{report:?}");
+        }
+    }
+    assert!(seen.lock().expect("lock").is_empty(), "nothing ran");
+}
+
+/// A table that takes locks and keeps them, but whose completions and
+/// releases never answer.
+#[derive(Debug, Default)]
+struct CompletionsHang(MemoryStore);
+
+impl Store for CompletionsHang {
+    fn take(&self, lock: idempotency::LockItem, now: i64) -> BoxFuture<Result<Taken, StoreError>> {
+        self.0.take(lock, now)
+    }
+    fn complete(&self, _: String, _: String, _: i64) -> BoxFuture<Result<Finished, StoreError>> {
+        BrokenStore::Hanging.answer()
+    }
+    fn release(&self, _: String, _: String) -> BoxFuture<Result<Finished, StoreError>> {
+        BrokenStore::Hanging.answer()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_that_never_answers_leaves_the_outcome_and_ends_by_the_deadline() {
+    let (registry, seen) = recording(&["m-2"]);
+    let processor = with_store(registry, CompletionsHang::default());
+    let started = tokio::time::Instant::now();
+    let records = vec![
+        record(
+            "m-1",
+            &samples::sample_body(Topic::ContactUserCreated),
+            None,
+        ),
+        record("m-2", &samples::sample_body(Topic::TicketCreated), None),
+    ];
+    let reports = batch::run(&processor, records, &within(Duration::from_secs(6)), 4).await;
+    assert_eq!(
+        outcomes(&reports),
+        [
+            ("m-1".to_owned(), "processed"),
+            ("m-2".to_owned(), "failed")
+        ],
+        "the effects decided the outcomes"
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(6), "no later");
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+}
+
+/// The lock of a record whose effects were cut off by the deadline is
+/// released in the time kept for it, so the redelivery runs at once.
+#[tokio::test(start_paused = true)]
+async fn effects_cut_off_by_the_deadline_release_their_lock_in_the_time_kept_for_it() {
+    let mut registry = Registry::new();
+    registry.on(Topic::ContactUserCreated, |_: Event<Item>| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    });
+    let (processor, store) = idempotent(registry);
+    let body = samples::sample_body(Topic::ContactUserCreated);
+    let started = tokio::time::Instant::now();
+    let reports = batch::run(
+        &processor,
+        vec![record("m-1", &body, None)],
+        &within(Duration::from_secs(10)),
+        1,
+    )
+    .await;
+    assert_eq!(reports[0].outcome, Outcome::Failed(Failure::OutOfTime));
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(10) - topic_processor::processor::FINISH_RESERVE,
+        "the handler was stopped at the effects' deadline"
+    );
+    assert_eq!(
+        store.get("topic-processor#notif_sample_contact_user_created"),
+        None,
+        "released"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_own_record_and_the_batch_goes_on() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut registry = Registry::new();
+    let ran = Arc::clone(&seen);
+    registry.on(
+        Topic::ConversationUserReplied,
+        move |event: Event<Conversation>| {
+            let ran = Arc::clone(&ran);
+            async move {
+                if event.meta.message_id == "m-5" {
+                    let parts = event.item.conversation_parts.and_then(|p| p.total_count);
+                    panic!("the CRM client expected {parts:?} parts");
+                }
+                ran.lock().expect("lock").push(event.meta.message_id);
+                Ok(())
+            }
+        },
+    );
+    let body = samples::sample_body(Topic::ConversationUserReplied);
+    let (processor, store) = idempotent(registry);
+    let standard: Vec<SqsMessage> = (0..10)
+        .map(|n| {
+            let mut notification: Value = serde_json::from_slice(&body).expect("json");
+            notification["id"] = format!("notif_{n}").into();
+            record(
+                &format!("m-{n}"),
+                &serde_json::to_vec(&notification).expect("json"),
+                None,
+            )
+        })
+        .collect();
+    let response = batch::process_batch(&processor, standard, &later(), 4).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-5"], "only the record whose handler panicked");
+    assert_eq!(seen.lock().expect("lock").len(), 9);
+    assert_eq!(
+        store.get("topic-processor#notif_5"),
+        None,
+        "its lock released"
+    );
+    assert_eq!(
+        store.get("topic-processor#notif_4").map(|i| i.status),
+        Some("COMPLETED".to_owned())
+    );
+    // FIFO: the panic holds back its own group only.
+    let in_group = |n: usize, group: &str| {
+        let mut notification: Value = serde_json::from_slice(&body).expect("json");
+        notification["id"] = format!("notif_fifo_{n}").into();
+        let bytes = serde_json::to_vec(&notification).expect("json");
+        record(&format!("m-{n}"), &bytes, Some(group))
+    };
+    let groups = vec![
+        in_group(5, "panics"),
+        in_group(6, "calm"),
+        in_group(7, "calm"),
+        in_group(9, "panics"),
+    ];
+    let reports = batch::run(&processor, groups, &later(), 4).await;
+    let Outcome::Failed(Failure::HandlerPanicked(message)) = &reports[0].outcome else {
+        panic!("{:?}", reports[0])
+    };
+    assert!(message.contains("the CRM client expected"), "{message}");
+    assert_eq!(
+        outcomes(&reports[1..]),
+        [
+            ("m-6".to_owned(), "processed"),
+            ("m-7".to_owned(), "processed"),
+            ("m-9".to_owned(), "failed")
+        ]
+    );
+    assert_eq!(reports[3].outcome, Outcome::Failed(Failure::GroupHeldBack));
+}
+
+/// A bus no request ever reaches: `plan` decides before any call.
+fn unreachable_bus() -> topic_processor::destinations::EventBus {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:1")
+        .build();
+    topic_processor::destinations::EventBus::new(
+        aws_sdk_eventbridge::Client::from_conf(config),
+        "bus",
+        "intercom",
+    )
+}
+
+#[tokio::test]
+async fn a_notification_the_bus_can_never_take_fails_before_its_handler_runs() {
+    let (registry, seen) = recording(&[]);
+    let (processor, store) = idempotent(registry);
+    let processor = processor.with_destinations(topic_processor::destinations::Destinations {
+        bus: Some(unreachable_bus()),
+        archive: None,
+    });
+    let large = samples::conversation_of(intercom_webhook::destination::EVENT_BUS_LIMIT + 1);
+    let reports = batch::run(&processor, vec![record("m-1", &large, None)], &later(), 1).await;
+    assert!(
+        matches!(
+            reports[0].outcome,
+            Outcome::Failed(Failure::TooLargeForEventBus(_))
+        ),
+        "{:?}",
+        reports[0]
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "the handler never ran"
+    );
+    assert_eq!(
+        store.get("topic-processor#notif_large_conversation"),
+        None,
+        "no lock was taken"
     );
 }

@@ -28,6 +28,7 @@ use intercom_webhook::queue_message::{self, QueueMessage, attribute};
 use intercom_webhook::signature::Verifier;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use topic_processor::Invocation;
 use topic_processor::batch::{self, RecordReport};
 use topic_processor::idempotency::{Idempotency, MemoryStore};
 use topic_processor::processor::Processor;
@@ -96,6 +97,16 @@ async fn local_processor() -> Result<Processor, Box<dyn std::error::Error + Send
         "intercom-dev",
         Duration::from_secs(86_400),
     )))
+}
+
+/// A local invocation as the deployed processor gets one: a minute, of
+/// which the last 1.5 s are kept for the answer.
+fn local_invocation(request_id: &str) -> Invocation {
+    Invocation::lasting(
+        request_id,
+        Duration::from_secs(60),
+        Duration::from_millis(1500),
+    )
 }
 
 /// Serves until Ctrl-C (or the process is killed).
@@ -268,8 +279,8 @@ async fn consume_embedded(
         );
         let record = sqs::record_of(&id, &queued);
         let subject = subject(&record);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for report in batch::run(&processor, vec![record], deadline, 1).await {
+        let invocation = local_invocation(&id);
+        for report in batch::run(&processor, vec![record], &invocation, 1).await {
             say(&report_line(&report, &subject));
         }
     }
@@ -361,8 +372,11 @@ async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, processor: Arc
             }
         }
         let subjects: Vec<String> = records.iter().map(subject).collect();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for (report, subject) in batch::run(&processor, records, deadline, 8)
+        let invocation = local_invocation(&format!(
+            "local-batch-{:06}",
+            MESSAGE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1
+        ));
+        for (report, subject) in batch::run(&processor, records, &invocation, 8)
             .await
             .iter()
             .zip(subjects)

@@ -25,11 +25,19 @@
 //! (acknowledged, never retried). Errors say whether a retry could help; the
 //! processor treats both as a failed record (SQS retries it, and after the
 //! redrive count it lands in the dead-letter queue), and logs which it was.
+//!
+//! Handlers are user code, so [`Registry::dispatch`] expects them to panic:
+//! a panic while the handler builds its future or while it runs becomes
+//! [`Failure::HandlerPanicked`] for its own record, and the rest of the
+//! batch goes on (this needs the release profile's `panic = "unwind"`).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+
+use futures_util::FutureExt as _;
 
 use crate::models::{FromItem, Item};
 use crate::topic::{Family, Topic};
@@ -52,6 +60,10 @@ pub struct Meta {
     pub delivery_attempts: Option<u64>,
     /// The SQS message id.
     pub message_id: String,
+    /// The object the notification is about, `{app_id}:{type}:{id}` (the
+    /// ticket of a ticket part, the contact of a contact tag; the FIFO
+    /// message group); `None` when the item names none.
+    pub object: Option<String>,
 }
 
 /// What a handler receives: the item, typed as the handler asked, and its meta.
@@ -126,6 +138,8 @@ pub enum Failure {
     /// The message is not a valid notification (it will reach the dead-letter queue).
     Invalid(String),
     Handler(HandlerError),
+    /// The handler panicked; the panic's message.
+    HandlerPanicked(String),
     /// An earlier record of the same FIFO group failed in this batch.
     GroupHeldBack,
     /// The invocation was about to time out before this record finished.
@@ -151,6 +165,7 @@ impl Failure {
         match self {
             Self::Invalid(_) => "invalid_notification",
             Self::Handler(_) => "handler_failed",
+            Self::HandlerPanicked(_) => "handler_panicked",
             Self::GroupHeldBack => "group_held_back",
             Self::OutOfTime => "out_of_time",
             Self::InProgress => "in_progress",
@@ -162,11 +177,15 @@ impl Failure {
         }
     }
 
-    /// Whether a retry could succeed (a bad notification or a permanent
-    /// handler error will fail again; the rest may not).
+    /// Whether a retry could succeed (a bad notification, a permanent
+    /// handler error or a panic, a bug that the same data meets again, will
+    /// fail again; the rest may not).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Invalid(_) | Self::PayloadMismatch | Self::TooLargeForEventBus(_) => false,
+            Self::Invalid(_)
+            | Self::HandlerPanicked(_)
+            | Self::PayloadMismatch
+            | Self::TooLargeForEventBus(_) => false,
             Self::Handler(error) => error.is_retryable(),
             Self::GroupHeldBack
             | Self::OutOfTime
@@ -183,6 +202,7 @@ impl fmt::Display for Failure {
         match self {
             Self::Invalid(reason) => write!(f, "invalid notification: {reason}"),
             Self::Handler(error) => write!(f, "handler failed ({error})"),
+            Self::HandlerPanicked(message) => write!(f, "handler panicked: {message}"),
             Self::GroupHeldBack => {
                 f.write_str("held back: an earlier record of its message group failed")
             }
@@ -305,19 +325,124 @@ impl Registry {
         }
     }
 
-    /// Runs the handler for `meta.topic` on `item`.
+    /// Runs the handler for `meta.topic` on `item`. A panic in the handler,
+    /// while it builds its future or while that runs, is this record's
+    /// [`Failure::HandlerPanicked`].
     pub fn dispatch(&self, item: Item, meta: Meta) -> BoxFuture<Outcome> {
-        match self.handler(meta.topic, &meta.topic_name) {
-            None => Box::pin(std::future::ready(Outcome::Unhandled)),
-            Some(handler) => {
-                let running = handler(item, meta);
-                Box::pin(async move {
-                    match running.await {
-                        Ok(()) => Outcome::Processed,
-                        Err(error) => Outcome::Failed(Failure::Handler(error)),
-                    }
-                })
+        let Some(handler) = self.handler(meta.topic, &meta.topic_name) else {
+            return Box::pin(std::future::ready(Outcome::Unhandled));
+        };
+        let running = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(item, meta))) {
+            Ok(running) => running,
+            Err(panic) => return Box::pin(std::future::ready(panicked(&*panic))),
+        };
+        Box::pin(async move {
+            match AssertUnwindSafe(running).catch_unwind().await {
+                Ok(Ok(())) => Outcome::Processed,
+                Ok(Err(error)) => Outcome::Failed(Failure::Handler(error)),
+                Err(panic) => panicked(&*panic),
             }
+        })
+    }
+}
+
+/// The outcome of a handler that panicked with `payload`.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Outcome {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|m| (*m).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Outcome::Failed(Failure::HandlerPanicked(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(topic: Topic) -> Meta {
+        Meta {
+            topic_name: topic.name().to_owned(),
+            topic,
+            notification_id: Some("notif_1".into()),
+            app_id: "a".into(),
+            created_at: 1,
+            delivery_attempts: Some(1),
+            message_id: "m-1".into(),
+            object: None,
         }
+    }
+
+    fn run(registry: &Registry, topic: Topic) -> Outcome {
+        let item = Item::Other(serde_json::Value::Null);
+        registry
+            .dispatch(item, meta(topic))
+            .now_or_never()
+            .expect("these handlers finish on their first poll")
+    }
+
+    #[test]
+    fn every_way_a_handler_ends_is_an_outcome() {
+        let mut registry = Registry::new();
+        registry
+            .on(Topic::ContactUserCreated, |_: Event<Item>| async { Ok(()) })
+            .on(Topic::ContactUserUpdated, |_: Event<Item>| async {
+                Err(HandlerError::retryable("crm timed out"))
+            })
+            .on(Topic::ContactDeleted, |event: Event<Item>| async move {
+                panic!("no email for {}: ?", event.meta.app_id);
+            })
+            .on(Topic::ContactLeadCreated, |_: Event<Item>| {
+                // A panic before the handler's future exists.
+                let attempts: Vec<u8> = Vec::new();
+                let first = attempts[0];
+                async move {
+                    if first > 0 {
+                        Ok(())
+                    } else {
+                        Err(HandlerError::permanent("zero"))
+                    }
+                }
+            })
+            .on(Topic::ContactLeadUpdated, |_: Event<Item>| async {
+                std::panic::panic_any(42_u32)
+            });
+        assert_eq!(
+            run(&registry, Topic::ContactUserCreated),
+            Outcome::Processed
+        );
+        assert_eq!(
+            run(&registry, Topic::ContactUserUpdated),
+            Outcome::Failed(Failure::Handler(HandlerError::Retryable(
+                "crm timed out".into()
+            )))
+        );
+        assert_eq!(
+            run(&registry, Topic::ContactDeleted),
+            Outcome::Failed(Failure::HandlerPanicked("no email for a: ?".into()))
+        );
+        let Outcome::Failed(Failure::HandlerPanicked(message)) =
+            run(&registry, Topic::ContactLeadCreated)
+        else {
+            panic!("a panic while building the future is caught too")
+        };
+        assert!(message.contains("index out of bounds"), "{message}");
+        assert_eq!(
+            run(&registry, Topic::ContactLeadUpdated),
+            Outcome::Failed(Failure::HandlerPanicked("a panic without a message".into()))
+        );
+        assert_eq!(
+            run(&registry, Topic::AdminAddedToWorkspace),
+            Outcome::Unhandled
+        );
+        // The registry is as good as before for the next record.
+        assert_eq!(
+            run(&registry, Topic::ContactUserCreated),
+            Outcome::Processed
+        );
+        let panicked = Failure::HandlerPanicked("x".into());
+        assert_eq!(panicked.code(), "handler_panicked");
+        assert!(!panicked.is_retryable());
+        assert_eq!(panicked.to_string(), "handler panicked: x");
     }
 }

@@ -186,6 +186,15 @@ impl Envelope {
             .and_then(|kind| wrapped(kind))
             .or_else(|| WRAPPERS.iter().find_map(|kind| wrapped(kind)))
     }
+
+    /// The object this notification is about, as `{app_id}:{type}:{id}`
+    /// from [`Envelope::subject`]: the receiver's FIFO message group, and the
+    /// object whose notifications freshness compares. `None` when the item
+    /// names no object.
+    pub fn object(&self) -> Option<String> {
+        self.subject()
+            .map(|(kind, id)| format!("{}:{kind}:{id}", self.app_id))
+    }
 }
 
 /// The hex SHA-256 of a notification's body: how a notification without an
@@ -194,6 +203,72 @@ impl Envelope {
 /// back with the same body.
 pub fn body_sha256(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
+}
+
+/// Envelope fields that say how a notification was delivered rather than
+/// what it says: Intercom's retry of a notification changes them and
+/// nothing else (`delivery_attempts` 1 → 2).
+pub const DELIVERY_FIELDS: [&str; 4] = [
+    "delivery_attempts",
+    "delivery_status",
+    "delivered_at",
+    "first_sent_at",
+];
+
+/// The hex SHA-256 of what a notification says, the same for every delivery
+/// of it: the idempotency table's `validation`.
+///
+/// The canonical form hashed is the notification object without its
+/// [`DELIVERY_FIELDS`], written as compact JSON (no whitespace) with the
+/// keys of every object in byte order, strings escaped and numbers written
+/// as `serde_json` writes them. So two deliveries of one notification hash
+/// alike however their bytes differ (field order, spacing, escapes, the
+/// delivery fields), and a different `topic`, `app_id`, `created_at`,
+/// `data` or any other field hashes differently.
+pub fn content_sha256(notification: &Value) -> String {
+    let mut canonical = Vec::new();
+    write_canonical(notification, &DELIVERY_FIELDS, &mut canonical);
+    hex::encode(Sha256::digest(&canonical))
+}
+
+/// Writes `value` in the canonical form, leaving out the top-level fields
+/// named in `skip`.
+fn write_canonical(value: &Value, skip: &[&str], out: &mut Vec<u8>) {
+    match value {
+        Value::Object(fields) => {
+            let mut fields: Vec<(&String, &Value)> = fields
+                .iter()
+                .filter(|(name, _)| !skip.contains(&name.as_str()))
+                .collect();
+            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (n, (name, value)) in fields.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_json(name, out);
+                out.push(b':');
+                write_canonical(value, &[], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(values) => {
+            out.push(b'[');
+            for (n, value) in values.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_canonical(value, &[], out);
+            }
+            out.push(b']');
+        }
+        scalar => write_json(scalar, out),
+    }
+}
+
+fn write_json(scalar: &impl serde::Serialize, out: &mut Vec<u8>) {
+    // Writing a string, number, bool or null into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, scalar);
 }
 
 /// Objects that wrapper items carry, in the order they are preferred as the
@@ -418,6 +493,44 @@ mod tests {
             Envelope::parse_unverified(b"{\"topic\":\"\xff\"}"),
             Err(EnvelopeError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn the_content_hash_ignores_how_a_notification_was_delivered() {
+        let first = r#"{"type":"notification_event","topic":"contact.user.created","id":"notif_1","app_id":"a","created_at":5,"delivery_attempts":1,"first_sent_at":6,"delivery_status":"pending","data":{"type":"notification_event_data","item":{"type":"contact","id":"c1","name":"Zoë"}}}"#;
+        // Intercom's retry: the delivery fields change; here the field
+        // order, spacing and escapes too.
+        let retry = r#"{ "data": {"item": {"name": "Zo\u00eb", "id": "c1", "type": "contact"}, "type": "notification_event_data"},
+            "created_at": 5, "app_id": "a", "id": "notif_1", "topic": "contact.user.created",
+            "type": "notification_event", "delivery_attempts": 2, "delivered_at": 66, "first_sent_at": 7 }"#;
+        let hash = |body: &str| content_sha256(&serde_json::from_str(body).expect("json"));
+        assert_eq!(hash(first), hash(retry));
+        // Known answer: the canonical form is written out by hand here.
+        let canonical = r#"{"app_id":"a","created_at":5,"data":{"item":{"id":"c1","name":"Zoë","type":"contact"},"type":"notification_event_data"},"id":"notif_1","topic":"contact.user.created","type":"notification_event"}"#;
+        assert_eq!(hash(first), body_sha256(canonical.as_bytes()));
+        // What the notification says is covered, at any depth.
+        for (from, to) in [
+            (
+                r#""topic":"contact.user.created""#,
+                r#""topic":"contact.user.updated""#,
+            ),
+            (r#""app_id":"a""#, r#""app_id":"b""#),
+            (r#""created_at":5"#, r#""created_at":6"#),
+            (r#""name":"Zoë""#, r#""name":"Zoe""#),
+            (r#""id":"c1""#, r#""id":"c2""#),
+            (r#""type":"notification_event_data","#, ""),
+        ] {
+            let changed = first.replacen(from, to, 1);
+            assert_ne!(changed, first, "{from}");
+            assert_ne!(hash(&changed), hash(first), "{from} → {to}");
+        }
+        // Delivery fields count only at the top level.
+        let nested = first.replacen(
+            r#""name":"Zoë""#,
+            r#""name":"Zoë","delivery_attempts":3"#,
+            1,
+        );
+        assert_ne!(hash(&nested), hash(first));
     }
 
     #[test]

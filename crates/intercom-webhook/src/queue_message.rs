@@ -360,10 +360,7 @@ fn fifo_ids(body: &[u8], envelope: &Envelope) -> FifoIds {
         Some(id) => fifo_id(id),
         None => body_sha256(body),
     };
-    let group_id = match envelope.subject() {
-        Some((kind, id)) => fifo_id(&format!("{}:{kind}:{id}", envelope.app_id)),
-        None => fifo_id(&envelope.app_id),
-    };
+    let group_id = fifo_id(&envelope.object().unwrap_or_else(|| envelope.app_id.clone()));
     FifoIds {
         group_id,
         deduplication_id,

@@ -5,9 +5,11 @@
 //!   once a record fails, the group's later records in the batch are reported
 //!   failed without running, so SQS redelivers them in order. Groups run
 //!   concurrently.
-//! - A record that has not finished by the deadline (the invocation's own,
-//!   less a margin) is reported failed, instead of the whole batch being lost
-//!   to a timeout. A handler cut off that way runs again on redelivery.
+//! - A record that has not finished by the records' deadline (the
+//!   invocation's own, less a margin) is reported failed, instead of the
+//!   whole batch being lost to a timeout; every AWS call a record makes ends
+//!   by then too ([`Processor::record`]). A handler cut off that way runs
+//!   again on redelivery.
 //! - One log line per record: `topic`, `notification_id`, `message_id`,
 //!   `outcome`, `lag_ms` (since Intercom created the notification),
 //!   `trace_id` (the receiver's X-Ray trace, when it came), and for a
@@ -23,20 +25,19 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessa
 use futures_util::StreamExt as _;
 use futures_util::stream;
 use intercom_webhook::dispatch::{Failure, Outcome};
-use tokio::time::Instant;
 
 use crate::processor::Processor;
 pub use crate::processor::RecordReport;
-use crate::telemetry;
+use crate::{Invocation, telemetry};
 
 /// Processes `records` and returns what Lambda expects back.
 pub async fn process_batch(
     processor: &Processor,
     records: Vec<SqsMessage>,
-    deadline: Instant,
+    invocation: &Invocation,
     concurrency: usize,
 ) -> SqsBatchResponse {
-    let reports = run(processor, records, deadline, concurrency.max(1)).await;
+    let reports = run(processor, records, invocation, concurrency.max(1)).await;
     let mut response = SqsBatchResponse::default();
     for report in &reports {
         log(report);
@@ -53,7 +54,7 @@ pub async fn process_batch(
 pub async fn run(
     processor: &Processor,
     records: Vec<SqsMessage>,
-    deadline: Instant,
+    invocation: &Invocation,
     concurrency: usize,
 ) -> Vec<RecordReport> {
     let fifo = records
@@ -73,7 +74,7 @@ pub async fn run(
             }
         }
         stream::iter(groups)
-            .map(|(_, members)| run_group(processor, members, deadline))
+            .map(|(_, members)| run_group(processor, members, invocation))
             .buffer_unordered(concurrency.max(1))
             .flat_map(stream::iter)
             .collect()
@@ -81,7 +82,7 @@ pub async fn run(
     } else {
         stream::iter(records.into_iter().enumerate())
             .map(
-                |(index, record)| async move { (index, processor.record(&record, deadline).await) },
+                |(index, record)| async move { (index, processor.record(&record, invocation).await) },
             )
             .buffer_unordered(concurrency.max(1))
             .collect()
@@ -94,7 +95,7 @@ pub async fn run(
 async fn run_group(
     processor: &Processor,
     members: Vec<(usize, SqsMessage)>,
-    deadline: Instant,
+    invocation: &Invocation,
 ) -> Vec<(usize, RecordReport)> {
     let mut reports = Vec::with_capacity(members.len());
     let mut held_back = false;
@@ -102,7 +103,7 @@ async fn run_group(
         let report = if held_back {
             RecordReport::of(&record, Outcome::Failed(Failure::GroupHeldBack))
         } else {
-            processor.record(&record, deadline).await
+            processor.record(&record, invocation).await
         };
         held_back |= matches!(report.outcome, Outcome::Failed(_));
         reports.push((index, report));

@@ -1,44 +1,53 @@
 //! The built-in destinations: every valid notification put on an EventBridge bus and archived to S3, beside its handler.
 //!
-//! [`Destinations::deliver`] takes one notification to each configured
-//! destination. The archive object is the body byte for byte at
-//! [`destination::archive_key`]; the bus entry's `Detail` is the body
-//! itself, or, over EventBridge's limit, a pointer to the archived object
-//! (without an archive that record fails, `too_large_for_event_bus`).
+//! Two steps, so that a record that can never be delivered fails before
+//! its handler runs:
 //!
-//! Bus entries of records running at the same time share `PutEvents`
-//! requests: [`EventBus`] hands entries to one publishing task, which sends
-//! what has gathered (up to 10 entries and 256 KB) while the previous
-//! request is in flight, and answers each entry on its own, so a failed
-//! entry fails only its own record.
+//! - [`Destinations::plan`], before anything runs, decides what each
+//!   configured destination gets: the archive key, and the bus entry's
+//!   `Detail`, which is the body itself or, over EventBridge's limit, a
+//!   pointer to the archived object. With no archive to point to, or a body
+//!   the bus cannot carry as text, the record fails there
+//!   (`too_large_for_event_bus`, `invalid_notification`).
+//! - [`Destinations::deliver`] then does it, inside the record's own time:
+//!   one `PutObject` and one `PutEvents` of one entry (after the archive
+//!   when the entry points to it). Nothing is left running in the
+//!   background: when the record's deadline cuts the delivery off, its
+//!   requests are dropped with it, and nothing is sent after the record's
+//!   outcome was decided.
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_s3::primitives::ByteStream;
-use intercom_webhook::destination::{self, EVENT_BUS_BATCH, EVENT_BUS_LIMIT};
-use intercom_webhook::dispatch::{Failure, Meta};
+use intercom_webhook::destination::{self, EVENT_BUS_LIMIT};
+use intercom_webhook::dispatch::Failure;
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
 
+use crate::notification::Notification;
 use crate::telemetry::{self, Destination};
-
-/// One notification on its way to the destinations.
-#[derive(Debug, Clone, Copy)]
-pub struct Notification<'a> {
-    /// The body as the receiver accepted it.
-    pub body: &'a [u8],
-    pub meta: &'a Meta,
-    /// The `signature`, `received_at` and `subscription_id` attributes,
-    /// for the archive's metadata (a replay queues them again).
-    pub signature: Option<&'a str>,
-    pub received_at: Option<&'a str>,
-    pub subscription_id: Option<&'a str>,
-}
 
 /// The configured destinations; none by default.
 #[derive(Debug, Default)]
 pub struct Destinations {
     pub bus: Option<EventBus>,
     pub archive: Option<Archive>,
+}
+
+/// What the destinations will do with one notification, decided before
+/// anything runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Where the archive stores the body.
+    archive_key: Option<String>,
+    /// The bus entry's `Detail`.
+    bus_detail: Option<BusDetail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BusDetail {
+    /// The notification itself.
+    Body(String),
+    /// A pointer to the archived object, put once the object is there.
+    Pointer(String),
 }
 
 impl Destinations {
@@ -48,49 +57,73 @@ impl Destinations {
         self.bus.is_some() || self.archive.is_some()
     }
 
-    /// Takes `notification` to every configured destination; the first
-    /// failure is the record's.
-    pub async fn deliver(&self, notification: Notification<'_>) -> Result<(), Failure> {
-        let archived_at = self
+    /// What each configured destination gets, or why it never can.
+    pub fn plan(&self, notification: &Notification) -> Result<Plan, Failure> {
+        let archive_key = self
             .archive
             .as_ref()
-            .map(|archive| (archive, archive.key(notification)));
+            .map(|archive| archive.key(notification));
+        let Some(bus) = &self.bus else {
+            return Ok(Plan {
+                archive_key,
+                bus_detail: None,
+            });
+        };
+        let topic = &notification.meta.topic_name;
+        let body = std::str::from_utf8(&notification.body).map_err(|_| {
+            Failure::Invalid("the body is not UTF-8, as an event's detail must be".into())
+        })?;
+        let size = destination::event_entry_size(&bus.source, topic, body);
+        if size <= EVENT_BUS_LIMIT {
+            return Ok(Plan {
+                archive_key,
+                bus_detail: Some(BusDetail::Body(body.to_owned())),
+            });
+        }
+        let too_large = |size| {
+            telemetry::destination_failed(Destination::EventBus);
+            Failure::TooLargeForEventBus(size)
+        };
+        let (Some(archive), Some(key)) = (&self.archive, &archive_key) else {
+            return Err(too_large(size));
+        };
+        let envelope: Map<String, Value> = serde_json::from_slice(&notification.body)
+            .map_err(|e| Failure::Invalid(e.to_string()))?;
+        let pointer = destination::pointer_detail(&envelope, &archive.bucket, key);
+        let size = destination::event_entry_size(&bus.source, topic, &pointer);
+        if size > EVENT_BUS_LIMIT {
+            return Err(too_large(size));
+        }
+        Ok(Plan {
+            archive_key,
+            bus_detail: Some(BusDetail::Pointer(pointer)),
+        })
+    }
+
+    /// Delivers `notification` as `plan` says; the first failure is the
+    /// record's.
+    pub async fn deliver(&self, plan: Plan, notification: &Notification) -> Result<(), Failure> {
         let archived = async {
-            match &archived_at {
-                Some((archive, key)) => archive.put(key, notification).await,
-                None => Ok(()),
+            match (&self.archive, &plan.archive_key) {
+                (Some(archive), Some(key)) => archive.put(key, notification).await,
+                _ => Ok(()),
             }
         };
         let Some(bus) = &self.bus else {
             return archived.await;
         };
-        let detail = std::str::from_utf8(notification.body)
-            .map_err(|_| Failure::Invalid("the body is not UTF-8".into()))?;
-        let size =
-            destination::event_entry_size(&bus.source, &notification.meta.topic_name, detail);
-        if size <= EVENT_BUS_LIMIT {
-            let (archived, published) = tokio::join!(
-                archived,
-                bus.publish(notification.meta, detail.to_owned(), size)
-            );
-            return archived.and(published);
+        match plan.bus_detail {
+            None => archived.await,
+            Some(BusDetail::Body(detail)) => {
+                let (archived, published) =
+                    tokio::join!(archived, bus.publish(notification, detail));
+                archived.and(published)
+            }
+            Some(BusDetail::Pointer(detail)) => {
+                archived.await?;
+                bus.publish(notification, detail).await
+            }
         }
-        // Too large for the bus: the archived object stands for it.
-        let Some((archive, key)) = &archived_at else {
-            telemetry::destination_failed(Destination::EventBus);
-            return Err(Failure::TooLargeForEventBus(size));
-        };
-        archived.await?;
-        let envelope: Map<String, Value> = serde_json::from_slice(notification.body)
-            .map_err(|e| Failure::Invalid(e.to_string()))?;
-        let pointer = destination::pointer_detail(&envelope, &archive.bucket, key);
-        let size =
-            destination::event_entry_size(&bus.source, &notification.meta.topic_name, &pointer);
-        if size > EVENT_BUS_LIMIT {
-            telemetry::destination_failed(Destination::EventBus);
-            return Err(Failure::TooLargeForEventBus(size));
-        }
-        bus.publish(notification.meta, pointer, size).await
     }
 }
 
@@ -112,37 +145,38 @@ impl Archive {
     }
 
     /// Where `notification` is archived; a retry gets the same key.
-    pub fn key(&self, notification: Notification<'_>) -> String {
-        let meta = notification.meta;
+    pub fn key(&self, notification: &Notification) -> String {
+        let meta = &notification.meta;
         destination::archive_key(
             &self.prefix,
             &meta.app_id,
             &meta.topic_name,
             meta.created_at,
             meta.notification_id.as_deref(),
-            notification.body,
+            &notification.body,
         )
     }
 
-    async fn put(&self, key: &str, notification: Notification<'_>) -> Result<(), Failure> {
+    async fn put(&self, key: &str, notification: &Notification) -> Result<(), Failure> {
+        let delivery = &notification.delivery;
         let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type("application/json")
-            .body(ByteStream::from(notification.body.to_vec()));
-        // S3 metadata is ASCII; both values are, as the receiver writes them.
+            .body(ByteStream::from(notification.body.clone()));
+        // S3 metadata is ASCII; these values are, as the receiver writes them.
         for (name, value) in [
-            ("signature", notification.signature),
-            ("received_at", notification.received_at),
-            ("subscription_id", notification.subscription_id),
+            ("signature", &delivery.signature),
+            ("received_at", &delivery.received_at),
+            ("subscription_id", &delivery.subscription_id),
         ] {
-            if let Some(value) = value.filter(|v| v.is_ascii()) {
+            if let Some(value) = value.as_deref().filter(|v| v.is_ascii()) {
                 request = request.metadata(name, value);
             }
         }
-        request.send().await.map(|_| ()).map_err(|error| {
+        request.send().await.map(drop).map_err(|error| {
             telemetry::destination_failed(Destination::Archive);
             Failure::Destination(format!(
                 "archive s3://{}/{key}: {}",
@@ -153,34 +187,28 @@ impl Archive {
     }
 }
 
-/// An EventBridge bus, fed through one publishing task.
+/// An EventBridge bus.
 #[derive(Debug)]
 pub struct EventBus {
+    client: aws_sdk_eventbridge::Client,
     /// The entries' `Source`.
     pub source: String,
     bus_name: String,
-    entries: mpsc::UnboundedSender<Pending>,
-}
-
-struct Pending {
-    entry: PutEventsRequestEntry,
-    size: usize,
-    done: oneshot::Sender<Result<(), String>>,
 }
 
 impl EventBus {
-    /// Starts the publishing task on the current Tokio runtime.
-    pub fn start(client: aws_sdk_eventbridge::Client, bus_name: &str, source: &str) -> Self {
-        let (entries, queued) = mpsc::unbounded_channel();
-        tokio::spawn(publish(client, queued));
+    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: &str, source: &str) -> Self {
         Self {
+            client,
             source: source.to_owned(),
             bus_name: bus_name.to_owned(),
-            entries,
         }
     }
 
-    async fn publish(&self, meta: &Meta, detail: String, size: usize) -> Result<(), Failure> {
+    /// Puts one entry for `notification` with `detail`: `PutEvents` answers
+    /// each entry on its own, and a failed entry is this record's failure.
+    async fn publish(&self, notification: &Notification, detail: String) -> Result<(), Failure> {
+        let meta = &notification.meta;
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(&self.source)
@@ -190,83 +218,27 @@ impl EventBus {
                 meta.created_at,
             ))
             .build();
-        let (done, answer) = oneshot::channel();
-        let stopped = || Failure::Destination("event bus: the publishing task stopped".into());
-        let published = match self.entries.send(Pending { entry, size, done }) {
-            Err(_) => Err(stopped()),
-            Ok(()) => answer.await.map_err(|_| stopped()).and_then(|answered| {
-                answered.map_err(|error| {
-                    Failure::Destination(format!("event bus {}: {error}", self.bus_name))
-                })
-            }),
-        };
-        if published.is_err() {
-            telemetry::destination_failed(Destination::EventBus);
-        }
-        published
-    }
-}
-
-/// Sends what has gathered, one `PutEvents` request at a time, and answers
-/// every entry.
-async fn publish(
-    client: aws_sdk_eventbridge::Client,
-    mut queued: mpsc::UnboundedReceiver<Pending>,
-) {
-    let mut carried: Option<Pending> = None;
-    loop {
-        let first = match carried.take() {
-            Some(pending) => pending,
-            None => match queued.recv().await {
-                Some(pending) => pending,
-                None => return,
+        let sent = self.client.put_events().entries(entry).send().await;
+        let refused = match &sent {
+            Err(error) => Some(aws_sdk_eventbridge::error::DisplayErrorContext(error).to_string()),
+            Ok(output) => match output.entries().first() {
+                Some(entry) if entry.error_code().is_none() && entry.event_id().is_some() => None,
+                Some(entry) => Some(format!(
+                    "{}: {}",
+                    entry.error_code().unwrap_or("no event id"),
+                    entry.error_message().unwrap_or_default()
+                )),
+                None => Some("no result for the entry".to_owned()),
             },
         };
-        // Let records running beside this one add their entries.
-        tokio::task::yield_now().await;
-        let mut size = first.size;
-        let mut batch = vec![first];
-        while batch.len() < EVENT_BUS_BATCH {
-            let Ok(next) = queued.try_recv() else { break };
-            if size + next.size > EVENT_BUS_LIMIT {
-                carried = Some(next);
-                break;
-            }
-            size += next.size;
-            batch.push(next);
-        }
-        put(&client, batch).await;
-    }
-}
-
-async fn put(client: &aws_sdk_eventbridge::Client, batch: Vec<Pending>) {
-    let (entries, waiting): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .map(|pending| (pending.entry, pending.done))
-        .unzip();
-    let sent = client.put_events().set_entries(Some(entries)).send().await;
-    match sent {
-        Ok(output) => {
-            let results = output.entries();
-            for (n, done) in waiting.into_iter().enumerate() {
-                let result = match results.get(n) {
-                    Some(entry) if entry.error_code().is_none() && entry.event_id().is_some() => {
-                        Ok(())
-                    }
-                    Some(entry) => Err(format!(
-                        "{}: {}",
-                        entry.error_code().unwrap_or("no event id"),
-                        entry.error_message().unwrap_or_default()
-                    )),
-                    None => Err("no result for this entry".to_owned()),
-                };
-                let _ = done.send(result);
-            }
-        }
-        Err(error) => {
-            let error = aws_sdk_eventbridge::error::DisplayErrorContext(error).to_string();
-            for done in waiting {
-                let _ = done.send(Err(error.clone()));
+        match refused {
+            None => Ok(()),
+            Some(error) => {
+                telemetry::destination_failed(Destination::EventBus);
+                Err(Failure::Destination(format!(
+                    "event bus {}: {error}",
+                    self.bus_name
+                )))
             }
         }
     }

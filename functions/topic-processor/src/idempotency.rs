@@ -1,24 +1,38 @@
-//! Exactly-once effects: a notification's handler and destinations run to completion at most once, with Powertools' DynamoDB layout.
+//! Exactly-once effects: a notification's handler and destinations run to completion at most once, with Powertools' DynamoDB layout and locks that know their owner.
 //!
-//! Before a record's effects run, the processor takes a lock on its key with
-//! one conditional write: an item `{id, status: INPROGRESS, expiration,
-//! in_progress_expiration, validation}` that only goes in when there is no
-//! item, the item has expired, or it is an `INPROGRESS` lock whose holder's
-//! invocation has ended. Then:
+//! Before a record's effects run, the processor takes the notification's
+//! lock with one conditional write: the item `{id, status: INPROGRESS,
+//! expiration, in_progress_expiration, validation, owner}` goes in only when
+//! there is no item, the item has expired, or it is an `INPROGRESS` lock
+//! whose holder's invocation has ended. Then:
 //!
-//! - the effects succeed: the item becomes `COMPLETED` (one update);
-//! - they fail (or run out of time): the item is deleted, so a retry runs;
+//! - the effects succeed: the owner marks the item `COMPLETED` (one update);
+//! - they fail (or run out of time): the owner deletes the item, so a retry
+//!   runs;
 //! - the write is refused: the item there decides. A different `validation`
-//!   (the same notification id with another body) is `payload_mismatch`; a
-//!   `COMPLETED` item makes the record a `duplicate`; a live `INPROGRESS` lock
-//!   means another processor has it, and the record fails to be retried.
-//! - the table cannot be reached: the record fails; nothing runs unprotected.
+//!   (the same key for a notification that says something else) is
+//!   `payload_mismatch`; a `COMPLETED` item makes the record a `duplicate`;
+//!   a live `INPROGRESS` lock means another invocation has it, and the
+//!   record fails, to be retried;
+//! - the table cannot be reached: the record fails; nothing runs
+//!   unprotected.
 //!
-//! The names (`id`, `status`, `expiration` in epoch seconds as the table's TTL
-//! attribute, `in_progress_expiration` in epoch milliseconds, `validation`)
-//! are those of Powertools for AWS Lambda, so its tables, dashboards and
-//! habits carry over. A crashed or timed-out holder's lock expires with its
-//! invocation.
+//! **Owners.** A lock names its owner (`{request id}:{message id}`), and
+//! completing or deleting it is conditional on that name, so an invocation
+//! whose lock was taken over can neither complete nor release the new
+//! owner's lock. The lock expires at its invocation's own deadline
+//! (`in_progress_expiration`), when that invocation can no longer run; the
+//! processor stops the effects earlier (see `processor`), so two owners
+//! never run one notification's effects at the same time.
+//!
+//! **Validation** is the hash of what the notification says, not of its
+//! bytes ([`intercom_webhook::envelope::content_sha256`]): Intercom's retry
+//! of a notification (`delivery_attempts: 2`) is a `duplicate` of it.
+//!
+//! The names (`id`, `status`, `expiration` in epoch seconds as the table's
+//! TTL attribute, `in_progress_expiration` in epoch milliseconds,
+//! `validation`) are those of Powertools for AWS Lambda, so its tables,
+//! dashboards and habits carry over; `owner` is this project's.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +42,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use intercom_webhook::dispatch::BoxFuture;
 use intercom_webhook::envelope::body_sha256;
 
+use crate::notification::Notification;
+
 /// The table's partition key and attribute names.
 pub mod attribute {
     pub const ID: &str = "id";
@@ -35,6 +51,7 @@ pub mod attribute {
     pub const EXPIRATION: &str = "expiration";
     pub const IN_PROGRESS_EXPIRATION: &str = "in_progress_expiration";
     pub const VALIDATION: &str = "validation";
+    pub const OWNER: &str = "owner";
 }
 
 /// `status` of a lock being worked on.
@@ -44,24 +61,35 @@ pub const COMPLETED: &str = "COMPLETED";
 
 /// An item of the idempotency table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct LockItem {
     pub id: String,
     pub status: String,
     /// Epoch seconds after which the item counts for nothing (the TTL).
     pub expiration: i64,
     /// Epoch milliseconds after which an `INPROGRESS` lock is abandoned.
     pub in_progress_expiration: Option<i64>,
-    /// Hex SHA-256 of the notification body.
+    /// The notification's content hash.
     pub validation: Option<String>,
+    /// Who took the lock: `{request id}:{message id}`.
+    pub owner: Option<String>,
 }
 
 /// What a conditional write of a lock came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Written {
+pub enum Taken {
     /// The lock is ours.
-    Taken,
+    Yes,
     /// The condition failed; the item that stands in the way, when the table said.
-    Refused(Option<Record>),
+    Refused(Option<LockItem>),
+}
+
+/// What completing or releasing a lock came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Done,
+    /// The lock is no longer this owner's (it expired and was taken over):
+    /// nothing was changed.
+    NotOwner,
 }
 
 /// The table could not be used: unreachable, missing, throttled, denied.
@@ -76,14 +104,20 @@ impl fmt::Display for StoreError {
 
 /// Where locks live: DynamoDB as deployed, memory for local runs and tests.
 pub trait Store: Send + Sync {
-    /// Writes `lock` (an `INPROGRESS` record) unless an item stands in the
+    /// Writes `lock` (an `INPROGRESS` item) unless an item stands in the
     /// way: one that has not expired at `now_ms` and is not an `INPROGRESS`
-    /// lock past its `in_progress_expiration`.
-    fn take(&self, lock: Record, now_ms: i64) -> BoxFuture<Result<Written, StoreError>>;
-    /// Marks `id` `COMPLETED`, remembered until `expiration` (epoch seconds).
-    fn complete(&self, id: String, expiration: i64) -> BoxFuture<Result<(), StoreError>>;
-    /// Deletes `id`'s item.
-    fn release(&self, id: String) -> BoxFuture<Result<(), StoreError>>;
+    /// lock past its `in_progress_expiration` ([`stands`]).
+    fn take(&self, lock: LockItem, now_ms: i64) -> BoxFuture<Result<Taken, StoreError>>;
+    /// Marks `id` `COMPLETED`, remembered until `expiration` (epoch
+    /// seconds), if it is an `INPROGRESS` lock of `owner`.
+    fn complete(
+        &self,
+        id: String,
+        owner: String,
+        expiration: i64,
+    ) -> BoxFuture<Result<Finished, StoreError>>;
+    /// Deletes `id`'s item if it is an `INPROGRESS` lock of `owner`.
+    fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>>;
 }
 
 /// Why a record may not run its effects now.
@@ -91,18 +125,19 @@ pub trait Store: Send + Sync {
 pub enum Refusal {
     /// Completed before: the record is a duplicate.
     AlreadyDone,
-    /// Another processor holds a live lock; retry later.
+    /// Another invocation holds a live lock; retry later.
     InProgress,
-    /// The same key was seen with a different body.
+    /// The same key was seen for a notification that says something else.
     PayloadMismatch,
     /// The table could not be used.
     Unavailable(StoreError),
 }
 
-/// A lock this processor holds, to be completed or released.
+/// A lock this invocation holds, to be completed or released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
     pub key: String,
+    pub owner: String,
 }
 
 /// Idempotency for one function: its store, its name and how long completed
@@ -123,16 +158,6 @@ impl fmt::Debug for Idempotency {
     }
 }
 
-fn epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl Idempotency {
     pub fn new(store: Arc<dyn Store>, function_name: impl Into<String>, ttl: Duration) -> Self {
         Self {
@@ -143,36 +168,48 @@ impl Idempotency {
     }
 
     /// `{function name}#{notification id}`, or `{function name}#sha256:{hex}`
-    /// of the body for a notification without an id.
-    pub fn key(&self, notification_id: Option<&str>, body: &[u8]) -> String {
-        match notification_id {
-            Some(id) => format!("{}#{id}", self.function_name),
-            None => format!("{}#sha256:{}", self.function_name, body_sha256(body)),
+    /// of the body for a notification without an id. A replayed
+    /// notification has its run's own key (`…#replay:{run}`), so it runs
+    /// once per replay run, beside (not instead of) its first processing.
+    pub fn key(&self, notification: &Notification) -> String {
+        let id = notification
+            .meta
+            .notification_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{}", body_sha256(&notification.body)));
+        match &notification.delivery.replay {
+            Some(run) => format!("{}#{id}#replay:{run}", self.function_name),
+            None => format!("{}#{id}", self.function_name),
         }
     }
 
-    /// Takes the lock for `body`'s notification until `until` from now (the
-    /// end of the invocation), or says why not.
+    /// Takes `notification`'s lock for `owner` until `until_ms` (epoch ms,
+    /// the invocation's deadline), or says why not.
     pub async fn claim(
         &self,
-        notification_id: Option<&str>,
-        body: &[u8],
-        until: Duration,
+        notification: &Notification,
+        owner: String,
+        until_ms: i64,
     ) -> Result<Lock, Refusal> {
-        let key = self.key(notification_id, body);
-        let validation = body_sha256(body);
+        let key = self.key(notification);
         let now = epoch();
-        let lock = Record {
+        let lock = LockItem {
             id: key.clone(),
             status: INPROGRESS.to_owned(),
-            expiration: i64::try_from((now + self.ttl).as_secs()).unwrap_or(i64::MAX),
-            in_progress_expiration: Some(millis(now + until)),
-            validation: Some(validation.clone()),
+            expiration: self.expiration(now),
+            in_progress_expiration: Some(until_ms),
+            validation: Some(notification.content_sha256.clone()),
+            owner: Some(owner.clone()),
         };
         match self.store.take(lock, millis(now)).await {
-            Ok(Written::Taken) => Ok(Lock { key }),
-            Ok(Written::Refused(existing)) => Err(match existing {
-                Some(item) if item.validation.as_deref().is_some_and(|v| v != validation) => {
+            Ok(Taken::Yes) => Ok(Lock { key, owner }),
+            Ok(Taken::Refused(existing)) => Err(match existing {
+                Some(item)
+                    if item
+                        .validation
+                        .as_deref()
+                        .is_some_and(|v| v != notification.content_sha256) =>
+                {
                     Refusal::PayloadMismatch
                 }
                 Some(item) if item.status == COMPLETED => Refusal::AlreadyDone,
@@ -183,37 +220,39 @@ impl Idempotency {
     }
 
     /// The effects ran: remember the notification as completed.
-    pub async fn complete(&self, lock: Lock) -> Result<(), StoreError> {
-        let expiration = i64::try_from((epoch() + self.ttl).as_secs()).unwrap_or(i64::MAX);
-        self.store.complete(lock.key, expiration).await
+    pub async fn complete(&self, lock: &Lock) -> Result<Finished, StoreError> {
+        let expiration = self.expiration(epoch());
+        self.store
+            .complete(lock.key.clone(), lock.owner.clone(), expiration)
+            .await
     }
 
     /// The effects failed: let a retry run them.
-    pub async fn release(&self, lock: Lock) -> Result<(), StoreError> {
-        self.store.release(lock.key).await
+    pub async fn release(&self, lock: &Lock) -> Result<Finished, StoreError> {
+        self.store
+            .release(lock.key.clone(), lock.owner.clone())
+            .await
+    }
+
+    fn expiration(&self, now: Duration) -> i64 {
+        i64::try_from((now + self.ttl).as_secs()).unwrap_or(i64::MAX)
     }
 }
 
-/// Locks in memory, with the table's semantics: for local runs
-/// (`intercom-dev serve`) and tests.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    items: Mutex<HashMap<String, Record>>,
+fn epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
-impl MemoryStore {
-    /// The item under `id`, if any.
-    pub fn get(&self, id: &str) -> Option<Record> {
-        self.items
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-    }
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Whether `existing` still stands in the way of a new lock at `now_ms`.
-pub fn stands(existing: &Record, now_ms: i64) -> bool {
+/// Whether `existing` still stands in the way of a new lock at `now_ms`:
+/// it has not expired, and it is not an `INPROGRESS` lock past its
+/// `in_progress_expiration`.
+pub fn stands(existing: &LockItem, now_ms: i64) -> bool {
     let expired = existing.expiration < now_ms / 1000;
     let abandoned = existing.status == INPROGRESS
         && existing
@@ -222,145 +261,69 @@ pub fn stands(existing: &Record, now_ms: i64) -> bool {
     !(expired || abandoned)
 }
 
-impl Store for MemoryStore {
-    fn take(&self, lock: Record, now_ms: i64) -> BoxFuture<Result<Written, StoreError>> {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        let written = match items.get(&lock.id) {
-            Some(existing) if stands(existing, now_ms) => Written::Refused(Some(existing.clone())),
-            _ => {
-                items.insert(lock.id.clone(), lock);
-                Written::Taken
-            }
-        };
-        Box::pin(std::future::ready(Ok(written)))
+/// Whether `item` is an `INPROGRESS` lock of `owner`.
+fn held_by(item: &LockItem, owner: &str) -> bool {
+    item.status == INPROGRESS && item.owner.as_deref() == Some(owner)
+}
+
+/// Locks in memory, with the table's semantics: for local runs
+/// (`intercom-dev serve`) and tests.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    items: Mutex<HashMap<String, LockItem>>,
+}
+
+impl MemoryStore {
+    /// The item under `id`, if any.
+    pub fn get(&self, id: &str) -> Option<LockItem> {
+        self.items().get(id).cloned()
     }
 
-    fn complete(&self, id: String, expiration: i64) -> BoxFuture<Result<(), StoreError>> {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(item) = items.get_mut(&id) {
-            item.status = COMPLETED.to_owned();
-            item.expiration = expiration;
-        }
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    fn release(&self, id: String) -> BoxFuture<Result<(), StoreError>> {
-        self.items
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-        Box::pin(std::future::ready(Ok(())))
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockItem>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn idempotency() -> (Idempotency, Arc<MemoryStore>) {
-        let store = Arc::new(MemoryStore::default());
-        (
-            Idempotency::new(
-                Arc::clone(&store) as Arc<dyn Store>,
-                "topic-processor",
-                Duration::from_secs(3600),
-            ),
-            store,
-        )
-    }
-
-    const MINUTE: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn keys_name_the_function_and_the_notification() {
-        let (idempotency, _) = idempotency();
-        assert_eq!(
-            idempotency.key(Some("notif_1"), b"{}"),
-            "topic-processor#notif_1"
-        );
-        assert_eq!(
-            idempotency.key(None, b"{}"),
-            format!("topic-processor#sha256:{}", body_sha256(b"{}"))
-        );
-        assert_eq!(
-            body_sha256(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-
-    #[tokio::test]
-    async fn once_completed_a_notification_is_a_duplicate() {
-        let (idempotency, store) = idempotency();
-        let lock = idempotency
-            .claim(Some("n1"), b"body", MINUTE)
-            .await
-            .expect("first");
-        let item = store.get("topic-processor#n1").expect("an item");
-        assert_eq!(item.status, INPROGRESS);
-        assert_eq!(
-            item.validation.as_deref(),
-            Some(body_sha256(b"body").as_str())
-        );
-        assert_eq!(
-            idempotency.claim(Some("n1"), b"body", MINUTE).await,
-            Err(Refusal::InProgress)
-        );
-        idempotency.complete(lock).await.expect("complete");
-        assert_eq!(
-            store.get("topic-processor#n1").expect("item").status,
-            COMPLETED
-        );
-        assert_eq!(
-            idempotency.claim(Some("n1"), b"body", MINUTE).await,
-            Err(Refusal::AlreadyDone)
-        );
-        assert_eq!(
-            idempotency.claim(Some("n1"), b"other body", MINUTE).await,
-            Err(Refusal::PayloadMismatch)
-        );
-    }
-
-    #[tokio::test]
-    async fn a_released_or_abandoned_lock_lets_a_retry_run() {
-        let (idempotency, store) = idempotency();
-        let lock = idempotency
-            .claim(Some("n2"), b"body", MINUTE)
-            .await
-            .expect("first");
-        idempotency.release(lock).await.expect("release");
-        assert_eq!(store.get("topic-processor#n2"), None);
-        // A holder whose invocation ended (a crash) leaves a lock that is
-        // already past its in-progress expiration: the next claim takes it.
-        idempotency
-            .claim(Some("n2"), b"body", Duration::ZERO)
-            .await
-            .expect("taken");
-        std::thread::sleep(Duration::from_millis(5));
-        idempotency
-            .claim(Some("n2"), b"body", MINUTE)
-            .await
-            .expect("an abandoned lock is taken over");
-    }
-
-    #[test]
-    fn an_expired_completed_item_stands_no_more() {
-        let completed = Record {
-            id: "k".into(),
-            status: COMPLETED.into(),
-            expiration: 100,
-            in_progress_expiration: Some(1),
-            validation: None,
+impl Store for MemoryStore {
+    fn take(&self, lock: LockItem, now_ms: i64) -> BoxFuture<Result<Taken, StoreError>> {
+        let mut items = self.items();
+        let taken = match items.get(&lock.id) {
+            Some(existing) if stands(existing, now_ms) => Taken::Refused(Some(existing.clone())),
+            _ => {
+                items.insert(lock.id.clone(), lock);
+                Taken::Yes
+            }
         };
-        assert!(stands(&completed, 99_000));
-        assert!(!stands(&completed, 101_000));
-        let live = Record {
-            status: INPROGRESS.into(),
-            in_progress_expiration: Some(5_000),
-            expiration: 100,
-            ..completed
+        Box::pin(std::future::ready(Ok(taken)))
+    }
+
+    fn complete(
+        &self,
+        id: String,
+        owner: String,
+        expiration: i64,
+    ) -> BoxFuture<Result<Finished, StoreError>> {
+        let finished = match self.items().get_mut(&id) {
+            Some(item) if held_by(item, &owner) => {
+                item.status = COMPLETED.to_owned();
+                item.expiration = expiration;
+                Finished::Done
+            }
+            _ => Finished::NotOwner,
         };
-        assert!(stands(&live, 4_000));
-        assert!(!stands(&live, 6_000));
+        Box::pin(std::future::ready(Ok(finished)))
+    }
+
+    fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>> {
+        let mut items = self.items();
+        let finished = match items.get(&id) {
+            Some(item) if held_by(item, &owner) => {
+                items.remove(&id);
+                Finished::Done
+            }
+            _ => Finished::NotOwner,
+        };
+        Box::pin(std::future::ready(Ok(finished)))
     }
 }
 
@@ -381,13 +344,14 @@ impl DynamoDbStore {
 }
 
 mod dynamodb {
-    use aws_sdk_dynamodb::error::DisplayErrorContext;
+    use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
     use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
     use intercom_webhook::dispatch::BoxFuture;
 
     use super::{
-        COMPLETED, DynamoDbStore, INPROGRESS, Record, Store, StoreError, Written, attribute,
+        COMPLETED, DynamoDbStore, Finished, INPROGRESS, LockItem, Store, StoreError, Taken,
+        attribute,
     };
 
     /// Powertools' condition: no item, an expired item, or an `INPROGRESS`
@@ -396,40 +360,55 @@ mod dynamodb {
         OR (#status = :inprogress AND attribute_exists(#in_progress_expiration) \
         AND #in_progress_expiration < :now_ms)";
 
+    /// The lock is still the caller's.
+    const HELD: &str = "#status = :inprogress AND #owner = :owner";
+
     fn error(e: impl std::error::Error + 'static) -> StoreError {
         StoreError(DisplayErrorContext(e).to_string())
+    }
+
+    /// Whether `e` is DynamoDB refusing a write for its condition.
+    fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+        e.as_service_error()
+            .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
     }
 
     fn number(n: i64) -> AttributeValue {
         AttributeValue::N(n.to_string())
     }
 
-    fn record(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Record> {
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    fn text(s: &str) -> AttributeValue {
+        AttributeValue::S(s.to_owned())
+    }
+
+    fn item(fields: &std::collections::HashMap<String, AttributeValue>) -> Option<LockItem> {
+        let text = |name: &str| fields.get(name).and_then(|v| v.as_s().ok()).cloned();
         let int = |name: &str| {
-            item.get(name)
+            fields
+                .get(name)
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<i64>().ok())
         };
-        Some(Record {
+        Some(LockItem {
             id: text(attribute::ID)?,
             status: text(attribute::STATUS)?,
             expiration: int(attribute::EXPIRATION).unwrap_or(i64::MAX),
             in_progress_expiration: int(attribute::IN_PROGRESS_EXPIRATION),
             validation: text(attribute::VALIDATION),
+            owner: text(attribute::OWNER),
         })
     }
 
     impl Store for DynamoDbStore {
-        fn take(&self, lock: Record, now_ms: i64) -> BoxFuture<Result<Written, StoreError>> {
+        fn take(&self, lock: LockItem, now_ms: i64) -> BoxFuture<Result<Taken, StoreError>> {
             let store = self.clone();
             Box::pin(async move {
                 let mut request = store
                     .client
                     .put_item()
                     .table_name(&store.table)
-                    .item(attribute::ID, AttributeValue::S(lock.id))
-                    .item(attribute::STATUS, AttributeValue::S(lock.status))
+                    .item(attribute::ID, text(&lock.id))
+                    .item(attribute::STATUS, text(&lock.status))
                     .item(attribute::EXPIRATION, number(lock.expiration))
                     .condition_expression(FREE)
                     .expression_attribute_names("#id", attribute::ID)
@@ -441,24 +420,27 @@ mod dynamodb {
                     )
                     .expression_attribute_values(":now", number(now_ms / 1000))
                     .expression_attribute_values(":now_ms", number(now_ms))
-                    .expression_attribute_values(
-                        ":inprogress",
-                        AttributeValue::S(INPROGRESS.into()),
-                    )
+                    .expression_attribute_values(":inprogress", text(INPROGRESS))
                     .return_values_on_condition_check_failure(
                         ReturnValuesOnConditionCheckFailure::AllOld,
                     );
-                if let Some(until) = lock.in_progress_expiration {
-                    request = request.item(attribute::IN_PROGRESS_EXPIRATION, number(until));
-                }
-                if let Some(validation) = lock.validation {
-                    request = request.item(attribute::VALIDATION, AttributeValue::S(validation));
+                for (name, value) in [
+                    (
+                        attribute::IN_PROGRESS_EXPIRATION,
+                        lock.in_progress_expiration.map(number),
+                    ),
+                    (attribute::VALIDATION, lock.validation.as_deref().map(text)),
+                    (attribute::OWNER, lock.owner.as_deref().map(text)),
+                ] {
+                    if let Some(value) = value {
+                        request = request.item(name, value);
+                    }
                 }
                 match request.send().await {
-                    Ok(_) => Ok(Written::Taken),
+                    Ok(_) => Ok(Taken::Yes),
                     Err(e) => match e.as_service_error() {
                         Some(PutItemError::ConditionalCheckFailedException(refused)) => {
-                            Ok(Written::Refused(refused.item().and_then(record)))
+                            Ok(Taken::Refused(refused.item().and_then(item)))
                         }
                         _ => Err(error(e)),
                     },
@@ -466,39 +448,226 @@ mod dynamodb {
             })
         }
 
-        fn complete(&self, id: String, expiration: i64) -> BoxFuture<Result<(), StoreError>> {
+        fn complete(
+            &self,
+            id: String,
+            owner: String,
+            expiration: i64,
+        ) -> BoxFuture<Result<Finished, StoreError>> {
             let store = self.clone();
             Box::pin(async move {
-                store
+                let updated = store
                     .client
                     .update_item()
                     .table_name(&store.table)
-                    .key(attribute::ID, AttributeValue::S(id))
+                    .key(attribute::ID, text(&id))
                     .update_expression("SET #status = :completed, #expiration = :expiration")
+                    .condition_expression(HELD)
                     .expression_attribute_names("#status", attribute::STATUS)
                     .expression_attribute_names("#expiration", attribute::EXPIRATION)
-                    .expression_attribute_values(":completed", AttributeValue::S(COMPLETED.into()))
+                    .expression_attribute_names("#owner", attribute::OWNER)
+                    .expression_attribute_values(":completed", text(COMPLETED))
                     .expression_attribute_values(":expiration", number(expiration))
+                    .expression_attribute_values(":inprogress", text(INPROGRESS))
+                    .expression_attribute_values(":owner", text(&owner))
                     .send()
-                    .await
-                    .map(drop)
-                    .map_err(error)
+                    .await;
+                match updated {
+                    Ok(_) => Ok(Finished::Done),
+                    Err(e) if condition_failed(&e) => Ok(Finished::NotOwner),
+                    Err(e) => Err(error(e)),
+                }
             })
         }
 
-        fn release(&self, id: String) -> BoxFuture<Result<(), StoreError>> {
+        fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>> {
             let store = self.clone();
             Box::pin(async move {
-                store
+                let deleted = store
                     .client
                     .delete_item()
                     .table_name(&store.table)
-                    .key(attribute::ID, AttributeValue::S(id))
+                    .key(attribute::ID, text(&id))
+                    .condition_expression(HELD)
+                    .expression_attribute_names("#status", attribute::STATUS)
+                    .expression_attribute_names("#owner", attribute::OWNER)
+                    .expression_attribute_values(":inprogress", text(INPROGRESS))
+                    .expression_attribute_values(":owner", text(&owner))
                     .send()
-                    .await
-                    .map(drop)
-                    .map_err(error)
+                    .await;
+                match deleted {
+                    Ok(_) => Ok(Finished::Done),
+                    Err(e) if condition_failed(&e) => Ok(Finished::NotOwner),
+                    Err(e) => Err(error(e)),
+                }
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use intercom_webhook::record;
+
+    use super::*;
+    use crate::notification::Delivery;
+
+    fn idempotency() -> (Idempotency, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::default());
+        (
+            Idempotency::new(
+                Arc::clone(&store) as Arc<dyn Store>,
+                "topic-processor",
+                Duration::from_secs(3600),
+            ),
+            store,
+        )
+    }
+
+    fn notification(body: &str) -> Notification {
+        let decoded = record::decode(body.as_bytes(), "m-1").expect("a notification");
+        Notification {
+            body: body.as_bytes().to_vec(),
+            meta: decoded.meta,
+            content_sha256: decoded.content_sha256,
+            delivery: Delivery::default(),
+        }
+    }
+
+    const FIRST: &str = r#"{"type":"notification_event","topic":"contact.user.created","id":"n1","app_id":"a","created_at":5,"delivery_attempts":1,"data":{"item":{"type":"contact","id":"c1"}}}"#;
+
+    fn later(ms: i64) -> i64 {
+        millis(epoch()) + ms
+    }
+
+    #[test]
+    fn keys_name_the_function_the_notification_and_a_replay_run() {
+        let (idempotency, _) = idempotency();
+        assert_eq!(idempotency.key(&notification(FIRST)), "topic-processor#n1");
+        let ping = r#"{"type":"notification_event","topic":"ping","id":null,"app_id":"a","created_at":5,"data":{"item":{}}}"#;
+        assert_eq!(
+            idempotency.key(&notification(ping)),
+            format!("topic-processor#sha256:{}", body_sha256(ping.as_bytes()))
+        );
+        let mut replayed = notification(FIRST);
+        replayed.delivery.replay = Some("replay-1".into());
+        assert_eq!(
+            idempotency.key(&replayed),
+            "topic-processor#n1#replay:replay-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_is_a_duplicate_and_a_changed_notification_a_mismatch() {
+        let (idempotency, store) = idempotency();
+        let first = notification(FIRST);
+        let lock = idempotency
+            .claim(&first, "r1:m-1".into(), later(60_000))
+            .await
+            .expect("first");
+        let item = store.get("topic-processor#n1").expect("an item");
+        assert_eq!(item.status, INPROGRESS);
+        assert_eq!(item.owner.as_deref(), Some("r1:m-1"));
+        assert_eq!(item.validation.as_ref(), Some(&first.content_sha256));
+        assert_eq!(
+            idempotency
+                .claim(&first, "r2:m-2".into(), later(60_000))
+                .await,
+            Err(Refusal::InProgress)
+        );
+        assert_eq!(idempotency.complete(&lock).await, Ok(Finished::Done));
+        assert_eq!(
+            store.get("topic-processor#n1").expect("item").status,
+            COMPLETED
+        );
+        // Intercom's retry: the same notification, delivered again.
+        let retry = notification(&FIRST.replace(
+            r#""delivery_attempts":1"#,
+            r#""delivery_attempts":2,"delivered_at":9"#,
+        ));
+        assert_ne!(retry.body, first.body);
+        assert_eq!(
+            idempotency
+                .claim(&retry, "r3:m-3".into(), later(60_000))
+                .await,
+            Err(Refusal::AlreadyDone)
+        );
+        // The same id saying something else.
+        for changed in [
+            FIRST.replace(r#""id":"c1""#, r#""id":"c2""#),
+            FIRST.replace(r#""created_at":5"#, r#""created_at":6"#),
+            FIRST.replace("contact.user.created", "contact.user.updated"),
+            FIRST.replace(r#""app_id":"a""#, r#""app_id":"b""#),
+        ] {
+            assert_eq!(
+                idempotency
+                    .claim(&notification(&changed), "r4:m-4".into(), later(60_000))
+                    .await,
+                Err(Refusal::PayloadMismatch),
+                "{changed}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_completes_or_releases_and_an_expired_lock_is_taken_over() {
+        let (idempotency, store) = idempotency();
+        let first = notification(FIRST);
+        // Owner A's invocation ends 20 ms from now and A crashes or hangs.
+        let a = idempotency
+            .claim(&first, "A:m-1".into(), later(20))
+            .await
+            .expect("A takes it");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let b = idempotency
+            .claim(&first, "B:m-2".into(), later(60_000))
+            .await
+            .expect("B takes the abandoned lock");
+        // A comes back: it can neither complete nor release B's lock.
+        assert_eq!(idempotency.complete(&a).await, Ok(Finished::NotOwner));
+        assert_eq!(idempotency.release(&a).await, Ok(Finished::NotOwner));
+        let item = store.get("topic-processor#n1").expect("B's lock");
+        assert_eq!(
+            (item.status.as_str(), item.owner.as_deref()),
+            (INPROGRESS, Some("B:m-2"))
+        );
+        // B releases its own; then a third owner takes it and completes it.
+        assert_eq!(idempotency.release(&b).await, Ok(Finished::Done));
+        assert_eq!(store.get("topic-processor#n1"), None);
+        let c = idempotency
+            .claim(&first, "C:m-3".into(), later(60_000))
+            .await
+            .expect("C");
+        assert_eq!(idempotency.complete(&c).await, Ok(Finished::Done));
+        // A completed item is nobody's lock any more.
+        assert_eq!(idempotency.release(&c).await, Ok(Finished::NotOwner));
+        assert_eq!(idempotency.complete(&c).await, Ok(Finished::NotOwner));
+        assert_eq!(
+            store.get("topic-processor#n1").expect("kept").status,
+            COMPLETED
+        );
+    }
+
+    #[test]
+    fn an_expired_item_or_an_abandoned_lock_stands_no_more() {
+        let completed = LockItem {
+            id: "k".into(),
+            status: COMPLETED.into(),
+            expiration: 100,
+            in_progress_expiration: Some(1),
+            validation: None,
+            owner: None,
+        };
+        assert!(stands(&completed, 99_000));
+        assert!(!stands(&completed, 101_000));
+        let live = LockItem {
+            status: INPROGRESS.into(),
+            in_progress_expiration: Some(5_000),
+            expiration: 100,
+            ..completed
+        };
+        assert!(stands(&live, 4_000));
+        assert!(stands(&live, 5_000), "expires after its instant, not at it");
+        assert!(!stands(&live, 5_001));
     }
 }

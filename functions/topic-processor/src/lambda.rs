@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError};
 use crate::destinations::{Archive, Destinations, EventBus};
 use crate::idempotency::{DynamoDbStore, Idempotency};
 use crate::processor::Processor;
-use crate::{batch, deadline};
+use crate::{Invocation, batch};
 
 /// Builds the processor from the environment: `Processor::new(registry)`,
 /// with `IDEMPOTENCY_TABLE` its DynamoDB store, and with `EVENT_BUS_NAME` and
@@ -41,7 +41,7 @@ pub async fn processor_from_env(
         ));
     }
     let bus = config.event_bus.as_ref().map(|bus| {
-        EventBus::start(
+        EventBus::new(
             aws_sdk_eventbridge::Client::new(&sdk),
             &bus.name,
             &bus.source,
@@ -55,15 +55,18 @@ pub async fn processor_from_env(
 }
 
 /// The SDK configuration the processor's clients share: the environment's
-/// settings (`lambda_init::aws::loader`), calls bounded so a record cannot
-/// hang on one.
+/// settings (`lambda_init::aws::loader`), with attempts that give up a hung
+/// connection for a fresh one while a record still has time (the
+/// function's timeout is a minute). The record's own deadline bounds each
+/// call as a whole (`processor`), so there is no operation timeout here.
+/// Shorter attempts would retry calls that are only slow, adding load to a
+/// service that is already slow.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     lambda_init::aws::loader()
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))
                 .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
@@ -99,11 +102,15 @@ pub async fn run(registry: Registry) -> Result<(), Error> {
     };
     let (processor, config) = (&processor, &config);
     Runtime::new(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = deadline(event.context.deadline, config.deadline_margin);
+        let invocation = Invocation::from_lambda(
+            &event.context.request_id,
+            event.context.deadline,
+            config.deadline_margin,
+        );
         let response = batch::process_batch(
             processor,
             event.payload.records,
-            deadline,
+            &invocation,
             config.concurrency,
         )
         .await;

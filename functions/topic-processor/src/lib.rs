@@ -1,9 +1,9 @@
 //! `topic-processor`: SQS batches of Intercom notifications, typed and dispatched by topic.
 //!
 //! [`handlers`] is where a user's code goes; [`batch`] owns the batch
-//! semantics (partial failures, FIFO order, the deadline guard);
-//! [`processor`] what happens to one record; [`destinations`] puts it on
-//! the event bus and in the archive; [`idempotency`] runs each
+//! semantics (partial failures, FIFO order); [`processor`] takes one
+//! record from top to bottom; [`notification`] reads it; [`destinations`]
+//! puts it on the event bus and in the archive; [`idempotency`] runs each
 //! notification's effects at most once; [`telemetry`] names and records
 //! the CloudWatch metrics; [`lambda`] wires it all to the Lambda runtime.
 
@@ -13,32 +13,75 @@ pub mod destinations;
 pub mod handlers;
 pub mod idempotency;
 pub mod lambda;
+pub mod notification;
 pub mod payloads;
 pub mod processor;
 pub mod telemetry;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::time::Instant;
+
 /// Deadlines below this (1 January 2001 in epoch ms) cannot be epoch times.
 const EARLIEST_EPOCH_DEADLINE_MS: u64 = 978_307_200_000;
 
-/// The instant `margin` before the invocation deadline Lambda gave (epoch ms).
-///
-/// `cargo lambda watch` sends the timeout itself (`600000`) instead of an
-/// epoch time; a value too small to be an epoch time is read as the time left.
-pub fn deadline(lambda_deadline_ms: u64, margin: Duration) -> tokio::time::Instant {
-    let left = if lambda_deadline_ms < EARLIEST_EPOCH_DEADLINE_MS {
-        Duration::from_millis(lambda_deadline_ms)
+/// The invocation a batch runs in: who it is, and when its work must end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Lambda's request id; the idempotency locks this invocation takes
+    /// name it as their owner.
+    pub request_id: String,
+    /// Lambda's deadline: nothing of this invocation runs past it, so the
+    /// locks it takes expire then.
+    pub deadline: Instant,
+    /// `DEADLINE_MARGIN_MS` before it: every record's work has ended,
+    /// its AWS calls included; what is left is for the answer.
+    pub records_deadline: Instant,
+}
+
+impl Invocation {
+    /// The invocation Lambda describes: its request id and deadline
+    /// (epoch ms), and `margin` kept for the answer.
+    ///
+    /// `cargo lambda watch` sends the timeout itself (`600000`) instead of
+    /// an epoch time; a value too small to be an epoch time is read as the
+    /// time left.
+    pub fn from_lambda(request_id: &str, lambda_deadline_ms: u64, margin: Duration) -> Self {
+        let left = if lambda_deadline_ms < EARLIEST_EPOCH_DEADLINE_MS {
+            Duration::from_millis(lambda_deadline_ms)
+        } else {
+            Duration::from_millis(lambda_deadline_ms).saturating_sub(since_epoch())
+        };
+        Self::lasting(request_id, left, margin)
+    }
+
+    /// An invocation with `left` to run from now and `margin` for the answer.
+    pub fn lasting(request_id: &str, left: Duration, margin: Duration) -> Self {
+        let deadline = Instant::now() + left;
+        Self {
+            request_id: request_id.to_owned(),
+            deadline,
+            records_deadline: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
+        }
+    }
+}
+
+/// Time since the epoch, by the system clock.
+fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// `instant` in epoch milliseconds, by the system clock.
+pub fn epoch_ms(instant: Instant) -> i64 {
+    let now = Instant::now();
+    let at = if instant >= now {
+        since_epoch() + (instant - now)
     } else {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
-        Duration::from_millis(
-            u64::try_from(u128::from(lambda_deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
-        )
+        since_epoch().saturating_sub(now - instant)
     };
-    tokio::time::Instant::now() + left.saturating_sub(margin)
+    i64::try_from(at.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -47,24 +90,40 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn deadlines_from_lambda_and_from_emulators() {
-        let now_ms = u64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .expect("clock")
-                .as_millis(),
-        )
-        .expect("ms");
+        let now_ms = u64::try_from(since_epoch().as_millis()).expect("ms");
         let margin = Duration::from_millis(1500);
-        let start = tokio::time::Instant::now();
-        let real = deadline(now_ms + 30_000, margin) - start;
+        let start = Instant::now();
+        let real = Invocation::from_lambda("r-1", now_ms + 30_000, margin);
+        assert_eq!(real.request_id, "r-1");
+        let left = real.deadline - start;
         assert!(
-            real > Duration::from_millis(28_000) && real <= Duration::from_millis(28_500),
-            "{real:?}"
+            left > Duration::from_millis(29_500) && left <= Duration::from_millis(30_000),
+            "{left:?}"
         );
+        assert_eq!(real.deadline - real.records_deadline, margin);
+        let watch = Invocation::from_lambda("r-2", 600_000, margin);
+        assert_eq!(watch.deadline - start, Duration::from_millis(600_000));
         assert_eq!(
-            deadline(600_000, margin) - start,
+            watch.records_deadline - start,
             Duration::from_millis(598_500)
         );
-        assert_eq!(deadline(now_ms - 1, margin), start, "already past");
+        let past = Invocation::from_lambda("r-3", now_ms - 1, margin);
+        assert_eq!(past.deadline, start, "already past");
+        assert!(past.records_deadline < start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instants_convert_to_epoch_milliseconds() {
+        let now = i64::try_from(since_epoch().as_millis()).expect("ms");
+        let later = epoch_ms(Instant::now() + Duration::from_secs(6));
+        assert!(
+            (now + 5_990..=now + 6_010).contains(&later),
+            "{later} vs {now}"
+        );
+        let earlier = epoch_ms(Instant::now() - Duration::from_secs(1));
+        assert!(
+            (now - 1_010..=now - 990).contains(&earlier),
+            "{earlier} vs {now}"
+        );
     }
 }

@@ -1,29 +1,43 @@
-//! One record, start to end: decode, the idempotency lock, the handler, and what the record came to.
+//! One record, top to bottom: read it, check what can fail before anything runs, take its idempotency lock, run its handler and destinations, then complete or release the lock.
 //!
-//! A [`Processor`] is built once at cold start. For each record it decodes
-//! the body (base64 when `content_encoding` says so; from S3 when the
-//! message is a pointer the receiver sent) and parses the
-//! notification once; with idempotency on it takes the notification's lock
-//! (a `duplicate` stops here), runs the effects until the deadline, and then
-//! marks the notification completed or releases the lock so a retry runs.
-//! The effects are the topic's handler and the configured destinations.
+//! Every step is bounded by the invocation's time ([`Invocation`]), so a
+//! slow or hanging dependency fails its records in time and the batch
+//! always answers before Lambda's timeout:
+//!
+//! - everything a record does ends by `records_deadline`, Lambda's
+//!   deadline less `DEADLINE_MARGIN_MS`. A step still running then is
+//!   dropped with its requests: nothing a record started is still sent
+//!   after its outcome was decided;
+//! - with idempotency on, the steps before the lock's end (reading the
+//!   body, the lock, the handler and destinations) stop [`FINISH_RESERVE`]
+//!   earlier, which leaves the lock's completion or release its own time;
+//! - the lock expires at Lambda's deadline itself, when this invocation
+//!   can no longer be running, so the effects stop at least
+//!   `DEADLINE_MARGIN_MS` + [`FINISH_RESERVE`] before anyone else can take
+//!   the lock over.
+//!
+//! A handler's panic fails its own record (`Registry::dispatch`).
 
-use std::borrow::Cow;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
-use intercom_webhook::envelope::body_sha256;
 use intercom_webhook::models::Item;
 use intercom_webhook::queue_message::{self, attribute};
-use intercom_webhook::record;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
-use crate::destinations::{Destinations, Notification};
-use crate::idempotency::{Idempotency, Refusal};
+use crate::destinations::{Destinations, Plan};
+use crate::idempotency::{Finished, Idempotency, Lock, Refusal};
+use crate::notification::{Notification, message_attribute};
 use crate::payloads::Payloads;
-use crate::telemetry;
+use crate::{Invocation, epoch_ms, telemetry};
 
-/// What one record came to, with what its log line says.
+/// With idempotency on, how long before the records' deadline the effects
+/// stop, so that completing or releasing the lock (one DynamoDB write) has
+/// time of its own.
+pub const FINISH_RESERVE: Duration = Duration::from_secs(1);
+
+/// How a record ended, with what its log line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordReport {
     pub message_id: String,
@@ -37,7 +51,7 @@ pub struct RecordReport {
 }
 
 impl RecordReport {
-    /// A report for `record` before anything is known of its body.
+    /// A report for `record`, from its attributes alone.
     pub fn of(record: &SqsMessage, outcome: Outcome) -> Self {
         Self {
             message_id: record.message_id.clone().unwrap_or_default(),
@@ -52,14 +66,16 @@ impl RecordReport {
                 .map(str::to_owned),
         }
     }
-}
 
-/// A string message attribute of `record`.
-pub fn message_attribute(record: &SqsMessage, name: &str) -> Option<String> {
-    record
-        .message_attributes
-        .get(name)
-        .and_then(|a| a.string_value.clone())
+    /// The same, with what the notification itself says.
+    fn about(self, meta: &Meta) -> Self {
+        Self {
+            topic: Some(meta.topic_name.clone()),
+            notification_id: meta.notification_id.clone(),
+            created_at: Some(meta.created_at),
+            ..self
+        }
+    }
 }
 
 /// Everything built once at cold start that a record needs.
@@ -97,161 +113,142 @@ impl Processor {
         self
     }
 
-    /// Processes one record; work still running at `deadline` is abandoned
-    /// and the record reported failed.
-    pub async fn record(&self, record: &SqsMessage, deadline: Instant) -> RecordReport {
-        let mut report = RecordReport::of(record, Outcome::Failed(Failure::OutOfTime));
-        if Instant::now() >= deadline {
-            return report;
+    /// Processes one record within `invocation`'s time.
+    pub async fn record(&self, record: &SqsMessage, invocation: &Invocation) -> RecordReport {
+        let effects_deadline = self.effects_deadline(invocation);
+        if Instant::now() >= effects_deadline {
+            return RecordReport::of(record, Outcome::Failed(Failure::OutOfTime));
         }
-        let raw = record.body.as_deref().unwrap_or_default();
-        let encoding = message_attribute(record, attribute::CONTENT_ENCODING);
-        let fetched;
-        let body = if let Some((bucket, key)) = queue_message::payload_pointer(raw) {
-            // The receiver stored the body in S3 (Extended Client pointer).
-            let fetching = self.payloads.fetch(&bucket, &key);
-            match tokio::time::timeout_at(deadline, fetching).await {
-                Err(_) => return report,
-                Ok(Err(error)) => {
-                    report.outcome = Outcome::Failed(Failure::PayloadUnavailable(error));
-                    return report;
-                }
-                Ok(Ok(bytes)) => {
-                    fetched = bytes;
-                    Cow::Borrowed(fetched.as_slice())
-                }
-            }
-        } else {
-            match queue_message::decode_body(raw, encoding.as_deref()) {
-                Ok(body) => body,
-                Err(reason) => {
-                    report.outcome = Outcome::Failed(Failure::Invalid(reason));
-                    return report;
-                }
+        let read = timeout_at(effects_deadline, Notification::read(record, &self.payloads)).await;
+        let (notification, item) = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(failure)) => return RecordReport::of(record, Outcome::Failed(failure)),
+            Err(_) => {
+                let late = Failure::PayloadUnavailable(NO_ANSWER_IN_TIME.into());
+                return RecordReport::of(record, Outcome::Failed(late));
             }
         };
-        let (item, meta) = match record::decode(&body, &report.message_id) {
-            Ok(decoded) => decoded,
-            Err(reason) => {
-                report.outcome = Outcome::Failed(Failure::Invalid(reason));
-                return report;
-            }
-        };
-        report.topic = Some(meta.topic_name.clone());
-        report.notification_id.clone_from(&meta.notification_id);
-        report.created_at = Some(meta.created_at);
-        let replay = message_attribute(record, attribute::REPLAY);
-        let signature = message_attribute(record, attribute::SIGNATURE);
-        let received_at = message_attribute(record, attribute::RECEIVED_AT);
-        let subscription_id = message_attribute(record, attribute::SUBSCRIPTION_ID);
-        let delivery = Delivery {
-            signature: signature.as_deref(),
-            received_at: received_at.as_deref(),
-            subscription_id: subscription_id.as_deref(),
-            replay: replay.as_deref(),
-        };
-        report.outcome = self
-            .effects_once(&body, delivery, item, meta, deadline)
-            .await;
-        report
+        let outcome = self.process(&notification, item, invocation).await;
+        RecordReport::of(record, outcome).about(&notification.meta)
     }
 
-    /// Runs the effects, under the notification's idempotency lock when on.
-    async fn effects_once(
+    /// When the steps before the lock's completion must end.
+    fn effects_deadline(&self, invocation: &Invocation) -> Instant {
+        let deadline = invocation.records_deadline;
+        match self.idempotency {
+            Some(_) => deadline.checked_sub(FINISH_RESERVE).unwrap_or(deadline),
+            None => deadline,
+        }
+    }
+
+    async fn process(
         &self,
-        body: &[u8],
-        delivery: Delivery<'_>,
+        notification: &Notification,
         item: Item,
-        meta: Meta,
-        deadline: Instant,
+        invocation: &Invocation,
     ) -> Outcome {
-        let Some(idempotency) = &self.idempotency else {
-            return self.effects(body, delivery, item, meta, deadline).await;
+        // What can fail before anything runs fails here, not beside a
+        // handler that would then run once per retry.
+        let plan = match self.destinations.plan(notification) {
+            Ok(plan) => plan,
+            Err(failure) => return Outcome::Failed(failure),
         };
-        let until = deadline.saturating_duration_since(Instant::now());
-        // A replayed notification runs once per replay run, beside (not
-        // instead of) its original processing.
-        let replayed = delivery.replay.map(|run| {
-            let id = meta
-                .notification_id
-                .clone()
-                .unwrap_or_else(|| format!("sha256:{}", body_sha256(body)));
-            format!("{id}#replay:{run}")
-        });
-        let lock = match idempotency
-            .claim(
-                replayed.as_deref().or(meta.notification_id.as_deref()),
-                body,
-                until,
-            )
-            .await
-        {
-            Ok(lock) => lock,
-            Err(Refusal::AlreadyDone) => return Outcome::Duplicate,
-            Err(Refusal::InProgress) => return Outcome::Failed(Failure::InProgress),
-            Err(Refusal::PayloadMismatch) => return Outcome::Failed(Failure::PayloadMismatch),
-            Err(Refusal::Unavailable(error)) => {
-                return Outcome::Failed(Failure::IdempotencyUnavailable(error.to_string()));
+        let effects_deadline = self.effects_deadline(invocation);
+        let Some(idempotency) = &self.idempotency else {
+            return self
+                .effects(notification, item, plan, effects_deadline)
+                .await;
+        };
+        let owner = format!("{}:{}", invocation.request_id, notification.meta.message_id);
+        let claim = idempotency.claim(notification, owner, epoch_ms(invocation.deadline));
+        let lock = match timeout_at(effects_deadline, claim).await {
+            Ok(Ok(lock)) => lock,
+            Ok(Err(refusal)) => return refused(refusal),
+            Err(_) => {
+                let late = Failure::IdempotencyUnavailable(NO_ANSWER_IN_TIME.into());
+                return Outcome::Failed(late);
             }
         };
-        let outcome = self.effects(body, delivery, item, meta, deadline).await;
-        let stored = match outcome {
-            Outcome::Failed(_) => idempotency.release(lock).await,
-            _ => idempotency.complete(lock).await,
-        };
-        if let Err(error) = stored {
-            // The effects ran (or failed) all the same; the lock expires
-            // with this invocation. Reporting a completed record failed
-            // would only run it again.
-            tracing::warn!(error = %error, outcome = outcome.name(), "could not record the idempotency outcome");
-        }
+        let outcome = self
+            .effects(notification, item, plan, effects_deadline)
+            .await;
+        finish(idempotency, &lock, &outcome, invocation.records_deadline).await;
         outcome
     }
 
-    /// The handler for the notification's topic and the destinations, side
-    /// by side, until `deadline`. With a destination configured a topic
-    /// without a handler is `processed` once delivered.
+    /// The handler and the destinations, side by side, until `deadline`.
+    /// With a destination configured a topic without a handler is
+    /// `processed` once delivered.
     async fn effects(
         &self,
-        body: &[u8],
-        delivery: Delivery<'_>,
+        notification: &Notification,
         item: Item,
-        meta: Meta,
+        plan: Plan,
         deadline: Instant,
     ) -> Outcome {
-        let notification = Notification {
-            body,
-            meta: &meta,
-            signature: delivery.signature,
-            received_at: delivery.received_at,
-            subscription_id: delivery.subscription_id,
-        };
-        let dispatched = async {
-            let started = Instant::now();
-            let outcome = self.registry.dispatch(item, meta.clone()).await;
-            // `unhandled` is the one outcome no handler ran for.
-            if outcome != Outcome::Unhandled {
-                telemetry::handler_time(&meta.topic_name, started.elapsed());
-            }
-            outcome
-        };
-        let both = async { tokio::join!(dispatched, self.destinations.deliver(notification)) };
-        match tokio::time::timeout_at(deadline, both).await {
+        let handled = self.handle(item, notification.meta.clone());
+        let delivered = self.destinations.deliver(plan, notification);
+        match timeout_at(deadline, async { tokio::join!(handled, delivered) }).await {
             Err(_) => Outcome::Failed(Failure::OutOfTime),
             Ok((Outcome::Failed(failure), _) | (_, Err(failure))) => Outcome::Failed(failure),
             Ok((Outcome::Unhandled, Ok(()))) if self.destinations.any() => Outcome::Processed,
             Ok((outcome, Ok(()))) => outcome,
         }
     }
+
+    /// Runs the topic's handler, timing it.
+    async fn handle(&self, item: Item, meta: Meta) -> Outcome {
+        let started = Instant::now();
+        let topic = meta.topic_name.clone();
+        let outcome = self.registry.dispatch(item, meta).await;
+        // `unhandled` is the one outcome no handler ran for.
+        if outcome != Outcome::Unhandled {
+            telemetry::handler_time(&topic, started.elapsed());
+        }
+        outcome
+    }
 }
 
-/// What the receiver recorded of the delivery, for the archive, and the
-/// replay run of a replayed message.
-#[derive(Debug, Clone, Copy)]
-struct Delivery<'a> {
-    signature: Option<&'a str>,
-    received_at: Option<&'a str>,
-    subscription_id: Option<&'a str>,
-    /// The replay run, for a message `intercom-dev replay` queued.
-    replay: Option<&'a str>,
+/// The detail of a step cut off by the record's deadline.
+const NO_ANSWER_IN_TIME: &str = "no answer before the record's deadline";
+
+/// The outcome of a record whose lock was refused.
+fn refused(refusal: Refusal) -> Outcome {
+    match refusal {
+        Refusal::AlreadyDone => Outcome::Duplicate,
+        Refusal::InProgress => Outcome::Failed(Failure::InProgress),
+        Refusal::PayloadMismatch => Outcome::Failed(Failure::PayloadMismatch),
+        Refusal::Unavailable(error) => {
+            Outcome::Failed(Failure::IdempotencyUnavailable(error.to_string()))
+        }
+    }
+}
+
+/// Completes the lock after effects that succeeded, or releases it after a
+/// failure, by `deadline`. The outcome stands either way: the effects ran
+/// (or failed) all the same, and a lock left behind expires with the
+/// invocation.
+async fn finish(idempotency: &Idempotency, lock: &Lock, outcome: &Outcome, deadline: Instant) {
+    let failed = matches!(outcome, Outcome::Failed(_));
+    let finishing = async {
+        if failed {
+            idempotency.release(lock).await
+        } else {
+            idempotency.complete(lock).await
+        }
+    };
+    let problem = match timeout_at(deadline, finishing).await {
+        Ok(Ok(Finished::Done)) => return,
+        Ok(Ok(Finished::NotOwner)) => "the lock was no longer this invocation's".to_owned(),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => NO_ANSWER_IN_TIME.to_owned(),
+    };
+    tracing::warn!(
+        key = %lock.key,
+        owner = %lock.owner,
+        outcome = outcome.name(),
+        error = %problem,
+        "could not {} the idempotency lock",
+        if failed { "release" } else { "complete" }
+    );
 }

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             let body = String::from_utf8_lossy(rest);
             let encoding = (mode == 1).then_some("base64");
             if let Ok(bytes) = decode_body(&body, encoding)
-                && let Ok((_, meta)) = record::decode(&bytes, "m-1")
+                && let Ok(record::Decoded { meta, .. }) = record::decode(&bytes, "m-1")
             {
                 assert!(
                     valid_envelope(&bytes).is_ok(),
@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
             let encoding = message.attribute(attribute::CONTENT_ENCODING);
             let carried = decode_body(&message.body, encoding).expect("decodable");
             assert_eq!(&carried[..], rest, "carried byte for byte");
-            let (_, meta) = record::decode(&carried, "m-2")
+            let record::Decoded { meta, .. } = record::decode(&carried, "m-2")
                 .expect("what the receiver accepts, the processor decodes");
             assert_eq!(meta.topic_name, envelope.topic);
             assert_eq!(meta.notification_id.as_deref(), envelope.id.as_deref());

@@ -31,7 +31,7 @@ use pipeline_tests::hot_path;
 use pipeline_tests::keepalive::KeepAliveProxy;
 use pipeline_tests::load::setting;
 use pipeline_tests::moto::Moto;
-use pipeline_tests::process_stats::{cpu_ns, median, peak_rss_kib};
+use pipeline_tests::process_stats::{cpu_ns, median, peak_rss_kib, zipped_size};
 use pipeline_tests::runtime_api::Outcome;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -241,14 +241,7 @@ async fn main() {
 
     let binary = release_binary("webhook-receiver");
     let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-    let zip = std::process::Command::new("python3")
-        .args(["-c", "import io,sys,zipfile; b=io.BytesIO(); z=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED,compresslevel=9); z.write(sys.argv[1],'bootstrap'); z.close(); print(len(b.getvalue()))"])
-        .arg(&binary)
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let zip = zipped_size(&binary);
 
     let unmetered = median(unmetered_cpu.clone());
     let (queued, ping, floor) = (
