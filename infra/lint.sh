@@ -12,5 +12,7 @@ echo "-- cfn-lint"
 cfn-lint template.yaml
 echo "-- sam validate --lint"
 sam validate --lint --template-file template.yaml
+echo "-- the AWS rules linters miss (template_test.py; see AWS-BEHAVIOUR.md)"
+python3 template_test.py
 echo "-- checkov"
 checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download

@@ -2,7 +2,7 @@
 # Runs every test on a fresh machine: installs moto (the SQS- and Secrets
 # Manager-compatible server the integration tests start on free loopback
 # ports) and nginx (the keep-alive proxy the end-to-end benchmark puts in
-# front of it), builds the release binaries the binary tests run as Lambda does,
+# front of it), builds the release functions the binary tests run as Lambda does,
 # runs the whole workspace's tests (unit, property, binary, end-to-end, load
 # and faults), then fuzzes each target for a bounded time.
 #
@@ -28,6 +28,13 @@ fi
 # `cargo metadata --offline`, which needs them all in the local cache, and a
 # build fetches only the host's.
 cargo fetch --locked
-cargo build --release --bins --locked
+# The two functions as they ship (release, fat LTO); every other binary (the
+# CLI, the test double, the measure tools) from the tests' own build: linking
+# those with fat LTO too cost CI several minutes and tested nothing more.
+cargo build --release --locked -p webhook-receiver -p topic-processor
+cargo build --locked --bins
 cargo test --workspace --locked "$@"
+# The template: cfn-lint, sam validate, checkov, and the AWS rules linters
+# miss (infra/template_test.py).
+./infra/lint.sh
 ./tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"

@@ -218,7 +218,7 @@ async fn answer(request: Request<Incoming>, upstream: u16, state: &State) -> Res
 }
 
 /// Sends the request on to moto over a connection of its own.
-async fn forward(
+pub(crate) async fn forward(
     mut parts: hyper::http::request::Parts,
     body: Bytes,
     upstream: u16,

@@ -1,4 +1,4 @@
-//! Running a release binary as Lambda runs it: its own process, Lambda's environment, the Runtime API.
+//! Running a function binary as Lambda runs it: its own process, Lambda's environment, the Runtime API.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -12,24 +12,49 @@ use tokio::process::{Child, Command};
 use crate::moto;
 use crate::runtime_api::RuntimeApi;
 
-/// The release binary `name`, built by the test command
-/// (`cargo build --release --bins`); `<NAME>_BIN` overrides the path.
-pub fn release_binary(name: &str) -> PathBuf {
+/// The functions Lambda runs, tested as they ship: release builds.
+const FUNCTIONS: [&str; 2] = ["webhook-receiver", "topic-processor"];
+
+/// The binary `name`; `<NAME>_BIN` overrides the path.
+///
+/// The two functions are always the release builds in `target/release`
+/// (`cargo build --release -p webhook-receiver -p topic-processor`), as
+/// Lambda runs them. Every other binary (the `intercom-dev` CLI, the
+/// `faulty-processor` test double, the `measure` tools) is a tool, taken
+/// from the profile of the program asking for it: the tests' own debug build
+/// (`cargo build --bins`), or `target/release` when a release `measure` runs
+/// it. Linking each tool with fat LTO would cost CI several minutes and
+/// change nothing a test checks; the release profile's one property the
+/// `faulty-processor` tests rely on, unwinding, is checked on the manifest
+/// itself (`processor_failures.rs`).
+pub fn binary(name: &str) -> PathBuf {
     let variable = format!("{}_BIN", name.to_ascii_uppercase().replace('-', "_"));
     if let Ok(path) = std::env::var(&variable) {
         return PathBuf::from(path);
     }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
-        });
-    let path = target.join("release").join(name);
+    let directory = if FUNCTIONS.contains(&name) {
+        std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join("target")
+            })
+            .join("release")
+    } else {
+        let me = std::env::current_exe().expect("this program's path");
+        let mut directory = me.parent().expect("its directory").to_path_buf();
+        // Test binaries live in `target/<profile>/deps`.
+        if directory.ends_with("deps") {
+            directory.pop();
+        }
+        directory
+    };
+    let path = directory.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --release --bins` first, or set {variable}",
+        "{} is missing: run `cargo build --release -p webhook-receiver -p topic-processor` \
+         and `cargo build --bins` first (./tests/run.sh does), or set {variable}",
         path.display()
     );
     path
@@ -60,13 +85,13 @@ impl Function {
         Self::start("webhook-receiver", Some(moto), &all).await
     }
 
-    pub async fn start(binary: &str, moto: Option<&moto::Moto>, env: &[(&str, String)]) -> Self {
+    pub async fn start(name: &str, moto: Option<&moto::Moto>, env: &[(&str, String)]) -> Self {
         let api = RuntimeApi::start().await;
-        let mut command = Command::new(release_binary(binary));
+        let mut command = Command::new(binary(name));
         command
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")

@@ -2,6 +2,7 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
+pub mod aws_rules;
 pub mod emf;
 pub mod event_source;
 pub mod flaky_events;

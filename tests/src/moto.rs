@@ -17,6 +17,18 @@ pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
 
+/// The SDK configuration for moto (or a proxy in front of it) at `endpoint`.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {
@@ -101,14 +113,7 @@ impl Moto {
 
     /// SDK configuration pointing at this server.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(REGION))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                ACCESS_KEY, SECRET_KEY, None, None, "moto",
-            ))
-            .load()
-            .await
+        sdk_config(&self.endpoint()).await
     }
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {

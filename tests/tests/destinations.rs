@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use intercom_webhook::destination::{EVENT_BUS_LIMIT, archive_key, event_entry_size};
+use intercom_webhook::queue_message::{self, MAX_MESSAGE_BYTES};
 use intercom_webhook::topic::Topic;
+use pipeline_tests::aws_rules::AwsRules;
 use pipeline_tests::fixtures::{TEST_SECRET, sign};
 use pipeline_tests::flaky_events::FlakyEvents;
 use pipeline_tests::function::Function;
@@ -286,14 +288,44 @@ async fn failed_bus_entries_fail_only_their_records_and_succeed_on_retry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_600_kb_conversation_goes_as_a_pointer_with_an_archive_and_fails_without() {
+async fn a_conversation_over_the_bus_limit_goes_as_a_pointer_with_an_archive_and_fails_without() {
     let moto = Moto::start().await;
+    // EventBridge refuses more than 1 MB in one PutEvents; moto takes any size.
+    let aws = AwsRules::start(moto.port).await;
     let consumer = moto.create_queue("bus-consumer").await;
     let bus = moto
         .create_bus_to_queue("intercom", "intercom", &consumer)
         .await;
     let bucket = moto.create_bucket("intercom-archive").await;
+    let through_rules = |extra: &[(&'static str, String)]| {
+        let mut env = vec![("AWS_ENDPOINT_URL", aws.endpoint())];
+        env.extend_from_slice(extra);
+        env
+    };
+
+    // 600 KB, over the old 256 KB limit and under 1 MB: the bus takes it whole.
     let body = samples::conversation_of(600 * 1024);
+    let processor = Function::start(
+        "topic-processor",
+        None,
+        &through_rules(&[("EVENT_BUS_NAME", bus.clone())]),
+    )
+    .await;
+    let event = standard_event(&[("m-600".to_owned(), body.clone())]);
+    assert_eq!(
+        processor.invoke(&event).await,
+        json!({"batchItemFailures": []}),
+        "{:?}",
+        record_lines(&processor)
+    );
+    let events = events_on_the_bus(&moto, &consumer).await;
+    assert_eq!(events.len(), 1);
+    let whole: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(events[0]["detail"], whole, "the whole notification");
+
+    // Over the limit (a body that reached the processor through the
+    // payload bucket).
+    let body = samples::conversation_of(EVENT_BUS_LIMIT + 1);
     let notification: Value = serde_json::from_slice(&body).expect("json");
     let id = notification["id"].as_str().expect("id").to_owned();
     let event = standard_event(&[("m-big".to_owned(), body.clone())]);
@@ -301,11 +333,11 @@ async fn a_600_kb_conversation_goes_as_a_pointer_with_an_archive_and_fails_witho
     // With an archive: the object holds the body, the event points at it.
     let processor = Function::start(
         "topic-processor",
-        Some(&moto),
-        &[
+        None,
+        &through_rules(&[
             ("EVENT_BUS_NAME", bus.clone()),
             ("ARCHIVE_BUCKET", bucket.clone()),
-        ],
+        ]),
     )
     .await;
     assert_eq!(
@@ -343,8 +375,12 @@ async fn a_600_kb_conversation_goes_as_a_pointer_with_an_archive_and_fails_witho
     assert!(detail.to_string().len() < 4096, "the pointer is small");
 
     // Without one: the record fails, with the reason, and nothing is sent.
-    let processor =
-        Function::start("topic-processor", Some(&moto), &[("EVENT_BUS_NAME", bus)]).await;
+    let processor = Function::start(
+        "topic-processor",
+        None,
+        &through_rules(&[("EVENT_BUS_NAME", bus)]),
+    )
+    .await;
     let response = processor.invoke(&event).await;
     assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "m-big");
     let lines = processor
@@ -356,21 +392,94 @@ async fn a_600_kb_conversation_goes_as_a_pointer_with_an_archive_and_fails_witho
     assert!(events_on_the_bus(&moto, &consumer).await.is_empty());
 }
 
+/// An archived body over the SQS limit (one that came through the payload
+/// bucket) replays as the receiver sent it: the body to the payload bucket,
+/// a pointer on the queue, which the processor resolves; without a payload
+/// bucket it fails and says how to fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_sends_a_body_over_the_sqs_limit_through_the_payload_bucket() {
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("intercom.fifo").await;
+    let archive = moto.create_bucket("intercom-archive").await;
+    let payloads = moto.create_bucket("intercom-payloads").await;
+    let body = samples::conversation_of(MAX_MESSAGE_BYTES + 1);
+    let notification: Value = serde_json::from_slice(&body).expect("json");
+    let key = archive_key(
+        "",
+        notification["app_id"].as_str().expect("app_id"),
+        notification["topic"].as_str().expect("topic"),
+        notification["created_at"].as_i64().expect("created_at"),
+        notification["id"].as_str(),
+        &body,
+    );
+    moto.s3()
+        .await
+        .put_object()
+        .bucket(&archive)
+        .key(&key)
+        .metadata("signature", sign(&body))
+        .body(body.clone().into())
+        .send()
+        .await
+        .expect("archive the body");
+    let args = ["--bucket", archive.as_str(), "--queue-url", queue.as_str()];
+
+    let (output, ok) = intercom_dev_replay(&moto.endpoint(), &args);
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("more than one SQS message takes: pass --payload-bucket"),
+        "{output}"
+    );
+    assert!(moto.drain(&queue).await.is_empty());
+
+    let (output, ok) = intercom_dev_replay(
+        &moto.endpoint(),
+        &[&args[..], &["--payload-bucket", payloads.as_str()]].concat(),
+    );
+    assert!(ok, "{output}");
+    let queued = moto.drain(&queue).await;
+    assert_eq!(queued.len(), 1);
+    let (bucket, object) =
+        queue_message::payload_pointer(queued[0].body().expect("body")).expect("a pointer body");
+    assert_eq!(bucket, payloads);
+    let stored = moto.objects(&payloads).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (&stored[0].0, &stored[0].1),
+        (&object, &body),
+        "byte for byte"
+    );
+    let attributes = queued[0].message_attributes().cloned().unwrap_or_default();
+    assert_eq!(
+        attributes["ExtendedPayloadSize"].string_value(),
+        Some(body.len().to_string().as_str())
+    );
+    assert!(attributes.contains_key("replay"));
+
+    let processor = Function::start("topic-processor", Some(&moto), &[]).await;
+    let arn = "arn:aws:sqs:us-east-1:123456789012:intercom.fifo";
+    assert_eq!(
+        processor.invoke(&sqs_event(&queued, arn)).await,
+        json!({"batchItemFailures": []}),
+        "{:?}",
+        record_lines(&processor)
+    );
+}
+
 /// Runs `intercom-dev replay` against moto with `args`; its output and success.
-fn intercom_dev_replay(moto: &Moto, args: &[&str]) -> (String, bool) {
-    let output =
-        std::process::Command::new(pipeline_tests::function::release_binary("intercom-dev"))
-            .arg("replay")
-            .args(args)
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", moto.endpoint())
-            .env("AWS_REGION", pipeline_tests::moto::REGION)
-            .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("INTERCOM_CLIENT_SECRET", TEST_SECRET)
-            .output()
-            .expect("run intercom-dev replay");
+fn intercom_dev_replay(endpoint: &str, args: &[&str]) -> (String, bool) {
+    let output = std::process::Command::new(pipeline_tests::function::binary("intercom-dev"))
+        .arg("replay")
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", pipeline_tests::moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("INTERCOM_CLIENT_SECRET", TEST_SECRET)
+        .output()
+        .expect("run intercom-dev replay");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -382,6 +491,10 @@ fn intercom_dev_replay(moto: &Moto, args: &[&str]) -> (String, bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
     let moto = Moto::start().await;
+    // Everything that sends goes through AWS's rules: the queue remembers
+    // each deduplication id for five minutes after the first send, deleted
+    // or not, as SQS does and moto does not.
+    let aws = AwsRules::start(moto.port).await;
     let queue = moto.create_queue("intercom.fifo").await;
     let bucket = moto.create_bucket("intercom-archive").await;
     let table = moto.create_idempotency_table("idempotency").await;
@@ -394,7 +507,7 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
         (Topic::ConversationUserCreated, late),
         (Topic::ContactUserCreated, late),
     ];
-    let receiver = Function::receiver(&moto, &queue, &[]).await;
+    let receiver = Function::receiver(&moto, &queue, &[("AWS_ENDPOINT_URL", aws.endpoint())]).await;
     for (n, (topic, created_at)) in notifications.iter().enumerate() {
         let mut notification = samples::sample(*topic);
         notification["id"] = format!("notif_replay_{n}").into();
@@ -436,7 +549,8 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
         "--to",
         "2026-11-30",
     ];
-    let (output, ok) = intercom_dev_replay(&moto, &[&filter[..], &["--dry-run"]].concat());
+    let (output, ok) =
+        intercom_dev_replay(&aws.endpoint(), &[&filter[..], &["--dry-run"]].concat());
     assert!(ok, "{output}");
     assert_eq!(output.matches("would queue").count(), 2, "{output}");
     assert!(
@@ -448,8 +562,11 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
         "a dry run queues nothing"
     );
 
-    let (output, ok) =
-        intercom_dev_replay(&moto, &[&filter[..], &["--run-id", "backfill-1"]].concat());
+    // Within five minutes of the originals: queued, under ids of the run's.
+    let backfill = |run: &str| {
+        intercom_dev_replay(&aws.endpoint(), &[&filter[..], &["--run-id", run]].concat())
+    };
+    let (output, ok) = backfill("backfill-1");
     assert!(ok, "{output}");
     assert!(output.contains("replayed 2 of 2"), "{output}");
     let replayed = moto.drain(&queue).await;
@@ -477,17 +594,27 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
             .and_then(|v| v.string_value);
         assert!(again > first, "{again:?} after {first:?}");
         assert_eq!(attributes, expected, "the original attributes");
-        for name in [
-            aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-            aws_sdk_sqs::types::MessageSystemAttributeName::MessageDeduplicationId,
-        ] {
-            let id = |m: &aws_sdk_sqs::types::Message| {
-                m.attributes().and_then(|a| a.get(&name)).cloned()
-            };
-            assert!(id(copy).is_some());
-            assert_eq!(id(copy), id(original), "{name:?}");
-        }
+        use aws_sdk_sqs::types::MessageSystemAttributeName as System;
+        let id = |m: &aws_sdk_sqs::types::Message, name: System| {
+            m.attributes().and_then(|a| a.get(&name)).cloned()
+        };
+        assert!(id(copy, System::MessageGroupId).is_some());
+        assert_eq!(
+            id(copy, System::MessageGroupId),
+            id(original, System::MessageGroupId),
+            "the original's group"
+        );
+        assert_eq!(
+            id(copy, System::MessageDeduplicationId),
+            id(original, System::MessageDeduplicationId).map(|d| format!("backfill-1:{d}")),
+            "a deduplication id of the run's"
+        );
     }
+    // The same run again within five minutes: SQS answers as if it queued
+    // them, and drops them.
+    let (output, ok) = backfill("backfill-1");
+    assert!(ok && output.contains("replayed 2 of 2"), "{output}");
+    assert!(moto.drain(&queue).await.is_empty(), "a run retried drops");
 
     // The processor runs a replay once, although it remembers the originals.
     let response = processor.invoke(&sqs_event(&replayed, arn)).await;
@@ -514,23 +641,22 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
     );
 
     // A wrong secret verifies nothing, and nothing is queued.
-    let output =
-        std::process::Command::new(pipeline_tests::function::release_binary("intercom-dev"))
-            .args([
-                "replay",
-                "--bucket",
-                &bucket,
-                "--queue-url",
-                &queue,
-                "--secret",
-                "not-the-secret",
-            ])
-            .env("AWS_ENDPOINT_URL", moto.endpoint())
-            .env("AWS_REGION", pipeline_tests::moto::REGION)
-            .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
-            .output()
-            .expect("run");
+    let output = std::process::Command::new(pipeline_tests::function::binary("intercom-dev"))
+        .args([
+            "replay",
+            "--bucket",
+            &bucket,
+            "--queue-url",
+            &queue,
+            "--secret",
+            "not-the-secret",
+        ])
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_REGION", pipeline_tests::moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
     assert_eq!(text.matches("does not verify").count(), 5, "{text}");

@@ -1,20 +1,23 @@
-//! `intercom-dev dlq` against moto's SQS: list (lines and JSON, filtered), show, redrive (dry and real, filtered, FIFO ids kept), and clear errors.
+//! `intercom-dev dlq` against moto behind the AWS rules proxy: list (lines and JSON, filtered), show, redrive (dry and real, filtered batch by batch, unfiltered by a message move task), a redrive longer than the visibility timeout, FIFO groups moved whole or named, and clear errors.
 
 use std::process::Command;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use intercom_webhook::topic::Topic;
-use pipeline_tests::function::release_binary;
+use pipeline_tests::aws_rules::AwsRules;
+use pipeline_tests::function::binary;
 use pipeline_tests::moto::{self, Moto};
 use pipeline_tests::samples;
 use serde_json::{Value, json};
 
-fn dlq(moto: &Moto, args: &[&str]) -> (String, String, bool) {
-    let output = Command::new(release_binary("intercom-dev"))
+/// Runs `intercom-dev dlq` with `args` against `endpoint` (the AWS rules
+/// proxy in front of moto, or moto); its stdout, stderr and success.
+fn dlq(endpoint: &str, args: &[&str]) -> (String, String, bool) {
+    let output = Command::new(binary("intercom-dev"))
         .arg("dlq")
         .args(args)
         .env_clear()
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", moto::REGION)
         .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
@@ -31,6 +34,9 @@ fn dlq(moto: &Moto, args: &[&str]) -> (String, String, bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_show_and_redrive_the_dead_letter_queue() {
     let moto = Moto::start().await;
+    // Message move tasks and FIFO deduplication as SQS does them.
+    let aws = AwsRules::start(moto.port).await;
+    let endpoint = aws.endpoint();
     let sqs = moto.sqs().await;
     let dead = moto.create_queue("intercom-dlq.fifo").await;
     let source = moto.create_queue("intercom.fifo").await;
@@ -80,7 +86,7 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
             .expect("send");
     }
 
-    let (out, err, ok) = dlq(&moto, &["list", "--queue-url", &dead]);
+    let (out, err, ok) = dlq(&endpoint, &["list", "--queue-url", &dead]);
     assert!(ok, "{err}");
     assert!(out.contains("5 message(s)"), "{out}");
     assert!(
@@ -88,7 +94,7 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
         "{out}"
     );
     let (out, err, ok) = dlq(
-        &moto,
+        &endpoint,
         &[
             "list",
             "--queue-url",
@@ -117,11 +123,11 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
         }
     }
     // Listing gave every message back: a second look sees all five.
-    let (out, _, _) = dlq(&moto, &["list", "--queue-url", &dead]);
+    let (out, _, _) = dlq(&endpoint, &["list", "--queue-url", &dead]);
     assert!(out.contains("5 message(s)"), "{out}");
 
     let id = listed[0]["message_id"].as_str().expect("id");
-    let (out, err, ok) = dlq(&moto, &["show", id, "--queue-url", &dead]);
+    let (out, err, ok) = dlq(&endpoint, &["show", id, "--queue-url", &dead]);
     assert!(ok, "{err}");
     let shown: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(shown["message_id"], id);
@@ -130,12 +136,12 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
         shown["attributes"]["notification_id"],
         listed[0]["notification_id"]
     );
-    let (_, err, ok) = dlq(&moto, &["show", "no-such-id", "--queue-url", &dead]);
+    let (_, err, ok) = dlq(&endpoint, &["show", "no-such-id", "--queue-url", &dead]);
     assert!(!ok && err.contains("no message no-such-id"), "{err}");
 
     // A dry run moves nothing.
     let (out, err, ok) = dlq(
-        &moto,
+        &endpoint,
         &[
             "redrive",
             "--queue-url",
@@ -147,16 +153,19 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
     );
     assert!(ok, "{err}");
     assert_eq!(out.matches("would move\n").count(), 2, "{out}");
+    // The source found from the redrive policy, named as the proxy's SQS
+    // names it.
     assert!(
-        out.contains(&format!("would move 2 message(s) to {source}")),
+        out.contains("would move 2 message(s) to http") && out.contains("/intercom.fifo;"),
         "{out}"
     );
     assert!(moto.drain(&source).await.is_empty());
 
     // The tickets back to the source (found from the redrive policy), with
-    // their attributes and FIFO ids; the rest stays.
+    // their attributes and FIFO group, deduplicated by their message id in
+    // the dead-letter queue; the rest stays.
     let (out, err, ok) = dlq(
-        &moto,
+        &endpoint,
         &["redrive", "--queue-url", &dead, "--topic", "ticket.*"],
     );
     assert!(ok, "{out}{err}");
@@ -169,9 +178,16 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
         let system = |name: MessageSystemAttributeName| {
             message.attributes().and_then(|a| a.get(&name)).cloned()
         };
-        assert_eq!(
-            system(MessageSystemAttributeName::MessageDeduplicationId).as_deref(),
-            Some(notification)
+        let dead_ids: Vec<&str> = listed
+            .iter()
+            .filter_map(|m| m["message_id"].as_str())
+            .collect();
+        let deduplication = system(MessageSystemAttributeName::MessageDeduplicationId);
+        assert!(
+            deduplication
+                .as_deref()
+                .is_some_and(|id| dead_ids.contains(&id)),
+            "{deduplication:?} among {dead_ids:?}"
         );
         let n = notification.trim_start_matches("notif_dead_");
         assert_eq!(
@@ -184,18 +200,27 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
                 .is_some_and(|t| t.starts_with("ticket."))
         );
     }
-    let (out, _, _) = dlq(&moto, &["list", "--queue-url", &dead]);
+    let (out, _, _) = dlq(&endpoint, &["list", "--queue-url", &dead]);
     assert!(out.contains("3 message(s)"), "{out}");
     assert!(!out.contains("ticket."), "{out}");
 
+    // Without a filter SQS moves the rest itself, and the tool waits.
+    let (out, err, ok) = dlq(&endpoint, &["redrive", "--queue-url", &dead]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("message move task"), "{out}");
+    assert!(out.contains("moved 3 message(s)"), "{out}");
+    assert_eq!(moto.drain(&source).await.len(), 3);
+    let (out, _, _) = dlq(&endpoint, &["list", "--queue-url", &dead]);
+    assert!(out.contains("0 message(s)"), "{out}");
+
     // Clear errors: no such queue, no credentials.
     let missing = format!("{}/123456789012/nothing-here", moto.endpoint());
-    let (_, err, ok) = dlq(&moto, &["list", "--queue-url", &missing]);
+    let (_, err, ok) = dlq(&endpoint, &["list", "--queue-url", &missing]);
     assert!(!ok && err.contains("does not exist"), "{err}");
-    let output = Command::new(release_binary("intercom-dev"))
+    let output = Command::new(binary("intercom-dev"))
         .args(["dlq", "list", "--queue-url", &dead])
         .env_clear()
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ENDPOINT_URL", &endpoint)
         .env("AWS_REGION", moto::REGION)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent")
@@ -206,5 +231,147 @@ async fn list_show_and_redrive_the_dead_letter_queue() {
     assert!(
         !output.status.success() && err.contains("no AWS credentials"),
         "{err}"
+    );
+}
+
+/// Puts notification `n` of `topic` in the queue `queue` as the receiver
+/// would have queued it, in FIFO group `group` on a FIFO queue.
+async fn put_dead(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    n: usize,
+    topic: Topic,
+    group: Option<&str>,
+) {
+    let mut notification = samples::sample(topic);
+    notification["id"] = format!("notif_dead_{n}").into();
+    let text = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .expect("attribute")
+    };
+    sqs.send_message()
+        .queue_url(queue)
+        .message_body(notification.to_string())
+        .message_attributes("topic", text(topic.name()))
+        .message_attributes("notification_id", text(&format!("notif_dead_{n}")))
+        .set_message_group_id(group.map(str::to_owned))
+        .set_message_deduplication_id(group.map(|_| format!("notif_dead_{n}")))
+        .send()
+        .await
+        .expect("send");
+}
+
+/// The `notification_id` attributes of `messages`, in order.
+fn notification_ids(messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            m.message_attributes()?
+                .get("notification_id")?
+                .string_value()
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A redrive that lasts twice the visibility timeout (every send held 150
+/// ms): each batch is moved and deleted within its own receive's
+/// visibility, so every message arrives once and none is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_longer_than_the_visibility_timeout_moves_each_message_once() {
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let sqs = moto.sqs().await;
+    let dead = moto.create_queue("big-dlq").await;
+    let source = moto.create_queue("big-source").await;
+    for n in 0..40 {
+        put_dead(&sqs, &dead, n, Topic::TicketCreated, None).await;
+    }
+    aws.hold_sends(Some(std::time::Duration::from_millis(150)));
+    let started = std::time::Instant::now();
+    let (out, err, ok) = dlq(
+        &aws.endpoint(),
+        &[
+            "redrive",
+            "--queue-url",
+            &dead,
+            "--to",
+            &source,
+            "--topic",
+            "ticket.*",
+            "--visibility-timeout",
+            "3s",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(6),
+        "the run lasted {:?}, not twice the visibility timeout",
+        started.elapsed()
+    );
+    assert!(out.contains("moved 40 message(s)"), "{out}");
+    let moved = notification_ids(&moto.drain(&source).await);
+    let mut distinct = moved.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((moved.len(), distinct.len()), (40, 40), "{moved:?}");
+    assert!(moto.drain(&dead).await.is_empty(), "nothing left behind");
+}
+
+/// A FIFO dead-letter queue with a group of 25 (more than one receive
+/// returns): the group moves whole and in order. A group whose middle
+/// message the filter leaves moves its first message only, keeps the rest
+/// in order behind the one left, and is named in the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_group_moves_whole_and_in_order_or_is_named() {
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let sqs = moto.sqs().await;
+    let dead = moto.create_queue("fifo-dlq.fifo").await;
+    let source = moto.create_queue("fifo-source.fifo").await;
+    for n in 0..25 {
+        put_dead(&sqs, &dead, n, Topic::TicketCreated, Some("app:ticket:big")).await;
+    }
+    for (n, topic) in [
+        (100, Topic::TicketCreated),
+        (101, Topic::ConversationUserCreated),
+        (102, Topic::TicketAdminReplied),
+    ] {
+        put_dead(&sqs, &dead, n, topic, Some("app:ticket:mixed")).await;
+    }
+    let (out, err, ok) = dlq(
+        &aws.endpoint(),
+        &[
+            "redrive",
+            "--queue-url",
+            &dead,
+            "--to",
+            &source,
+            "--topic",
+            "ticket.*",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("moved 26 message(s)"), "{out}");
+    assert!(
+        out.contains("FIFO group(s) app:ticket:mixed keep a message"),
+        "{out}"
+    );
+    let moved = notification_ids(&moto.drain(&source).await);
+    let big: Vec<String> = moved
+        .iter()
+        .filter(|id| id.trim_start_matches("notif_dead_").len() < 3)
+        .cloned()
+        .collect();
+    let expected: Vec<String> = (0..25).map(|n| format!("notif_dead_{n}")).collect();
+    assert_eq!(big, expected, "the whole group, in order");
+    assert!(moved.contains(&"notif_dead_100".to_owned()), "{moved:?}");
+    assert_eq!(
+        notification_ids(&moto.drain(&dead).await),
+        ["notif_dead_101", "notif_dead_102"],
+        "the rest of the mixed group stays, in order"
     );
 }

@@ -1,11 +1,12 @@
 //! The local loop end to end: `intercom-dev serve` started, signed samples and a forged
-//! one sent with `intercom-dev send`, their processing seen in its output, then stopped.
+//! one sent with `intercom-dev send`, their processing seen in its output, `intercom-dev
+//! check` against it (right secret, stale secret, receiver down), then stopped.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pipeline_tests::function::release_binary;
+use pipeline_tests::function::binary;
 use pipeline_tests::moto::{self, Moto};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -19,7 +20,7 @@ struct Serve {
 impl Serve {
     async fn start(env: &[(&str, String)]) -> Self {
         let port = moto::free_port();
-        let mut command = Command::new(release_binary("intercom-dev"));
+        let mut command = Command::new(binary("intercom-dev"));
         command
             .args(["serve", "--port", &port.to_string()])
             .env_remove("QUEUE_URL")
@@ -70,7 +71,7 @@ impl Serve {
 }
 
 async fn send(url: &str, args: &[&str]) -> (bool, String) {
-    let output = Command::new(release_binary("intercom-dev"))
+    let output = Command::new(binary("intercom-dev"))
         .arg("send")
         .args(["--url", url])
         .args(args)
@@ -206,4 +207,103 @@ async fn serve_with_queue_url_goes_through_real_sqs() {
         count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         "0"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_marks_an_older_notification_stale_and_skips_it_when_asked() {
+    for (freshness, expected) in [
+        (None, "✓ processed  ticket.state.updated ticket"),
+        (Some("skip"), "· stale      ticket.state.updated ticket"),
+    ] {
+        let env: Vec<(&str, String)> = freshness
+            .map(|mode| ("FRESHNESS", mode.to_owned()))
+            .into_iter()
+            .collect();
+        let serve = Serve::start(&env).await;
+        let banner = serve.lines().join("\n");
+        assert!(
+            banner.contains(&format!("freshness:     {}", freshness.unwrap_or("tag"))),
+            "{banner}"
+        );
+        let (ok, output) = send(&serve.url, &["--out-of-order", "ticket.state.updated"]).await;
+        assert!(ok, "{output}");
+        assert!(
+            output.contains("(newer)") && output.contains("(older)"),
+            "{output}"
+        );
+        assert!(
+            serve.wait_for("ticket.state.updated ticket", 2).await,
+            "{:?}",
+            serve.lines()
+        );
+        let lines = serve.lines();
+        let records: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("ticket.state.updated ticket"))
+            .collect();
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert!(records[0].starts_with("✓ processed"), "{records:?}");
+        assert!(!records[0].contains("stale"), "{records:?}");
+        assert!(records[1].starts_with(expected), "{records:?}");
+        assert!(records[1].contains("_older"), "{records:?}");
+        assert!(records[1].contains("newer notification"), "{records:?}");
+    }
+}
+
+/// Runs `intercom-dev check` against `url` with `args`; success and stdout
+/// and stderr together.
+async fn check(url: &str, args: &[&str]) -> (bool, String) {
+    let output = Command::new(binary("intercom-dev"))
+        .arg("check")
+        .args(["--url", url])
+        .args(args)
+        .env_remove("INTERCOM_CLIENT_SECRET")
+        .output()
+        .await
+        .expect("intercom-dev check");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// `intercom-dev check` against the local receiver: the right secret
+/// passes all four checks; a wrong one is named a stale secret; with the
+/// receiver gone, nothing answers. Each time the exit status says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tells_a_working_receiver_a_stale_secret_and_a_receiver_down() {
+    let serve = Serve::start(&[]).await;
+    let url = serve.url.clone();
+
+    let (ok, output) = check(&url, &[]).await;
+    assert!(ok, "{output}");
+    for line in [
+        "✓ HEAD (Intercom's validation)",
+        "✓ signed ping",
+        "✓ forged ping",
+        "✓ signed ping over 1 MiB",
+        "answers as Intercom needs",
+    ] {
+        assert!(output.contains(line), "no `{line}` in:\n{output}");
+    }
+    assert!(output.contains(" 413 "), "oversized is 413 here:\n{output}");
+
+    let (ok, output) = check(&url, &["--secret", "last-years-secret"]).await;
+    assert!(!ok, "{output}");
+    assert!(output.contains("✗ signed ping"), "{output}");
+    assert!(output.contains("a stale secret"), "{output}");
+    assert!(output.contains("✓ forged ping"), "{output}");
+    // Size is judged before the signature: the oversized ping is still 413.
+    assert!(output.contains("1 of 4 checks failed"), "{output}");
+
+    drop(serve);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, output) = check(&url, &[]).await;
+    assert!(!ok, "{output}");
+    assert!(output.contains("no answer"), "{output}");
+    assert!(output.contains("4 of 4 checks failed"), "{output}");
 }

@@ -5,11 +5,11 @@
 
 use std::process::Command;
 
-use pipeline_tests::function::release_binary;
+use pipeline_tests::function::binary;
 
 #[test]
 fn measure_runs_end_to_end_against_the_sdk_floor() {
-    let output = Command::new(release_binary("measure"))
+    let output = Command::new(binary("measure"))
         .env("MEASURE_COLD_STARTS", "2")
         .env("MEASURE_REQUESTS", "10")
         .env("MEASURE_ROUNDS", "2")
@@ -40,7 +40,7 @@ fn measure_runs_end_to_end_against_the_sdk_floor() {
 
 #[test]
 fn measure_processor_runs_and_counts_the_dynamodb_calls() {
-    let output = Command::new(release_binary("measure-processor"))
+    let output = Command::new(binary("measure-processor"))
         .env("MEASURE_REQUESTS", "3")
         .env("MEASURE_ROUNDS", "1")
         .env("MEASURE_COLD_STARTS", "2")
@@ -67,6 +67,9 @@ fn measure_processor_runs_and_counts_the_dynamodb_calls() {
         "PutItem 56",
         "UpdateItem 53",
         "DeleteItem 0",
+        "FRESHNESS=tag",
+        "for 50 new records",
+        "UpdateItem 100 (2.00 per record)",
         "when it panics",
     ] {
         assert!(words.contains(line), "no `{line}` in:\n{stdout}");

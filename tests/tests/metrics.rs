@@ -28,7 +28,7 @@ const ANSWERS: [&str; 11] = [
     "forbidden_app",
     "queue_unavailable",
 ];
-const OUTCOMES: [&str; 4] = ["processed", "unhandled", "duplicate", "failed"];
+const OUTCOMES: [&str; 5] = ["processed", "unhandled", "duplicate", "stale", "failed"];
 const DESTINATIONS: [&str; 2] = ["event_bus", "archive"];
 /// Every metric and its unit (README, Metrics).
 const UNITS: [(&str, &str); 6] = [
@@ -311,7 +311,10 @@ async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trac
     let processor = Function::start(
         "topic-processor",
         Some(&moto),
-        &[("IDEMPOTENCY_TABLE", table)],
+        &[
+            ("IDEMPOTENCY_TABLE", table),
+            ("FRESHNESS", "skip".to_owned()),
+        ],
     )
     .await;
     let item = |topic| samples::item(topic);
@@ -413,6 +416,19 @@ async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trac
             "unhandled",
             "conversation",
         ),
+        (
+            "m11",
+            // About m1's conversation, created a minute before it.
+            notification(
+                "conversation.user.created",
+                "n11",
+                item(Topic::ConversationUserCreated),
+                120,
+            ),
+            Some("conversation.user.created"),
+            "stale",
+            "conversation",
+        ),
     ];
     let mut traces = HashMap::new();
     let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -491,13 +507,16 @@ async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trac
     );
 
     // Lag: one value per record whose created_at is known (all but m7, m8),
-    // a minute and a little.
-    let lags = emf::values(&documents, "Lag", &[]);
+    // a minute and a little; two minutes and a little for m11.
+    let mut lags = emf::values(&documents, "Lag", &[]);
+    lags.sort_by(f64::total_cmp);
     assert_eq!(lags.len(), total - 2, "{lags:?}");
+    let (m11, minute) = lags.split_last().expect("lags");
     assert!(
-        lags.iter().all(|ms| (59_000.0..75_000.0).contains(ms)),
+        minute.iter().all(|ms| (59_000.0..75_000.0).contains(ms)),
         "{lags:?}"
     );
+    assert!((119_000.0..135_000.0).contains(m11), "{lags:?}");
     // HandlerTime: one per handler run, by family (m1; m2; m3 and m4).
     for (family, runs) in [
         ("conversation", 1),

@@ -17,8 +17,10 @@ use pipeline_tests::{samples, sqs};
 use serde_json::{Value, json};
 use topic_processor::Invocation;
 use topic_processor::batch::{self, RecordReport};
+use topic_processor::config::FreshnessMode;
+use topic_processor::freshness::Freshness;
 use topic_processor::idempotency::{
-    self, Finished, Idempotency, MemoryStore, Store, StoreError, Taken,
+    self, Finished, Idempotency, MemoryStore, Newest, Store, StoreError, Taken,
 };
 use topic_processor::processor::Processor;
 
@@ -622,6 +624,14 @@ impl Store for BrokenStore {
     fn release(&self, _: String, _: String) -> BoxFuture<Result<Finished, StoreError>> {
         self.answer()
     }
+    fn advance(
+        &self,
+        _: String,
+        _: Newest,
+        _: i64,
+    ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
+        self.answer()
+    }
 }
 
 fn with_store(registry: Registry, store: impl Store + 'static) -> Processor {
@@ -718,6 +728,14 @@ impl Store for CompletionsHang {
     }
     fn release(&self, _: String, _: String) -> BoxFuture<Result<Finished, StoreError>> {
         BrokenStore::Hanging.answer()
+    }
+    fn advance(
+        &self,
+        id: String,
+        newest: Newest,
+        now: i64,
+    ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
+        self.0.advance(id, newest, now)
     }
 }
 
@@ -897,5 +915,260 @@ async fn a_notification_the_bus_can_never_take_fails_before_its_handler_runs() {
         store.get("topic-processor#notif_large_conversation"),
         None,
         "no lock was taken"
+    );
+}
+
+/// A processor with idempotency and freshness in memory, one store.
+fn fresh(registry: Registry, mode: FreshnessMode) -> (Processor, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::default());
+    let ttl = Duration::from_secs(86_400);
+    let processor = Processor::new(registry)
+        .with_idempotency(Idempotency::new(
+            Arc::clone(&store) as Arc<dyn Store>,
+            "topic-processor",
+            ttl,
+        ))
+        .with_freshness(Freshness::new(
+            mode,
+            Arc::clone(&store) as Arc<dyn Store>,
+            "topic-processor",
+            ttl,
+        ));
+    (processor, store)
+}
+
+/// A conversation notification `id`, created at `created_at`, about
+/// conversation `conversation`.
+fn about_conversation(id: &str, conversation: &str, created_at: i64) -> Vec<u8> {
+    let mut notification: Value =
+        serde_json::from_slice(&samples::sample_body(Topic::ConversationAdminReplied))
+            .expect("json");
+    notification["id"] = id.into();
+    notification["created_at"] = created_at.into();
+    notification["data"]["item"]["id"] = conversation.into();
+    serde_json::to_vec(&notification).expect("json")
+}
+
+/// Each handler run: the message id, and the newer notification it was told
+/// of, if any.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A registry whose `conversation.admin.replied` handler records the
+/// message id and what it was told of freshness.
+fn watching() -> (Registry, Seen) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut registry = Registry::new();
+    let ran = Arc::clone(&seen);
+    registry.on(
+        Topic::ConversationAdminReplied,
+        move |event: Event<Item>| {
+            let ran = Arc::clone(&ran);
+            async move {
+                let newer = event
+                    .meta
+                    .superseded_by
+                    .map(|s| s.notification_id.unwrap_or_default());
+                ran.lock()
+                    .expect("lock")
+                    .push((event.meta.message_id, newer));
+                Ok(())
+            }
+        },
+    );
+    (registry, seen)
+}
+
+#[tokio::test]
+async fn with_freshness_tag_an_older_notification_runs_knowing_it_is_stale() {
+    let (registry, seen) = watching();
+    let (processor, store) = fresh(registry, FreshnessMode::Tag);
+    let batches = [
+        record("m-new", &about_conversation("n-new", "7", 200), None),
+        record("m-old", &about_conversation("n-old", "7", 100), None),
+        record("m-same", &about_conversation("n-same", "7", 200), None),
+        record("m-other", &about_conversation("n-other", "8", 50), None),
+    ];
+    let mut reports = Vec::new();
+    for record in batches {
+        reports.extend(batch::run(&processor, vec![record], &later(), 1).await);
+    }
+    let stale: Vec<(&str, &str, bool)> = reports
+        .iter()
+        .map(|r| (r.message_id.as_str(), r.outcome.name(), r.stale))
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            ("m-new", "processed", false),
+            ("m-old", "processed", true),
+            ("m-same", "processed", false),
+            ("m-other", "processed", false)
+        ],
+        "older is stale; equal times and other objects are not"
+    );
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [
+            ("m-new".to_owned(), None),
+            ("m-old".to_owned(), Some("n-new".to_owned())),
+            ("m-same".to_owned(), None),
+            ("m-other".to_owned(), None)
+        ],
+        "every handler ran, the stale one told which notification superseded it"
+    );
+    let object = store
+        .newest("topic-processor#object#a86dr8yl:conversation:7")
+        .expect("the object's newest");
+    assert_eq!(
+        (object.created_at, object.notification_id.as_deref()),
+        (200, Some("n-same"))
+    );
+}
+
+#[tokio::test]
+async fn with_freshness_skip_a_stale_notification_is_not_handled() {
+    let (registry, seen) = watching();
+    let (processor, store) = fresh(registry, FreshnessMode::Skip);
+    let newer = batch::run(
+        &processor,
+        vec![record(
+            "m-new",
+            &about_conversation("n-new", "7", 200),
+            None,
+        )],
+        &later(),
+        1,
+    )
+    .await;
+    let older = batch::run(
+        &processor,
+        vec![record(
+            "m-old",
+            &about_conversation("n-old", "7", 100),
+            None,
+        )],
+        &later(),
+        1,
+    )
+    .await;
+    assert_eq!(outcomes(&newer), [("m-new".to_owned(), "processed")]);
+    assert_eq!(outcomes(&older), [("m-old".to_owned(), "stale")]);
+    assert!(older[0].stale);
+    assert_eq!(seen.lock().expect("lock").len(), 1, "only the newer ran");
+    // A stale record is done: its copies are duplicates, not stale again.
+    assert_eq!(
+        store.get("topic-processor#n-old").map(|i| i.status),
+        Some("COMPLETED".to_owned())
+    );
+    let again = batch::run(
+        &processor,
+        vec![record(
+            "m-old-2",
+            &about_conversation("n-old", "7", 100),
+            None,
+        )],
+        &later(),
+        1,
+    )
+    .await;
+    assert_eq!(outcomes(&again), [("m-old-2".to_owned(), "duplicate")]);
+}
+
+/// On a standard queue two notifications about one object can run at
+/// the same time; the object's newest only ever rises, and the newer of the
+/// two is never stale, whichever order they reach the table in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_records_of_one_object_racing_on_a_standard_queue_keep_the_newest() {
+    for round in 0..50 {
+        let (registry, seen) = watching();
+        let (processor, store) = fresh(registry, FreshnessMode::Tag);
+        let older = record("m-old", &about_conversation("n-old", "7", 100), None);
+        let newer = record("m-new", &about_conversation("n-new", "7", 200), None);
+        let records = if round % 2 == 0 {
+            vec![older, newer]
+        } else {
+            vec![newer, older]
+        };
+        let reports = batch::run(&processor, records, &later(), 8).await;
+        let report = |id: &str| reports.iter().find(|r| r.message_id == id).expect(id);
+        assert!(
+            !report("m-new").stale,
+            "round {round}: the newer is never stale"
+        );
+        assert_eq!(report("m-new").outcome, Outcome::Processed);
+        assert_eq!(report("m-old").outcome, Outcome::Processed);
+        let object = store
+            .newest("topic-processor#object#a86dr8yl:conversation:7")
+            .expect("newest");
+        assert_eq!(object.created_at, 200, "round {round}");
+        assert_eq!(seen.lock().expect("lock").len(), 2);
+    }
+}
+
+/// A table that takes locks but cannot record an object's newest.
+#[derive(Debug, Default)]
+struct FreshnessRefused(MemoryStore);
+
+impl Store for FreshnessRefused {
+    fn take(&self, lock: idempotency::LockItem, now: i64) -> BoxFuture<Result<Taken, StoreError>> {
+        self.0.take(lock, now)
+    }
+    fn complete(
+        &self,
+        id: String,
+        owner: String,
+        expiration: i64,
+    ) -> BoxFuture<Result<Finished, StoreError>> {
+        self.0.complete(id, owner, expiration)
+    }
+    fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>> {
+        self.0.release(id, owner)
+    }
+    fn advance(
+        &self,
+        _: String,
+        _: Newest,
+        _: i64,
+    ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
+        BrokenStore::Refusing.answer()
+    }
+}
+
+#[tokio::test]
+async fn when_freshness_cannot_be_checked_the_record_fails_and_its_lock_is_released() {
+    let (registry, seen) = watching();
+    let store = Arc::new(FreshnessRefused::default());
+    let ttl = Duration::from_secs(60);
+    let processor = Processor::new(registry)
+        .with_idempotency(Idempotency::new(
+            Arc::clone(&store) as Arc<dyn Store>,
+            "topic-processor",
+            ttl,
+        ))
+        .with_freshness(Freshness::new(
+            FreshnessMode::Skip,
+            Arc::clone(&store) as Arc<dyn Store>,
+            "topic-processor",
+            ttl,
+        ));
+    let reports = batch::run(
+        &processor,
+        vec![record("m-1", &about_conversation("n-1", "7", 100), None)],
+        &later(),
+        1,
+    )
+    .await;
+    assert_eq!(
+        reports[0].outcome,
+        Outcome::Failed(Failure::IdempotencyUnavailable("connection refused".into()))
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "nothing ran unchecked"
+    );
+    assert_eq!(
+        store.0.get("topic-processor#n-1"),
+        None,
+        "the lock is released"
     );
 }

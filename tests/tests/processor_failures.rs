@@ -168,6 +168,27 @@ async fn with_dynamodb_never_answering_a_six_second_batch_answers_in_time_with_e
     assert_eq!(ran, 0, "nothing ran unprotected");
 }
 
+/// The tests above run `faulty-processor` from the tests' own build; what
+/// they show holds for the shipped binaries because the release profile
+/// unwinds too (`abort` would end the process, and the batch, at the first
+/// panic).
+#[test]
+fn the_release_profile_unwinds() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .expect("the workspace manifest");
+    let release: Vec<&str> = manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[profile.release]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .map(str::trim)
+        .collect();
+    assert!(
+        release.contains(&r#"panic = "unwind""#),
+        "[profile.release] must say panic = \"unwind\": {release:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_that_panics_fails_its_own_record_and_the_process_lives_on() {
     let processor = Function::start(

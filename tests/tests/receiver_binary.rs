@@ -1,7 +1,7 @@
 //! The release `webhook-receiver` binary as Lambda runs it, against moto's SQS and Secrets Manager.
 //!
 //! Each test starts its own moto server and function process on free loopback
-//! ports. Needs `cargo build --release --bins` and `pip install "moto[server]"`
+//! ports. Needs the release build of the functions and `pip install "moto[server]"`
 //! first; the README's test command does both.
 
 use std::time::{Duration, Instant};

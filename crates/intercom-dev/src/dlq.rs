@@ -2,16 +2,17 @@
 //!
 //! Reading a queue means receiving its messages: every command receives
 //! them with a short visibility timeout and gives back (visibility 0) what
-//! it does not move, so the queue is as it was. `redrive` sends each chosen
-//! message to the source queue with its body, attributes and FIFO ids, and
-//! deletes it from the dead-letter queue only once the source acknowledged
-//! it.
+//! it does not move, so the queue is as it was. `redrive` without filters
+//! has SQS move everything (`StartMessageMoveTask`); with filters it moves
+//! one received batch at a time, each message sent to the source queue with
+//! its body, attributes and FIFO group and deleted from the dead-letter
+//! queue only once the source acknowledged it (see [`redrive`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use intercom_webhook::queue_message::{self, attribute};
 use serde_json::{Value, json};
 
@@ -31,6 +32,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether it takes everything.
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty() && self.older_than.is_none() && self.newer_than.is_none()
+    }
+
     fn takes(&self, message: &Dead) -> bool {
         topic_matches(&self.topics, message.topic.as_deref().unwrap_or_default())
             && self.older_than.is_none_or(|age| message.age >= age)
@@ -97,6 +103,14 @@ impl Dead {
 
     fn id(&self) -> &str {
         self.message.message_id().unwrap_or_default()
+    }
+
+    /// Its FIFO group, on a FIFO queue.
+    fn group(&self) -> Option<&str> {
+        self.message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .map(String::as_str)
     }
 
     /// The line `list` prints.
@@ -191,58 +205,69 @@ fn explain(queue_url: &str, error: impl std::error::Error) -> String {
     }
 }
 
+/// One receive of up to 10 messages of `queue_url`, invisible for `hold`;
+/// `wait` long-polls a second.
+async fn receive_batch(
+    sqs: &Client,
+    queue_url: &str,
+    hold: Duration,
+    wait: bool,
+) -> Result<Vec<Dead>, Error> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(i32::from(wait))
+        .visibility_timeout(i32::try_from(hold.as_secs()).unwrap_or(60))
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| explain(queue_url, e))?
+        .messages
+        .unwrap_or_default();
+    Ok(received.into_iter().map(Dead::of).collect())
+}
+
 /// Every message now in `queue_url`, received with a visibility timeout of
-/// `hold` so none comes twice.
+/// `hold` so none comes twice (a FIFO group shows its first message only:
+/// the rest stay behind it while it is invisible).
 async fn receive_all(sqs: &Client, queue_url: &str, hold: Duration) -> Result<Vec<Dead>, Error> {
     let mut all = Vec::new();
     let mut empty = 0;
-    // Two empty answers in a row: SQS samples its servers, so one empty
-    // receive does not prove the queue empty.
     while empty < 2 {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(if empty == 0 { 0 } else { 1 })
-            .visibility_timeout(i32::try_from(hold.as_secs()).unwrap_or(60))
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| explain(queue_url, e))?
-            .messages
-            .unwrap_or_default();
+        let received = receive_batch(sqs, queue_url, hold, empty > 0).await?;
         if received.is_empty() {
             empty += 1;
         } else {
             empty = 0;
-            all.extend(received.into_iter().map(Dead::of));
+            all.extend(received);
         }
     }
     Ok(all)
 }
 
-/// Makes `messages` visible again at once.
-async fn give_back(sqs: &Client, queue_url: &str, messages: &[Dead]) -> Result<(), Error> {
+/// Makes `messages` visible again at once. A handle that expired meanwhile
+/// fails, and its message is visible already: nothing is lost either way.
+async fn give_back(sqs: &Client, queue_url: &str, messages: &[Dead]) {
     for message in messages {
         if let Some(handle) = message.message.receipt_handle() {
-            sqs.change_message_visibility()
+            let _ = sqs
+                .change_message_visibility()
                 .queue_url(queue_url)
                 .receipt_handle(handle)
                 .visibility_timeout(0)
                 .send()
-                .await
-                .map_err(|e| explain(queue_url, e))?;
+                .await;
         }
     }
-    Ok(())
 }
 
 /// The messages of `queue_url` that `filter` takes, oldest first; the
 /// queue is left as it was.
 pub async fn list(sqs: &Client, queue_url: &str, filter: &Filter) -> Result<Vec<Dead>, Error> {
     let all = receive_all(sqs, queue_url, Duration::from_secs(60)).await?;
-    give_back(sqs, queue_url, &all).await?;
+    give_back(sqs, queue_url, &all).await;
     let mut taken: Vec<Dead> = all.into_iter().filter(|m| filter.takes(m)).collect();
     taken.sort_by_key(|m| std::cmp::Reverse(m.age));
     Ok(taken)
@@ -285,57 +310,195 @@ pub async fn source_of(sqs: &Client, dlq_url: &str) -> Result<String, Error> {
     }
 }
 
-/// Moves what `filter` takes from `dlq_url` back to `to`, or with
-/// `dry_run` only says what it would move; `progress` hears a line per
-/// message and the summary.
+/// What `redrive` moves, and where.
+#[derive(Debug, Clone)]
+pub struct RedriveOptions {
+    /// The source queue's URL.
+    pub to: String,
+    pub filter: Filter,
+    pub dry_run: bool,
+    /// How long a received message stays invisible: the batch being moved
+    /// needs a few seconds; a message left where it is stays out of the
+    /// next receives for this long.
+    pub hold: Duration,
+}
+
+/// Moves what `filter` takes from `dlq_url` back to `to`, or with `dry_run`
+/// only says what it would move; `progress` hears a line per message and
+/// the summary.
+///
+/// With no filter, SQS moves everything itself (`StartMessageMoveTask`),
+/// and this waits for the task to finish. With filters, it receives one
+/// batch (up to 10) at a time and moves the batch's messages before it
+/// receives again, so no receipt handle outlives its visibility timeout
+/// (a deletion with an expired handle fails, and the message would come
+/// back as a duplicate). A message the filter leaves stays invisible until
+/// the end, then is given back. On a FIFO queue a group moves whole, in
+/// order, or, when a message of it is left or fails, its later messages
+/// stay behind it and the summary names the group.
 pub async fn redrive(
     sqs: &Client,
     dlq_url: &str,
-    to: &str,
-    filter: &Filter,
-    dry_run: bool,
+    options: &RedriveOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Redriven, Error> {
-    let all = receive_all(sqs, dlq_url, Duration::from_secs(300)).await?;
-    let (taken, left): (Vec<Dead>, Vec<Dead>) = all.into_iter().partition(|m| filter.takes(m));
-    let mut done = Redriven {
-        left: left.len(),
-        ..Redriven::default()
-    };
-    give_back(sqs, dlq_url, &left).await?;
-    let total = taken.len();
-    // What stays in the dead-letter queue, to be made visible again.
-    let mut stays = Vec::new();
-    for (n, dead) in taken.into_iter().enumerate() {
-        let step = format!("[{}/{total}] {}", n + 1, dead.line());
-        if dry_run {
-            progress(&format!("{step}: would move"));
-            done.moved += 1;
-            stays.push(dead);
+    let RedriveOptions {
+        to,
+        filter,
+        dry_run,
+        hold,
+    } = options;
+    let (to, dry_run) = (to.as_str(), *dry_run);
+    if filter.is_empty() && !dry_run {
+        return move_task(sqs, dlq_url, to, progress).await;
+    }
+    let mut done = Redriven::default();
+    let mut seen = HashSet::new();
+    // Received and not moved: given back at the end.
+    let mut kept: Vec<Dead> = Vec::new();
+    let mut held_groups = BTreeSet::new();
+    let mut empty = 0;
+    let mut step = 0;
+    // Two receives in a row with nothing new: SQS samples its servers, so
+    // one empty receive does not prove the queue empty.
+    while empty < 2 {
+        let batch = receive_batch(sqs, dlq_url, *hold, empty > 0).await?;
+        let (fresh, again): (Vec<Dead>, Vec<Dead>) = batch
+            .into_iter()
+            .partition(|m| seen.insert(m.id().to_owned()));
+        // Seen before: left by the filter, back after its hold.
+        kept.extend(again);
+        if fresh.is_empty() {
+            empty += 1;
             continue;
         }
-        match move_one(sqs, dlq_url, to, &dead).await {
-            Ok(()) => {
+        empty = 0;
+        for dead in fresh {
+            step += 1;
+            let step = format!("[{step}] {}", dead.line());
+            let group = dead.group().map(str::to_owned);
+            let behind = group.as_ref().is_some_and(|g| held_groups.contains(g));
+            if behind || !filter.takes(&dead) {
+                held_groups.extend(group);
+                done.left += 1;
+                kept.push(dead);
+            } else if dry_run {
+                progress(&format!("{step}: would move"));
                 done.moved += 1;
-                progress(&format!("{step}: moved"));
-            }
-            Err(error) => {
-                done.failed += 1;
-                progress(&format!("{step}: failed: {error}"));
-                stays.push(dead);
+                kept.push(dead);
+            } else {
+                match move_one(sqs, dlq_url, to, &dead).await {
+                    Ok(()) => {
+                        done.moved += 1;
+                        progress(&format!("{step}: moved"));
+                    }
+                    Err(error) => {
+                        done.failed += 1;
+                        progress(&format!("{step}: failed: {error}"));
+                        held_groups.extend(group);
+                        kept.push(dead);
+                    }
+                }
             }
         }
     }
-    give_back(sqs, dlq_url, &stays).await?;
+    give_back(sqs, dlq_url, &kept).await;
     let verb = if dry_run { "would move" } else { "moved" };
     progress(&format!(
         "{verb} {} message(s) to {to}; {} failed (left in the dead-letter queue); {} not matching left there",
         done.moved, done.failed, done.left
     ));
+    if !held_groups.is_empty() {
+        let groups: Vec<&str> = held_groups.iter().map(String::as_str).collect();
+        progress(&format!(
+            "FIFO group(s) {} keep a message in the dead-letter queue; any later message of theirs stays behind it, in order",
+            groups.join(", "),
+        ));
+    }
+    if dry_run && dlq_url.ends_with(".fifo") {
+        progress("a dry run sees only the first message of each FIFO group");
+    }
     Ok(done)
 }
 
-/// Sends `dead` to `to` as it was, then deletes it from the dead-letter queue.
+/// Everything in `dlq_url` back to `to` by SQS's own message move task,
+/// waited for.
+async fn move_task(
+    sqs: &Client,
+    dlq_url: &str,
+    to: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Redriven, Error> {
+    let source_arn = queue_arn(sqs, dlq_url).await?;
+    let destination_arn = queue_arn(sqs, to).await?;
+    let handle = sqs
+        .start_message_move_task()
+        .source_arn(&source_arn)
+        .destination_arn(&destination_arn)
+        .send()
+        .await
+        .map_err(|e| explain(dlq_url, e))?
+        .task_handle
+        .unwrap_or_default();
+    progress(&format!(
+        "SQS is moving every message of {dlq_url} to {to} (message move task {handle})"
+    ));
+    loop {
+        let tasks = sqs
+            .list_message_move_tasks()
+            .source_arn(&source_arn)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| explain(dlq_url, e))?;
+        let Some(task) = tasks.results().first() else {
+            return Err(format!("SQS lists no message move task for {dlq_url}").into());
+        };
+        let moved = usize::try_from(task.approximate_number_of_messages_moved()).unwrap_or(0);
+        match task.status().unwrap_or_default() {
+            "COMPLETED" => {
+                progress(&format!("moved {moved} message(s) to {to}"));
+                return Ok(Redriven {
+                    moved,
+                    ..Redriven::default()
+                });
+            }
+            "RUNNING" | "CANCELLING" => {
+                progress(&format!("moved {moved} message(s) so far"));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            other => {
+                return Err(format!(
+                    "the message move task ended {other} after {moved} message(s): {}",
+                    task.failure_reason().unwrap_or("no reason given")
+                )
+                .into());
+            }
+        }
+    }
+}
+
+/// The ARN of `queue_url`.
+async fn queue_arn(sqs: &Client, queue_url: &str) -> Result<String, Error> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| explain(queue_url, e))?;
+    attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| format!("SQS gave no ARN for {queue_url}").into())
+}
+
+/// Sends `dead` to `to` as it was, then deletes it from the dead-letter
+/// queue. On a FIFO queue it keeps its group; its deduplication id is its
+/// message id in the dead-letter queue, so a move retried after a failed
+/// delete is dropped by SQS, while reusing the original id would drop the
+/// move itself within five minutes of the original send.
 async fn move_one(sqs: &Client, dlq_url: &str, to: &str, dead: &Dead) -> Result<(), String> {
     let message = &dead.message;
     let mut send = sqs
@@ -343,14 +506,10 @@ async fn move_one(sqs: &Client, dlq_url: &str, to: &str, dead: &Dead) -> Result<
         .queue_url(to)
         .message_body(message.body().unwrap_or_default())
         .set_message_attributes(message.message_attributes().cloned());
-    let system =
-        |name: MessageSystemAttributeName| message.attributes().and_then(|a| a.get(&name)).cloned();
     if to.ends_with(".fifo") {
         send = send
-            .set_message_group_id(system(MessageSystemAttributeName::MessageGroupId))
-            .set_message_deduplication_id(system(
-                MessageSystemAttributeName::MessageDeduplicationId,
-            ));
+            .set_message_group_id(dead.group().map(str::to_owned))
+            .message_deduplication_id(dead.id());
     }
     send.send().await.map_err(|e| explain(to, e))?;
     let handle = message.receipt_handle().unwrap_or_default();

@@ -3,13 +3,15 @@
 //! - [`local`] serves the receiver's handler over HTTP on 127.0.0.1 and feeds
 //!   what it queues (an embedded queue, or SQS when `QUEUE_URL` is set) to the
 //!   processor's handler registry: the same code as the two Lambdas.
-//! - [`send`] signs and posts notifications, as Intercom does.
+//! - [`send`] signs and posts notifications, as Intercom does; [`check`]
+//!   tells whether a deployed webhook URL answers as the contract says.
 //! - [`replay`] puts archived notifications back onto the queue; [`dlq`]
 //!   lists, shows and redrives the dead-letter queue.
 //! - [`samples`], [`fixtures`] and [`contract`] are re-exported from the
 //!   `intercom-fixtures` crate: samples for every topic, the Lambda events
 //!   that wrap them, and the contract's rules as an oracle.
 
+pub mod check;
 pub mod dlq;
 pub mod local;
 pub mod replay;

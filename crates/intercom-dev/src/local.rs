@@ -6,7 +6,9 @@
 //! through [`topic_processor::batch`] with the registry of `handlers.rs`.
 //! Each notification's effects run once: the same notification sent twice
 //! is a `duplicate` (idempotency in memory here, or in the DynamoDB table
-//! `IDEMPOTENCY_TABLE` names).
+//! `IDEMPOTENCY_TABLE` names). Freshness is on too (`FRESHNESS`, `tag`
+//! unless set otherwise, in memory or in that table): a notification older
+//! than one already processed about the same object says so.
 //! One readable line is printed per notification and per rejected request.
 
 use std::convert::Infallible;
@@ -30,7 +32,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use topic_processor::Invocation;
 use topic_processor::batch::{self, RecordReport};
-use topic_processor::idempotency::{Idempotency, MemoryStore};
+use topic_processor::config::FreshnessMode;
+use topic_processor::freshness::Freshness;
+use topic_processor::idempotency::{Idempotency, MemoryStore, Store};
 use topic_processor::processor::Processor;
 use webhook_receiver::handler::Receiver;
 use webhook_receiver::http_event::{HttpRequest, Origin};
@@ -78,25 +82,35 @@ fn say(line: &str) {
 
 /// The processor of `handlers.rs`, configured from the environment as the
 /// Lambda is (so `EVENT_BUS_NAME` and `ARCHIVE_BUCKET` work against a local
-/// moto too), its notifications' effects run once: remembered in the
-/// DynamoDB table `IDEMPOTENCY_TABLE` names, or in memory for as long as
-/// `serve` runs.
+/// moto too), its notifications' effects run once and their freshness
+/// checked: in the DynamoDB table `IDEMPOTENCY_TABLE` names, or in memory
+/// for as long as `serve` runs. Freshness is `FRESHNESS`, `tag` when unset,
+/// so that an out-of-order notification shows.
 async fn local_processor() -> Result<Processor, Box<dyn std::error::Error + Send + Sync>> {
     let registry = topic_processor::handlers::registry();
+    let freshness = match std::env::var(topic_processor::config::FRESHNESS) {
+        Ok(mode) => FreshnessMode::parse(Some(&mode))?,
+        Err(_) => FreshnessMode::Tag,
+    };
+    let with_table = std::env::var_os(topic_processor::config::IDEMPOTENCY_TABLE).is_some();
     let config = topic_processor::config::Config::from_lookup(|name| match name {
         topic_processor::config::FUNCTION_NAME => Some("intercom-dev".to_owned()),
+        topic_processor::config::FRESHNESS if with_table => Some(freshness.name().to_owned()),
+        topic_processor::config::FRESHNESS => None,
         other => std::env::var(other).ok(),
     })?;
     let processor = topic_processor::lambda::processor_from_env(registry, &config).await?;
     if processor.idempotency.is_some() {
         return Ok(processor);
     }
-    let store = Arc::new(MemoryStore::default());
-    Ok(processor.with_idempotency(Idempotency::new(
-        store,
-        "intercom-dev",
-        Duration::from_secs(86_400),
-    )))
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let ttl = Duration::from_secs(86_400);
+    let processor =
+        processor.with_idempotency(Idempotency::new(Arc::clone(&store), "intercom-dev", ttl));
+    Ok(match freshness {
+        FreshnessMode::Off => processor,
+        mode => processor.with_freshness(Freshness::new(mode, store, "intercom-dev", ttl)),
+    })
 }
 
 /// A local invocation as the deployed processor gets one: a minute, of
@@ -156,6 +170,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
     ));
     say(&format!("  client secret: {}", options.secret));
     say(&format!("  queue:         {mode}"));
+    say(&format!(
+        "  freshness:     {} (FRESHNESS; try `intercom-dev send --out-of-order ticket.state.updated`)",
+        processor
+            .freshness
+            .as_ref()
+            .map_or("off", |freshness| freshness.mode.name())
+    ));
     say(
         "  send a sample: intercom-dev send --url http://ADDRESS/webhook conversation.user.created"
             .replace("ADDRESS", &address.to_string())
@@ -250,13 +271,17 @@ fn subject(record: &SqsMessage) -> String {
 fn report_line(report: &RecordReport, subject: &str) -> String {
     let mark = match report.outcome {
         Outcome::Processed => "✓",
-        Outcome::Unhandled | Outcome::Duplicate => "·",
+        Outcome::Unhandled | Outcome::Duplicate | Outcome::Stale => "·",
         Outcome::Failed(_) => "✗",
     };
     let detail = match &report.outcome {
         Outcome::Failed(failure) => format!(" ({failure})"),
         Outcome::Unhandled => " (no handler in handlers.rs)".to_owned(),
         Outcome::Duplicate => " (already processed)".to_owned(),
+        Outcome::Stale => " (a newer notification about it was processed: not handled)".to_owned(),
+        Outcome::Processed if report.stale => {
+            " (stale: a newer notification about it was processed first)".to_owned()
+        }
         _ => String::new(),
     };
     format!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intercom_dev::{dlq, fixtures, local, replay, samples, send};
+use intercom_dev::{check, dlq, fixtures, local, replay, samples, send};
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
 
@@ -53,6 +53,7 @@ enum Command {
     ///   intercom-dev send --all
     ///   intercom-dev send --file my-notification.json
     ///   intercom-dev send --forge contact.user.created   (expect 401)
+    ///   intercom-dev send --out-of-order ticket.state.updated   (the second is stale)
     #[command(verbatim_doc_comment)]
     Send {
         /// Topics to send a sample notification for (see `intercom-dev topics`).
@@ -72,6 +73,27 @@ enum Command {
         /// Sign with the wrong secret, to see a forged request refused.
         #[arg(long)]
         forge: bool,
+        /// For each topic, send a notification created now and then one
+        /// about the same object created a minute earlier, as a late
+        /// retry arrives: the second is stale (see FRESHNESS).
+        #[arg(long, conflicts_with_all = ["all", "file"])]
+        out_of_order: bool,
+    },
+    /// After deploying: is the webhook URL answering as Intercom needs?
+    ///
+    /// Sends a HEAD, a signed ping, a forged ping and a signed ping over
+    /// 1 MiB (nothing is queued) and reports each answer and its time
+    /// against the contract; exits non-zero on any mismatch. A stale client
+    /// secret is named as such. Example:
+    ///   intercom-dev check --url https://abc.execute-api.eu-west-1.amazonaws.com/webhook --secret "$SECRET"
+    #[command(verbatim_doc_comment)]
+    Check {
+        /// The webhook URL (the stack's WebhookUrl output).
+        #[arg(long, default_value = "http://127.0.0.1:8787/webhook")]
+        url: String,
+        /// The app's client secret (the first of a comma-separated list).
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true, default_value = fixtures::TEST_SECRET)]
+        secret: String,
     },
     /// List every topic in the catalogue with its family and item type
     /// (Preview-only topics are marked).
@@ -121,6 +143,10 @@ enum Command {
         /// The run's id (the `replay` attribute; default `replay-` and the time).
         #[arg(long)]
         run_id: Option<String>,
+        /// Where bodies too large for one SQS message go, as the receiver
+        /// sends them (the stack's PayloadBucketName output).
+        #[arg(long, env = "PAYLOAD_BUCKET")]
+        payload_bucket: Option<String>,
     },
     /// Work through the dead-letter queue: list, show, redrive.
     ///
@@ -162,9 +188,11 @@ enum DlqCommand {
         /// The message id (from `list`).
         message_id: String,
     },
-    /// Move messages back to the source queue (everything, or what the
-    /// filters take), attributes and FIFO ids kept; each is deleted from the
-    /// dead-letter queue only once the source acknowledged it.
+    /// Move messages back to the source queue. Without filters SQS moves
+    /// everything itself (a message move task, waited for); with filters,
+    /// one received batch at a time, attributes and FIFO group kept, each
+    /// deleted from the dead-letter queue only once the source acknowledged
+    /// it; a FIFO group moves whole or is named in the summary.
     Redrive {
         #[command(flatten)]
         filter: DlqFilter,
@@ -175,6 +203,10 @@ enum DlqCommand {
         /// Say what would move, and move nothing.
         #[arg(long)]
         dry_run: bool,
+        /// How long a received message stays invisible (with filters): a
+        /// batch must be moved within it.
+        #[arg(long, value_parser = dlq::parse_age, default_value = "120s")]
+        visibility_timeout: std::time::Duration,
     },
 }
 
@@ -229,6 +261,7 @@ async fn run_dlq(queue_url: &str, command: DlqCommand) -> Result<(), String> {
             filter,
             to,
             dry_run,
+            visibility_timeout,
         } => {
             let to = match to {
                 Some(to) => to,
@@ -236,11 +269,15 @@ async fn run_dlq(queue_url: &str, command: DlqCommand) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?,
             };
-            let done = dlq::redrive(&sqs, queue_url, &to, &filter.into(), dry_run, &mut |line| {
-                out(line);
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+            let options = dlq::RedriveOptions {
+                to,
+                filter: filter.into(),
+                dry_run,
+                hold: visibility_timeout,
+            };
+            let done = dlq::redrive(&sqs, queue_url, &options, &mut |line| out(line))
+                .await
+                .map_err(|e| e.to_string())?;
             if done.failed > 0 {
                 return Err(format!("{} message(s) could not be moved", done.failed));
             }
@@ -308,7 +345,24 @@ fn main() -> ExitCode {
             url,
             secret,
             forge,
-        } => send_command(topics, all, file, &url, &secret, forge),
+            out_of_order,
+        } => send_command(topics, all, file, &url, &secret, forge, out_of_order),
+        Command::Check { url, secret } => {
+            let Ok(verifier) = Verifier::from_comma_separated(&secret) else {
+                return fail("--secret is empty");
+            };
+            let checked = check::check(&send::agent(), &url, &verifier);
+            for line in &checked {
+                out(&line.line());
+            }
+            let wrong = checked.iter().filter(|c| c.verdict.is_err()).count();
+            if wrong == 0 {
+                out(&format!("{url} answers as Intercom needs"));
+                ExitCode::SUCCESS
+            } else {
+                fail(&format!("{wrong} of {} checks failed", checked.len()))
+            }
+        }
         Command::Topics => {
             for topic in Topic::ALL {
                 out(&format!(
@@ -344,6 +398,7 @@ fn main() -> ExitCode {
             dry_run,
             secret,
             run_id,
+            payload_bucket,
         } => {
             let bound = |text: Option<String>, end: bool, flag: &str| {
                 text.map(|t| replay::parse_bound(&t, end).map_err(|e| format!("{flag}: {e}")))
@@ -369,6 +424,7 @@ fn main() -> ExitCode {
                 dry_run,
                 secret,
                 run_id,
+                payload_bucket,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -427,6 +483,7 @@ fn send_command(
     url: &str,
     secret: &str,
     forge: bool,
+    out_of_order: bool,
 ) -> ExitCode {
     let Ok(verifier) = Verifier::from_comma_separated(secret) else {
         return fail("--secret is empty");
@@ -452,7 +509,17 @@ fn send_command(
                     "`{name}` is not in the catalogue (see `intercom-dev topics`)"
                 ));
             }
-            bodies.push((name, samples::sample_body(topic)));
+            let body = samples::sample_body(topic);
+            if !out_of_order {
+                bodies.push((name, body));
+                continue;
+            }
+            match send::out_of_order(&body) {
+                Ok(pair) => {
+                    bodies.extend(pair.map(|(which, body)| (format!("{name} ({which})"), body)))
+                }
+                Err(e) => return fail(&e),
+            }
         }
         bodies
     };

@@ -3,9 +3,14 @@
 //! Each object under the archive's prefix whose partitions match is read,
 //! its body verified again against its archived `signature` with the client
 //! secret (an archive object alone cannot put a message on the queue), and
-//! queued with the attributes and FIFO ids the receiver gives it, plus
+//! queued with the attributes and FIFO group the receiver gives it, plus
 //! `replay` = the run id: the processor runs a replayed notification once
-//! per run, even where idempotency remembers the original.
+//! per run, even where idempotency remembers the original. On a FIFO queue
+//! the deduplication id is the run's and the notification's, never the
+//! original's: SQS would silently drop a replay within five minutes of the
+//! original send ([`QueueMessage::replayed`]). A body too large for one SQS
+//! message goes to the payload bucket, with a pointer on the queue, as the
+//! receiver sends it; without `--payload-bucket` it fails, and says so.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -13,7 +18,9 @@ use std::time::SystemTime;
 use aws_sdk_s3::Client as S3;
 use intercom_webhook::destination::ArchivedKey;
 use intercom_webhook::envelope::Envelope;
-use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage, attribute};
+use intercom_webhook::queue_message::{
+    self, CarriedBody, Delivery, MAX_MESSAGE_BYTES, QueueMessage,
+};
 use intercom_webhook::signature::Verifier;
 use webhook_receiver::queue::{Queue, SqsQueue};
 
@@ -37,6 +44,8 @@ pub struct ReplayOptions {
     pub secret: String,
     /// The `replay` attribute of every message of this run.
     pub run_id: String,
+    /// The stack's `PAYLOAD_BUCKET`, for bodies too large for one message.
+    pub payload_bucket: Option<String>,
 }
 
 /// What a run did.
@@ -101,7 +110,12 @@ pub async fn replay(
         .load()
         .await;
     let s3 = topic_processor::lambda::s3_client(&sdk);
-    let queue = SqsQueue::new(&sdk, options.queue_url.clone());
+    let mut queue = SqsQueue::new(&sdk, options.queue_url.clone());
+    if let Some(bucket) = &options.payload_bucket {
+        queue = queue
+            .with_payload_bucket(&sdk, bucket.clone())
+            .map_err(|e| format!("--payload-bucket: {e}"))?;
+    }
     let fifo = options.queue_url.ends_with(".fifo");
     let (first_day, last_day) = date_bounds(options.from, options.to);
 
@@ -220,16 +234,25 @@ async fn replay_one(
         return Ok(Replayed::Queued(envelope.topic.clone()));
     }
     let delivery = delivery_of(signature, &metadata);
-    let mut message = QueueMessage::build(
-        verified,
-        CarriedBody::of(verified.as_bytes()),
-        &envelope,
-        &delivery,
-        fifo,
-    );
-    message
-        .attributes
-        .push((attribute::REPLAY, options.run_id.as_str().into()));
+    let carried = CarriedBody::of(verified.as_bytes());
+    let oversized = body.len() > MAX_MESSAGE_BYTES || !carried.fits();
+    let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo)
+        .replayed(&options.run_id);
+    if oversized || !message.fits() {
+        let Some(bucket) = queue.payload_bucket() else {
+            return Err(format!(
+                "{} bytes is more than one SQS message takes: pass --payload-bucket \
+                 (the stack's PayloadBucketName output) to send it as the receiver does",
+                body.len()
+            ));
+        };
+        let key = queue_message::payload_key(&body);
+        message = message.pointing_to(bucket, &key, body.len());
+        queue
+            .store_payload(&key, &body)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     queue
         .send(&message, None)
         .await

@@ -51,3 +51,45 @@ pub fn signature(secret: &Verifier, body: &[u8], forge: bool) -> String {
         secret.sign(body)
     }
 }
+
+/// Two notifications about the same object, newest first: `body` (a
+/// notification) as created now, then as created a minute earlier, each
+/// with its own id. Sent in this order they arrive out of order, as
+/// Intercom's retry of a failed delivery does, and the second is stale.
+pub fn out_of_order(body: &[u8]) -> Result<[(&'static str, Vec<u8>); 2], String> {
+    let mut notification: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let id = notification["id"].as_str().unwrap_or("notif").to_owned();
+    let mut version = |label: &'static str, created_at: u64| {
+        notification["id"] = format!("{id}_{}_{label}", now.as_millis()).into();
+        notification["created_at"] = created_at.into();
+        serde_json::to_vec(&notification).map(|body| (label, body))
+    };
+    let newer = version("newer", now.as_secs()).map_err(|e| e.to_string())?;
+    let older = version("older", now.as_secs() - 60).map_err(|e| e.to_string())?;
+    Ok([newer, older])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_order_sends_the_newer_first_about_the_same_object() {
+        let body = br#"{"type":"notification_event","topic":"conversation.admin.replied","id":"notif_1","app_id":"a","created_at":5,"data":{"item":{"type":"conversation","id":"7"}}}"#;
+        let [(first, newer), (second, older)] = out_of_order(body).expect("two");
+        assert_eq!((first, second), ("newer", "older"));
+        let newer: serde_json::Value = serde_json::from_slice(&newer).expect("json");
+        let older: serde_json::Value = serde_json::from_slice(&older).expect("json");
+        assert_eq!(
+            newer["created_at"].as_u64().expect("time")
+                - older["created_at"].as_u64().expect("time"),
+            60
+        );
+        assert_ne!(newer["id"], older["id"]);
+        assert_eq!(newer["data"], older["data"], "the same object");
+    }
+}

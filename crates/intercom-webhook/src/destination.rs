@@ -12,8 +12,10 @@ use serde_json::{Map, Value};
 use crate::envelope::body_sha256;
 
 /// EventBridge's limit on one `PutEvents` entry, and on a request's entries
-/// together: 256 KB.
-pub const EVENT_BUS_LIMIT: usize = 256 * 1024;
+/// together: 1 MB since 29 January 2026 (256 KB before). AWS writes "1 MB";
+/// this is the smaller reading, 1,000,000 bytes, so that no entry between
+/// the two readings is ever refused (infra/AWS-BEHAVIOUR.md).
+pub const EVENT_BUS_LIMIT: usize = 1_000_000;
 
 /// At most this many entries in one `PutEvents` request.
 pub const EVENT_BUS_BATCH: usize = 10;

@@ -64,6 +64,27 @@ pub struct Meta {
     /// ticket of a ticket part, the contact of a contact tag; the FIFO
     /// message group); `None` when the item names none.
     pub object: Option<String>,
+    /// With `FRESHNESS=tag`: the newer notification about the same object
+    /// that was already processed, when there is one. A handler that
+    /// mirrors the object's state should then leave it as it is.
+    pub superseded_by: Option<Superseded>,
+}
+
+impl Meta {
+    /// Whether a newer notification about the same object was already
+    /// processed (`FRESHNESS=tag`; always `false` when freshness is off).
+    pub fn is_stale(&self) -> bool {
+        self.superseded_by.is_some()
+    }
+}
+
+/// The newer notification that makes one stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superseded {
+    /// Its id (`None` for a notification without one).
+    pub notification_id: Option<String>,
+    /// Its `created_at` (epoch seconds), later than the stale one's.
+    pub created_at: i64,
 }
 
 /// What a handler receives: the item, typed as the handler asked, and its meta.
@@ -117,6 +138,9 @@ pub enum Outcome {
     Unhandled,
     /// Already processed (where idempotency is on).
     Duplicate,
+    /// A newer notification about the same object was already processed,
+    /// and `FRESHNESS=skip` kept the handler from running.
+    Stale,
     Failed(Failure),
 }
 
@@ -127,6 +151,7 @@ impl Outcome {
             Self::Processed => "processed",
             Self::Unhandled => "unhandled",
             Self::Duplicate => "duplicate",
+            Self::Stale => "stale",
             Self::Failed(_) => "failed",
         }
     }
@@ -370,6 +395,7 @@ mod tests {
             delivery_attempts: Some(1),
             message_id: "m-1".into(),
             object: None,
+            superseded_by: None,
         }
     }
 

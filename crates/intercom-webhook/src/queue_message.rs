@@ -13,7 +13,8 @@
 //!   about, `{app_id}:{item_type}:{item_id}`, falling back to `{app_id}`. An id
 //!   SQS would refuse (over 128 characters, or outside its character set) is
 //!   replaced by `sha256:` and its SHA-256, so that bad input never makes a
-//!   send fail.
+//!   send fail. A replayed message's deduplication id is its run's and the
+//!   notification's ([`QueueMessage::replayed`]).
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -237,6 +238,24 @@ impl<'a> QueueMessage<'a> {
     /// Whether SQS would take this message.
     pub fn fits(&self) -> bool {
         self.size() <= MAX_MESSAGE_BYTES
+    }
+
+    /// The same message as `intercom-dev replay` queues it in run `run_id`:
+    /// with the `replay` attribute, and on FIFO queues the deduplication id
+    /// `{run_id}:{original id}` (hashed as [`fifo_id`] does when too long).
+    /// SQS remembers a deduplication id for five minutes after its first
+    /// send, deleted or not, and drops a second send inside that window
+    /// while answering it like any other: the original id would lose a
+    /// replay made soon after the notification came. Per run and
+    /// notification, a second run queues again and a run retried drops
+    /// what it already queued.
+    pub fn replayed(mut self, run_id: &str) -> QueueMessage<'a> {
+        self.attributes
+            .push((attribute::REPLAY, Cow::Owned(run_id.to_owned())));
+        if let Some(fifo) = &mut self.fifo {
+            fifo.deduplication_id = fifo_id(&format!("{run_id}:{}", fifo.deduplication_id));
+        }
+        self
     }
 
     /// The same message with its body in S3 (`bucket`, `key`) instead: the
@@ -533,6 +552,24 @@ mod tests {
         assert_eq!(message.attribute(attribute::APP_ID), None);
         assert_eq!(message.attribute(attribute::ITEM_TYPE), None);
         assert_eq!(message.attribute(attribute::ITEM_ID), None);
+    }
+
+    #[test]
+    fn a_replay_has_its_run_and_a_deduplication_id_of_its_own() {
+        let body = br#"{"type":"notification_event","app_id":"a","id":"notif_1","topic":"conversation.user.created","created_at":1,"data":{"item":{"type":"conversation","id":"7"}}}"#;
+        let (original, _) = message(body, true, None);
+        let ids = original.fifo.clone().expect("fifo ids");
+        let replayed = original.replayed("backfill-1");
+        assert_eq!(replayed.attribute(attribute::REPLAY), Some("backfill-1"));
+        let replayed_ids = replayed.fifo.expect("fifo ids");
+        assert_eq!(replayed_ids.group_id, ids.group_id, "the same group");
+        assert_eq!(replayed_ids.deduplication_id, "backfill-1:notif_1");
+        let long_run = "r".repeat(MAX_FIFO_ID_LEN);
+        let hashed = message(body, true, None).0.replayed(&long_run);
+        let hashed = hashed.fifo.expect("fifo ids").deduplication_id;
+        assert!(hashed.starts_with("sha256:") && hashed.len() <= MAX_FIFO_ID_LEN);
+        let (standard, _) = message(body, false, None);
+        assert_eq!(standard.replayed("backfill-1").fifo, None);
     }
 
     #[test]

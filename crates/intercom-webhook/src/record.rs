@@ -37,6 +37,7 @@ pub fn decode(notification: &[u8], message_id: &str) -> Result<Decoded, String> 
         delivery_attempts: envelope.delivery_attempts,
         message_id: message_id.to_owned(),
         object,
+        superseded_by: None,
     };
     Ok(Decoded {
         item,

@@ -12,10 +12,11 @@
 //!   again on redelivery.
 //! - One log line per record: `topic`, `notification_id`, `message_id`,
 //!   `outcome`, `lag_ms` (since Intercom created the notification),
-//!   `trace_id` (the receiver's X-Ray trace, when it came), and for a
-//!   failure `reason` (a code such as `handler_failed`), `detail` and
-//!   `retryable`; and the record counted in the `Records` and `Lag`
-//!   metrics ([`telemetry`]).
+//!   `trace_id` (the receiver's X-Ray trace, when it came), `"stale": true`
+//!   when a newer notification about its object was processed before it
+//!   (`FRESHNESS`), and for a failure `reason` (a code such as
+//!   `handler_failed`), `detail` and `retryable`; and the record counted in
+//!   the `Records` and `Lag` metrics ([`telemetry`]).
 //!
 //! What happens to each record is [`Processor::record`]'s.
 
@@ -149,6 +150,7 @@ fn log(report: &RecordReport) {
             outcome,
             lag_ms,
             trace_id,
+            stale = report.stale.then_some(true),
             "record"
         ),
     }

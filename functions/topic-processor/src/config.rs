@@ -13,6 +13,7 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const ARCHIVE_BUCKET: &str = "ARCHIVE_BUCKET";
 pub const ARCHIVE_PREFIX: &str = "ARCHIVE_PREFIX";
+pub const FRESHNESS: &str = "FRESHNESS";
 /// Set by Lambda; the idempotency key starts with it.
 pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -30,6 +31,47 @@ pub struct Config {
     pub event_bus: Option<EventBusConfig>,
     /// `None`: no archive.
     pub archive: Option<ArchiveConfig>,
+    /// Whether notifications older than one already processed about the
+    /// same object are told apart (`tag`) or not handled (`skip`).
+    pub freshness: FreshnessMode,
+}
+
+/// `FRESHNESS`: what happens to a notification older than one already
+/// processed about the same object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FreshnessMode {
+    /// Not checked (the default).
+    #[default]
+    Off,
+    /// Everything runs; the handler sees `meta.superseded_by` and the
+    /// record's log line `"stale": true`.
+    Tag,
+    /// A stale notification's handler does not run (destinations still get
+    /// it); outcome `stale`.
+    Skip,
+}
+
+impl FreshnessMode {
+    /// The value `FRESHNESS` takes for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Tag => "tag",
+            Self::Skip => "skip",
+        }
+    }
+
+    /// Reads a `FRESHNESS` value; unset or empty is `off`.
+    pub fn parse(value: Option<&str>) -> Result<Self, ConfigError> {
+        match value.map(str::trim).unwrap_or_default() {
+            "" | "off" => Ok(Self::Off),
+            "tag" => Ok(Self::Tag),
+            "skip" => Ok(Self::Skip),
+            other => Err(ConfigError(format!(
+                "{FRESHNESS} must be off, tag or skip, not `{other}`"
+            ))),
+        }
+    }
 }
 
 /// The EventBridge bus every valid notification is put on.
@@ -125,12 +167,19 @@ impl Config {
             bucket,
             prefix: var(ARCHIVE_PREFIX).unwrap_or_default().trim().to_owned(),
         });
+        let freshness = FreshnessMode::parse(get(FRESHNESS).as_deref())?;
+        if freshness != FreshnessMode::Off && idempotency.is_none() {
+            return Err(ConfigError(format!(
+                "{FRESHNESS} is set but {IDEMPOTENCY_TABLE} is not: freshness keeps each object's newest notification in the idempotency table"
+            )));
+        }
         Ok(Self {
             concurrency: usize::try_from(number(RECORD_CONCURRENCY, 8, 1..=1000)?).unwrap_or(8),
             deadline_margin: Duration::from_millis(number(DEADLINE_MARGIN_MS, 1500, 0..=60_000)?),
             idempotency,
             event_bus,
             archive,
+            freshness,
         })
     }
 }
@@ -159,6 +208,7 @@ mod tests {
                 idempotency: None,
                 event_bus: None,
                 archive: None,
+                freshness: FreshnessMode::Off,
             }
         );
         for (vars, variable) in [
@@ -176,6 +226,9 @@ mod tests {
                 vec![(EVENT_BUS_NAME, "bus"), (EVENT_SOURCE, &"s".repeat(257))],
                 EVENT_SOURCE,
             ),
+            (vec![(FRESHNESS, "newest")], FRESHNESS),
+            (vec![(FRESHNESS, "tag")], IDEMPOTENCY_TABLE),
+            (vec![(FRESHNESS, "skip")], FRESHNESS),
         ] {
             let err = config(&vars).expect_err(variable);
             assert!(err.to_string().contains(variable), "{err}");
@@ -200,6 +253,28 @@ mod tests {
                 ttl: Duration::from_secs(3600),
                 function_name: "topic-processor".into(),
             })
+        );
+    }
+
+    #[test]
+    fn freshness_with_the_idempotency_table() {
+        let with_table = |mode: &str| {
+            config(&[
+                (IDEMPOTENCY_TABLE, "intercom"),
+                (FUNCTION_NAME, "topic-processor"),
+                (FRESHNESS, mode),
+            ])
+            .map(|c| c.freshness)
+        };
+        assert_eq!(with_table("tag"), Ok(FreshnessMode::Tag));
+        assert_eq!(with_table(" skip "), Ok(FreshnessMode::Skip));
+        assert_eq!(with_table("off"), Ok(FreshnessMode::Off));
+        assert_eq!(with_table(""), Ok(FreshnessMode::Off));
+        assert!(with_table("TAG").is_err());
+        assert_eq!(
+            config(&[(FRESHNESS, "off")]).map(|c| c.freshness),
+            Ok(FreshnessMode::Off),
+            "off needs no table"
         );
     }
 

@@ -35,6 +35,26 @@ pub fn registry() -> Registry {
             tracing::info!(%ticket_id, "teammate replied on a ticket");
             Ok(())
         })
+        // Mirror a ticket's state into your own system. Intercom does not
+        // deliver in order, and a retry comes a minute late: with
+        // FRESHNESS=tag the processor tells a handler when a newer
+        // notification about the same ticket was processed first, so an
+        // older state never overwrites a newer one. (With FRESHNESS=skip
+        // this handler would not even run for it.)
+        .on(Topic::TicketStateUpdated, |event: Event<Ticket>| async move {
+            let ticket_id = event.item.id.map(|id| id.0).unwrap_or_default();
+            if let Some(newer) = &event.meta.superseded_by {
+                tracing::info!(
+                    %ticket_id,
+                    newer_notification = newer.notification_id.as_deref().unwrap_or("-"),
+                    "ticket state older than the one mirrored; left as it is"
+                );
+                return Ok(());
+            }
+            // your_system::set_ticket_state(&ticket_id, state).await.map_err(HandlerError::retryable)?;
+            tracing::info!(%ticket_id, ticket_state = ?event.item.ticket_state, "ticket state mirrored");
+            Ok(())
+        })
         // Every other ticket topic that carries a ticket.
         .on_family(Family::Ticket, |event: Event<intercom_webhook::models::Item>| async move {
             if let Ok(ticket) = <Ticket as intercom_webhook::models::FromItem>::from_item(event.item) {

@@ -52,6 +52,10 @@ pub mod attribute {
     pub const IN_PROGRESS_EXPIRATION: &str = "in_progress_expiration";
     pub const VALIDATION: &str = "validation";
     pub const OWNER: &str = "owner";
+    /// An object's item (`freshness`): the newest notification's `created_at`.
+    pub const NEWEST_CREATED_AT: &str = "newest_created_at";
+    /// An object's item: the newest notification's id.
+    pub const NEWEST_NOTIFICATION_ID: &str = "newest_notification_id";
 }
 
 /// `status` of a lock being worked on.
@@ -83,6 +87,17 @@ pub enum Taken {
     Refused(Option<LockItem>),
 }
 
+/// An object's item (`freshness`): the newest notification processed
+/// about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Newest {
+    /// Its `created_at`, epoch seconds.
+    pub created_at: i64,
+    pub notification_id: Option<String>,
+    /// Epoch seconds after which the item counts for nothing (the TTL).
+    pub expiration: i64,
+}
+
 /// What completing or releasing a lock came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finished {
@@ -102,7 +117,7 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// Where locks live: DynamoDB as deployed, memory for local runs and tests.
+/// The table's items: DynamoDB as deployed, memory for local runs and tests.
 pub trait Store: Send + Sync {
     /// Writes `lock` (an `INPROGRESS` item) unless an item stands in the
     /// way: one that has not expired at `now_ms` and is not an `INPROGRESS`
@@ -118,6 +133,15 @@ pub trait Store: Send + Sync {
     ) -> BoxFuture<Result<Finished, StoreError>>;
     /// Deletes `id`'s item if it is an `INPROGRESS` lock of `owner`.
     fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>>;
+    /// Writes `newest` as the object item `id` unless the item there, not
+    /// expired at `now_ms`, names a later `created_at`; then returns that
+    /// item (`freshness`).
+    fn advance(
+        &self,
+        id: String,
+        newest: Newest,
+        now_ms: i64,
+    ) -> BoxFuture<Result<Option<Newest>, StoreError>>;
 }
 
 /// Why a record may not run its effects now.
@@ -271,12 +295,22 @@ fn held_by(item: &LockItem, owner: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     items: Mutex<HashMap<String, LockItem>>,
+    objects: Mutex<HashMap<String, Newest>>,
 }
 
 impl MemoryStore {
     /// The item under `id`, if any.
     pub fn get(&self, id: &str) -> Option<LockItem> {
         self.items().get(id).cloned()
+    }
+
+    /// The object item under `id`, if any.
+    pub fn newest(&self, id: &str) -> Option<Newest> {
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockItem>> {
@@ -325,6 +359,28 @@ impl Store for MemoryStore {
         };
         Box::pin(std::future::ready(Ok(finished)))
     }
+
+    fn advance(
+        &self,
+        id: String,
+        newest: Newest,
+        now_ms: i64,
+    ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        let newer = match objects.get(&id) {
+            Some(existing)
+                if existing.expiration >= now_ms / 1000
+                    && existing.created_at > newest.created_at =>
+            {
+                Some(existing.clone())
+            }
+            _ => {
+                objects.insert(id, newest);
+                None
+            }
+        };
+        Box::pin(std::future::ready(Ok(newer)))
+    }
 }
 
 /// The idempotency table in DynamoDB (`IDEMPOTENCY_TABLE`, a name or an ARN).
@@ -346,11 +402,12 @@ impl DynamoDbStore {
 mod dynamodb {
     use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
     use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
     use intercom_webhook::dispatch::BoxFuture;
 
     use super::{
-        COMPLETED, DynamoDbStore, Finished, INPROGRESS, LockItem, Store, StoreError, Taken,
+        COMPLETED, DynamoDbStore, Finished, INPROGRESS, LockItem, Newest, Store, StoreError, Taken,
         attribute,
     };
 
@@ -362,6 +419,11 @@ mod dynamodb {
 
     /// The lock is still the caller's.
     const HELD: &str = "#status = :inprogress AND #owner = :owner";
+
+    /// An object's newest may be raised to `:created`: no item, an expired
+    /// one, or one that names no later notification.
+    const NOT_NEWER: &str =
+        "attribute_not_exists(#id) OR #expiration < :now OR #newest <= :created";
 
     fn error(e: impl std::error::Error + 'static) -> StoreError {
         StoreError(DisplayErrorContext(e).to_string())
@@ -397,6 +459,25 @@ mod dynamodb {
             validation: text(attribute::VALIDATION),
             owner: text(attribute::OWNER),
         })
+    }
+
+    /// The object item a refused `advance` met; when the table did not say
+    /// (it always does, with `ALL_OLD`), a notification newer than any.
+    fn newest_of(fields: Option<&std::collections::HashMap<String, AttributeValue>>) -> Newest {
+        let int = |name: &str| {
+            fields
+                .and_then(|f| f.get(name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        Newest {
+            created_at: int(attribute::NEWEST_CREATED_AT).unwrap_or(i64::MAX),
+            notification_id: fields
+                .and_then(|f| f.get(attribute::NEWEST_NOTIFICATION_ID))
+                .and_then(|v| v.as_s().ok())
+                .cloned(),
+            expiration: int(attribute::EXPIRATION).unwrap_or(i64::MAX),
+        }
     }
 
     impl Store for DynamoDbStore {
@@ -499,6 +580,52 @@ mod dynamodb {
                     Ok(_) => Ok(Finished::Done),
                     Err(e) if condition_failed(&e) => Ok(Finished::NotOwner),
                     Err(e) => Err(error(e)),
+                }
+            })
+        }
+
+        fn advance(
+            &self,
+            id: String,
+            newest: Newest,
+            now_ms: i64,
+        ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
+            let store = self.clone();
+            Box::pin(async move {
+                let update = match newest.notification_id {
+                    Some(_) => {
+                        "SET #newest = :created, #newest_id = :newest_id, #expiration = :expiration"
+                    }
+                    None => "SET #newest = :created, #expiration = :expiration REMOVE #newest_id",
+                };
+                let mut request = store
+                    .client
+                    .update_item()
+                    .table_name(&store.table)
+                    .key(attribute::ID, text(&id))
+                    .update_expression(update)
+                    .condition_expression(NOT_NEWER)
+                    .expression_attribute_names("#id", attribute::ID)
+                    .expression_attribute_names("#newest", attribute::NEWEST_CREATED_AT)
+                    .expression_attribute_names("#newest_id", attribute::NEWEST_NOTIFICATION_ID)
+                    .expression_attribute_names("#expiration", attribute::EXPIRATION)
+                    .expression_attribute_values(":created", number(newest.created_at))
+                    .expression_attribute_values(":expiration", number(newest.expiration))
+                    .expression_attribute_values(":now", number(now_ms / 1000))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                if let Some(newest_id) = &newest.notification_id {
+                    request = request.expression_attribute_values(":newest_id", text(newest_id));
+                }
+                match request.send().await {
+                    Ok(_) => Ok(None),
+                    Err(e) => match e.as_service_error() {
+                        Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                            Ok(Some(newest_of(refused.item())))
+                        }
+                        _ => Err(error(e)),
+                    },
                 }
             })
         }

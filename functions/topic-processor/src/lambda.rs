@@ -13,14 +13,16 @@ use intercom_webhook::dispatch::Registry;
 use lambda_init::metrics::Metrics;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, FreshnessMode};
 use crate::destinations::{Archive, Destinations, EventBus};
-use crate::idempotency::{DynamoDbStore, Idempotency};
+use crate::freshness::Freshness;
+use crate::idempotency::{DynamoDbStore, Idempotency, Store};
 use crate::processor::Processor;
 use crate::{Invocation, batch};
 
 /// Builds the processor from the environment: `Processor::new(registry)`,
-/// with `IDEMPOTENCY_TABLE` its DynamoDB store, and with `EVENT_BUS_NAME` and
+/// with `IDEMPOTENCY_TABLE` its DynamoDB store (and with `FRESHNESS` its
+/// check, in the same table), and with `EVENT_BUS_NAME` and
 /// `ARCHIVE_BUCKET` its destinations; the clients share one SDK
 /// configuration, loaded only when one of them is configured.
 pub async fn processor_from_env(
@@ -33,12 +35,23 @@ pub async fn processor_from_env(
     }
     let sdk = sdk_config().await;
     if let Some(idempotency) = &config.idempotency {
-        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &idempotency.table);
+        let store: Arc<dyn Store> = Arc::new(DynamoDbStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &idempotency.table,
+        ));
         processor = processor.with_idempotency(Idempotency::new(
-            Arc::new(store),
+            Arc::clone(&store),
             &idempotency.function_name,
             idempotency.ttl,
         ));
+        if config.freshness != FreshnessMode::Off {
+            processor = processor.with_freshness(Freshness::new(
+                config.freshness,
+                store,
+                &idempotency.function_name,
+                idempotency.ttl,
+            ));
+        }
     }
     let bus = config.event_bus.as_ref().map(|bus| {
         EventBus::new(

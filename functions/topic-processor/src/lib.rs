@@ -4,12 +4,14 @@
 //! semantics (partial failures, FIFO order); [`processor`] takes one
 //! record from top to bottom; [`notification`] reads it; [`destinations`]
 //! puts it on the event bus and in the archive; [`idempotency`] runs each
-//! notification's effects at most once; [`telemetry`] names and records
+//! notification's effects at most once; [`freshness`] tells a notification
+//! older than one already processed apart; [`telemetry`] names and records
 //! the CloudWatch metrics; [`lambda`] wires it all to the Lambda runtime.
 
 pub mod batch;
 pub mod config;
 pub mod destinations;
+pub mod freshness;
 pub mod handlers;
 pub mod idempotency;
 pub mod lambda;

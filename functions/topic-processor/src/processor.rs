@@ -1,4 +1,4 @@
-//! One record, top to bottom: read it, check what can fail before anything runs, take its idempotency lock, run its handler and destinations, then complete or release the lock.
+//! One record, top to bottom: read it, check what can fail before anything runs, take its idempotency lock, see whether a newer notification about its object was processed, run its handler and destinations, then complete or release the lock.
 //!
 //! Every step is bounded by the invocation's time ([`Invocation`]), so a
 //! slow or hanging dependency fails its records in time and the batch
@@ -9,8 +9,9 @@
 //!   dropped with its requests: nothing a record started is still sent
 //!   after its outcome was decided;
 //! - with idempotency on, the steps before the lock's end (reading the
-//!   body, the lock, the handler and destinations) stop [`FINISH_RESERVE`]
-//!   earlier, which leaves the lock's completion or release its own time;
+//!   body, the lock, the freshness check, the handler and destinations)
+//!   stop [`FINISH_RESERVE`] earlier, which leaves the lock's completion or
+//!   release its own time;
 //! - the lock expires at Lambda's deadline itself, when this invocation
 //!   can no longer be running, so the effects stop at least
 //!   `DEADLINE_MARGIN_MS` + [`FINISH_RESERVE`] before anyone else can take
@@ -21,12 +22,14 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry};
+use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry, Superseded};
 use intercom_webhook::models::Item;
 use intercom_webhook::queue_message::{self, attribute};
 use tokio::time::{Instant, timeout_at};
 
+use crate::config::FreshnessMode;
 use crate::destinations::{Destinations, Plan};
+use crate::freshness::Freshness;
 use crate::idempotency::{Finished, Idempotency, Lock, Refusal};
 use crate::notification::{Notification, message_attribute};
 use crate::payloads::Payloads;
@@ -48,6 +51,9 @@ pub struct RecordReport {
     /// The X-Ray trace id the receiver's request ran under, from the
     /// record's `AWSTraceHeader` system attribute.
     pub trace_id: Option<String>,
+    /// A newer notification about the same object was already processed
+    /// (`FRESHNESS=tag` or `skip`).
+    pub stale: bool,
 }
 
 impl RecordReport {
@@ -64,6 +70,7 @@ impl RecordReport {
                 .get(queue_message::TRACE_HEADER_ATTRIBUTE)
                 .and_then(|header| telemetry::trace_id(header))
                 .map(str::to_owned),
+            stale: false,
         }
     }
 
@@ -88,6 +95,8 @@ pub struct Processor {
     pub destinations: Destinations,
     /// Reads bodies the receiver stored in S3.
     pub payloads: Payloads,
+    /// `None`: freshness is off (`FRESHNESS` unset or `off`).
+    pub freshness: Option<Freshness>,
 }
 
 impl Processor {
@@ -98,6 +107,7 @@ impl Processor {
             idempotency: None,
             destinations: Destinations::default(),
             payloads: Payloads::default(),
+            freshness: None,
         }
     }
 
@@ -110,6 +120,14 @@ impl Processor {
     /// The same, running each notification's effects at most once.
     pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
         self.idempotency = Some(idempotency);
+        self
+    }
+
+    /// The same, telling notifications older than one already processed
+    /// about their object apart. It needs idempotency: the check runs under
+    /// the notification's lock.
+    pub fn with_freshness(mut self, freshness: Freshness) -> Self {
+        self.freshness = Some(freshness);
         self
     }
 
@@ -128,8 +146,11 @@ impl Processor {
                 return RecordReport::of(record, Outcome::Failed(late));
             }
         };
-        let outcome = self.process(&notification, item, invocation).await;
-        RecordReport::of(record, outcome).about(&notification.meta)
+        let (outcome, superseded) = self.process(&notification, item, invocation).await;
+        RecordReport {
+            stale: superseded.is_some(),
+            ..RecordReport::of(record, outcome).about(&notification.meta)
+        }
     }
 
     /// When the steps before the lock's completion must end.
@@ -141,52 +162,103 @@ impl Processor {
         }
     }
 
+    /// The record's outcome, and the newer notification about its object
+    /// when one was processed before it.
     async fn process(
         &self,
         notification: &Notification,
         item: Item,
         invocation: &Invocation,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Superseded>) {
         // What can fail before anything runs fails here, not beside a
         // handler that would then run once per retry.
         let plan = match self.destinations.plan(notification) {
             Ok(plan) => plan,
-            Err(failure) => return Outcome::Failed(failure),
+            Err(failure) => return (Outcome::Failed(failure), None),
         };
         let effects_deadline = self.effects_deadline(invocation);
         let Some(idempotency) = &self.idempotency else {
-            return self
-                .effects(notification, item, plan, effects_deadline)
+            let outcome = self
+                .effects(notification, item, plan, None, effects_deadline)
                 .await;
+            return (outcome, None);
         };
         let owner = format!("{}:{}", invocation.request_id, notification.meta.message_id);
         let claim = idempotency.claim(notification, owner, epoch_ms(invocation.deadline));
         let lock = match timeout_at(effects_deadline, claim).await {
             Ok(Ok(lock)) => lock,
-            Ok(Err(refusal)) => return refused(refusal),
+            Ok(Err(refusal)) => return (refused(refusal), None),
             Err(_) => {
                 let late = Failure::IdempotencyUnavailable(NO_ANSWER_IN_TIME.into());
-                return Outcome::Failed(late);
+                return (Outcome::Failed(late), None);
             }
         };
-        let outcome = self
-            .effects(notification, item, plan, effects_deadline)
-            .await;
+        let (outcome, superseded) = match self.newer(notification, effects_deadline).await {
+            Ok(superseded) => {
+                let outcome = self
+                    .effects(
+                        notification,
+                        item,
+                        plan,
+                        superseded.clone(),
+                        effects_deadline,
+                    )
+                    .await;
+                (outcome, superseded)
+            }
+            Err(failure) => (Outcome::Failed(failure), None),
+        };
         finish(idempotency, &lock, &outcome, invocation.records_deadline).await;
-        outcome
+        (outcome, superseded)
+    }
+
+    /// With freshness on, the newer notification about the same object
+    /// already processed, if any (this one is recorded as the newest if
+    /// not), by `deadline`.
+    async fn newer(
+        &self,
+        notification: &Notification,
+        deadline: Instant,
+    ) -> Result<Option<Superseded>, Failure> {
+        let Some(freshness) = &self.freshness else {
+            return Ok(None);
+        };
+        match timeout_at(deadline, freshness.check(&notification.meta)).await {
+            Ok(Ok(superseded)) => Ok(superseded),
+            Ok(Err(error)) => Err(Failure::IdempotencyUnavailable(error.to_string())),
+            Err(_) => Err(Failure::IdempotencyUnavailable(NO_ANSWER_IN_TIME.into())),
+        }
     }
 
     /// The handler and the destinations, side by side, until `deadline`.
     /// With a destination configured a topic without a handler is
-    /// `processed` once delivered.
+    /// `processed` once delivered. A stale notification (`superseded`)
+    /// reaches its handler under `FRESHNESS=tag`, which can tell from its
+    /// meta, and only the destinations under `skip` (outcome `stale`).
     async fn effects(
         &self,
         notification: &Notification,
         item: Item,
         plan: Plan,
+        superseded: Option<Superseded>,
         deadline: Instant,
     ) -> Outcome {
-        let handled = self.handle(item, notification.meta.clone());
+        let skipped = superseded.is_some()
+            && self
+                .freshness
+                .as_ref()
+                .is_some_and(|f| f.mode == FreshnessMode::Skip);
+        let meta = Meta {
+            superseded_by: superseded,
+            ..notification.meta.clone()
+        };
+        let handled = async {
+            if skipped {
+                Outcome::Stale
+            } else {
+                self.handle(item, meta).await
+            }
+        };
         let delivered = self.destinations.deliver(plan, notification);
         match timeout_at(deadline, async { tokio::join!(handled, delivered) }).await {
             Err(_) => Outcome::Failed(Failure::OutOfTime),

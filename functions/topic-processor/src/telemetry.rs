@@ -6,7 +6,7 @@
 //!
 //! | metric | unit | dimensions |
 //! |---|---|---|
-//! | `Records` | Count | `Outcome` (`processed`, `unhandled`, `duplicate`, `failed`), `Family` |
+//! | `Records` | Count | `Outcome` (`processed`, `unhandled`, `duplicate`, `stale`, `failed`), `Family` |
 //! | `Lag` | Milliseconds | none: from the notification's `created_at` to its record's end |
 //! | `HandlerTime` | Milliseconds | `Family`: the typed handler's own run |
 //! | `DestinationFailures` | Count | `Destination` (`event_bus`, `archive`) |

@@ -26,7 +26,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET};
-use pipeline_tests::function::{Function, release_binary};
+use pipeline_tests::function::{Function, binary};
 use pipeline_tests::hot_path;
 use pipeline_tests::keepalive::KeepAliveProxy;
 use pipeline_tests::load::setting;
@@ -71,7 +71,7 @@ struct Floor {
 
 impl Floor {
     async fn start(count: usize, env: &[(&str, String)]) -> Self {
-        let mut command = tokio::process::Command::new(release_binary("sqs-floor"));
+        let mut command = tokio::process::Command::new(binary("sqs-floor"));
         command
             .arg(count.to_string())
             .env_clear()
@@ -239,7 +239,7 @@ async fn main() {
     drop(unmetered);
     drop(floor);
 
-    let binary = release_binary("webhook-receiver");
+    let binary = binary("webhook-receiver");
     let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
     let zip = zipped_size(&binary);
 

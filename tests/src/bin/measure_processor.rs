@@ -11,6 +11,10 @@
 //!   then sends the idempotent instance the same single-record batches
 //!   again (`duplicate`s). The proxy logs each request's `X-Amz-Target`,
 //!   so the DynamoDB calls per record are counted on the wire.
+//! - **freshness**: the processor with the table and `FRESHNESS=tag`
+//!   against the table alone, 10-record batches (all about one
+//!   conversation, racing as a standard queue runs them),
+//!   CPU per record, and the DynamoDB calls per record on the wire.
 //! - **panics** (unless `MEASURE_PANICS=0`, for a `panic = "abort"` build):
 //!   `faulty-processor` with every handler panicking
 //!   (`PANIC_ON_MESSAGE=*`) against the same binary with none panicking,
@@ -25,7 +29,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use intercom_webhook::topic::Topic;
-use pipeline_tests::function::{Function, release_binary};
+use pipeline_tests::function::{Function, binary};
 use pipeline_tests::keepalive::KeepAliveProxy;
 use pipeline_tests::load::setting;
 use pipeline_tests::moto::Moto;
@@ -103,6 +107,7 @@ async fn main() {
     let panics = setting("MEASURE_PANICS", 1) > 0;
     cold(cold_starts).await;
     idempotency(rounds, singles).await;
+    freshness(rounds).await;
     if panics {
         unwinding(rounds).await;
     }
@@ -119,7 +124,7 @@ async fn cold(starts: usize) {
         inits.push(first_poll.duration_since(function.started).as_secs_f64() * 1000.0);
         rss.push(peak_rss_kib(function.pid().expect("pid")));
     }
-    let binary = release_binary("topic-processor");
+    let binary = binary("topic-processor");
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
     say(&format!(
         "topic-processor, cold, median of {}:",
@@ -157,6 +162,8 @@ async fn idempotency(rounds: usize, singles: usize) {
     // Warm both: the first record pays for connections and lazy setup.
     run(&plain, &batch(0, 1)).await;
     run(&once, &batch(1, 1)).await;
+    // nginx logs a call after answering it: wait for the warm-up's last one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let calls_before = proxy.calls();
 
     let mut next = 100;
@@ -235,6 +242,70 @@ async fn idempotency(rounds: usize, singles: usize) {
         say(&format!(
             "    {target:<12} {:>6}",
             called(&format!("DynamoDB_20120810.{target}"))
+        ));
+    }
+}
+
+/// What `FRESHNESS=tag` adds to a record with idempotency on: CPU, and
+/// DynamoDB calls counted on the wire.
+async fn freshness(rounds: usize) {
+    let moto = Moto::start().await;
+    let proxy = KeepAliveProxy::start_logging(moto.port, true).await;
+    let table = moto.create_idempotency_table("measure-freshness").await;
+    let start = |freshness: &str| {
+        let env = vec![
+            ("AWS_ENDPOINT_URL", proxy.endpoint()),
+            ("IDEMPOTENCY_TABLE", table.clone()),
+            ("FRESHNESS", freshness.to_owned()),
+        ];
+        async move { Function::start("topic-processor", None, &env).await }
+    };
+    let once = start("off").await;
+    let tagged = start("tag").await;
+    run(&once, &batch(1_000_000, 1)).await;
+    run(&tagged, &batch(2_000_000, 1)).await;
+    let (mut once_cpu, mut tagged_cpu) = (Vec::new(), Vec::new());
+    let mut next = 3_000_000;
+    let mut calls = std::collections::BTreeMap::new();
+    for _ in 0..rounds {
+        for (function, cpu, counted) in [
+            (&once, &mut once_cpu, false),
+            (&tagged, &mut tagged_cpu, true),
+        ] {
+            let events: Vec<Value> = (0..5).map(|n| batch(next + n * 10, 10)).collect();
+            next += 50;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let before = proxy.calls();
+            cpu.push(cpu_per_record(function, &events, 10, 0).await);
+            if counted {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                for (target, n) in proxy.calls() {
+                    *calls.entry(target.clone()).or_insert(0) +=
+                        n - before.get(&target).copied().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let records = rounds * 50;
+    let (once_cpu, tagged_cpu) = (median(once_cpu), median(tagged_cpu));
+    say(
+        "topic-processor, FRESHNESS=tag beside idempotency on moto's DynamoDB behind nginx keep-alive",
+    );
+    say(&format!(
+        "  CPU per record in 10-record batches: {once_cpu:.1} µs off, {tagged_cpu:.1} µs tag (+{:.1} µs)",
+        tagged_cpu - once_cpu
+    ));
+    say(&format!(
+        "  DynamoDB calls counted on the wire with tag, for {records} new records:"
+    ));
+    for target in ["PutItem", "UpdateItem", "DeleteItem", "GetItem"] {
+        let n = calls
+            .get(&format!("DynamoDB_20120810.{target}"))
+            .copied()
+            .unwrap_or(0);
+        say(&format!(
+            "    {target:<12} {n:>6}   ({:.2} per record)",
+            n as f64 / records as f64
         ));
     }
 }

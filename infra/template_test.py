@@ -1,0 +1,238 @@
+"""The template against AWS rules that cfn-lint, sam validate and checkov miss.
+
+Each rule is in infra/AWS-BEHAVIOUR.md with its AWS source. Each test checks
+the shipped template, then a copy broken the way a real mistake would break
+it, so a rule that stopped seeing anything would fail here too.
+
+Run: python3 infra/template_test.py (infra/lint.sh runs it; needs cfn-lint,
+whose loader reads !Ref, !GetAtt and !If).
+"""
+
+import copy
+import math
+import os
+import unittest
+
+from cfnlint.decode import cfn_yaml
+
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "template.yaml")
+DAY = 86400
+
+
+def load():
+    return copy.deepcopy(dict(cfn_yaml.load(TEMPLATE)))
+
+
+def resources(template, kind):
+    return {
+        name: r for name, r in template["Resources"].items() if r.get("Type") == kind
+    }
+
+
+def referenced(value):
+    """The resource a Ref or GetAtt names, or None."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return target[0] if isinstance(target, list) else target.split(".")[0]
+    return None
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+# --- the rules: each returns what is wrong, an empty list when nothing ------
+
+
+def alarm_topic_problems(template):
+    """Alarms publish only to topics unencrypted or under a customer managed
+    key that lets cloudwatch.amazonaws.com Decrypt and GenerateDataKey*,
+    with rotation on."""
+    problems = []
+    topics = resources(template, "AWS::SNS::Topic")
+    keys = resources(template, "AWS::KMS::Key")
+    for alarm_name, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        props = alarm.get("Properties", {})
+        for field in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            for action in as_list(props.get(field, [])):
+                topic_name = referenced(action)
+                if topic_name not in topics:
+                    continue
+                key = topics[topic_name].get("Properties", {}).get("KmsMasterKeyId")
+                if key is None:
+                    continue
+                key_name = referenced(key)
+                if key_name not in keys:
+                    problems.append(
+                        f"{alarm_name} publishes to {topic_name}, encrypted with {key!r}, "
+                        "which is not a key of this template CloudWatch may use"
+                    )
+                    continue
+                key_props = keys[key_name]["Properties"]
+                if key_props.get("EnableKeyRotation") is not True:
+                    problems.append(f"{key_name} has no key rotation")
+                granted = set()
+                for statement in as_list(key_props["KeyPolicy"]["Statement"]):
+                    principal = statement.get("Principal", {})
+                    services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+                    if statement.get("Effect") == "Allow" and "cloudwatch.amazonaws.com" in services:
+                        granted.update(as_list(statement.get("Action", [])))
+                for needed in ("kms:Decrypt", "kms:GenerateDataKey"):
+                    if not any(
+                        g == needed or g == "kms:*" or (g.endswith("*") and needed.startswith(g[:-1]))
+                        for g in granted
+                    ):
+                        problems.append(
+                            f"{key_name} does not let cloudwatch.amazonaws.com {needed} "
+                            f"(the key of {topic_name}, which {alarm_name} publishes to)"
+                        )
+    return sorted(set(problems))
+
+
+def function_url_problems(template):
+    """A function URL with AuthType NONE needs, for its function and under
+    its condition, lambda:InvokeFunctionUrl (FunctionUrlAuthType NONE) and
+    lambda:InvokeFunction (InvokedViaFunctionUrl) for everyone."""
+    problems = []
+    permissions = resources(template, "AWS::Lambda::Permission").values()
+    for url_name, url in resources(template, "AWS::Lambda::Url").items():
+        props = url["Properties"]
+        if props.get("AuthType") != "NONE":
+            continue
+        function = referenced(props["TargetFunctionArn"])
+        granted = {
+            p["Properties"]["Action"]
+            for p in permissions
+            if referenced(p["Properties"].get("FunctionName")) == function
+            and p["Properties"].get("Principal") == "*"
+            and p.get("Condition") == url.get("Condition")
+            and (
+                p["Properties"].get("FunctionUrlAuthType") == "NONE"
+                or p["Properties"].get("InvokedViaFunctionUrl") is True
+            )
+        }
+        for needed in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
+            if needed not in granted:
+                problems.append(f"{url_name} is public but {function} does not allow {needed}")
+    return problems
+
+
+def functions_on_queues(template):
+    """(function, its timeout, queue) for each SQS event source."""
+    globals_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    found = []
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        props = function["Properties"]
+        for event in props.get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                found.append((name, props.get("Timeout", globals_timeout), referenced(event["Properties"]["Queue"])))
+    return found
+
+
+def visibility_problems(template):
+    """Each queue a function consumes hides a message at least six times the
+    function's timeout."""
+    problems = []
+    queues = resources(template, "AWS::SQS::Queue")
+    for function, timeout, queue in functions_on_queues(template):
+        visibility = queues[queue]["Properties"].get("VisibilityTimeout", 30)
+        if visibility < 6 * timeout:
+            problems.append(
+                f"{queue} hides a message {visibility} s, less than 6 x {function}'s {timeout} s"
+            )
+    return problems
+
+
+def payload_expiry_problems(template):
+    """Payload objects outlive the longest a pointer can: the queue's
+    retention, then the dead-letter queue's, then the queue's again after one
+    redrive."""
+    queues = resources(template, "AWS::SQS::Queue")
+    bucket = template["Resources"]["PayloadBucket"]["Properties"]
+    days = [
+        rule["ExpirationInDays"]
+        for rule in bucket["LifecycleConfiguration"]["Rules"]
+        if rule.get("Status") == "Enabled" and "ExpirationInDays" in rule
+    ]
+    queue = queues["NotificationQueue"]["Properties"]
+    dead = queues[referenced(queue["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
+    longest = 2 * queue.get("MessageRetentionPeriod", 4 * DAY) + dead.get("MessageRetentionPeriod", 4 * DAY)
+    needed = math.ceil(longest / DAY)
+    return [
+        f"PayloadBucket expires objects after {d} days; a pointer can live {needed}"
+        for d in days
+        if d < needed
+    ]
+
+
+# --- the tests: the template as shipped, and broken -------------------------
+
+
+class TemplateKnowsAws(unittest.TestCase):
+    def test_alarm_topics_are_ones_cloudwatch_can_publish_to(self):
+        template = load()
+        self.assertEqual(alarm_topic_problems(template), [])
+        self.assertTrue(resources(template, "AWS::CloudWatch::Alarm"), "the template has alarms")
+
+        managed = load()
+        managed["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"] = "alias/aws/sns"
+        self.assertTrue(alarm_topic_problems(managed))
+
+        no_grant = load()
+        statements = no_grant["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+        no_grant["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"] = [
+            s for s in statements if "Service" not in s.get("Principal", {})
+        ]
+        problems = alarm_topic_problems(no_grant)
+        alarms = len(resources(no_grant, "AWS::CloudWatch::Alarm"))
+        self.assertEqual(len(problems), 2 * alarms, problems)
+        for needed in ("kms:Decrypt ", "kms:GenerateDataKey "):
+            self.assertEqual(sum(needed in p for p in problems), alarms)
+
+        no_rotation = load()
+        no_rotation["Resources"]["AlarmTopicKey"]["Properties"]["EnableKeyRotation"] = False
+        self.assertTrue(alarm_topic_problems(no_rotation))
+
+    def test_a_public_function_url_has_both_permissions(self):
+        template = load()
+        self.assertTrue(resources(template, "AWS::Lambda::Url"), "the template has a function URL")
+        self.assertEqual(function_url_problems(template), [])
+
+        only_url = load()
+        del only_url["Resources"]["WebhookFunctionUrlInvokePermission"]
+        self.assertEqual(
+            function_url_problems(only_url),
+            ["WebhookFunctionUrl is public but ReceiverFunction does not allow lambda:InvokeFunction"],
+        )
+
+    def test_visibility_timeout_is_six_times_the_processor_timeout(self):
+        template = load()
+        self.assertEqual(
+            [(f, q) for f, _, q in functions_on_queues(template)],
+            [("ProcessorFunction", "NotificationQueue")],
+        )
+        self.assertEqual(visibility_problems(template), [])
+
+        slower = load()
+        slower["Resources"]["ProcessorFunction"]["Properties"]["Timeout"] = 61
+        self.assertTrue(visibility_problems(slower))
+
+    def test_payload_objects_outlive_every_pointer(self):
+        template = load()
+        self.assertEqual(payload_expiry_problems(template), [])
+
+        short = load()
+        short["Resources"]["PayloadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"][0][
+            "ExpirationInDays"
+        ] = 21
+        self.assertEqual(
+            payload_expiry_problems(short),
+            ["PayloadBucket expires objects after 21 days; a pointer can live 22"],
+        )
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
