@@ -109,7 +109,7 @@ pub async fn replay(
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let s3 = topic_processor::lambda::s3_client(&sdk);
+    let s3 = lambda_init::aws::s3_client(&sdk);
     let mut queue = SqsQueue::new(&sdk, options.queue_url.clone());
     if let Some(bucket) = &options.payload_bucket {
         queue = queue

@@ -107,6 +107,18 @@ pub fn loader() -> ConfigLoader {
     loader
 }
 
+/// An S3 client from `sdk`; a local S3 (an endpoint URL is set) is
+/// addressed by path, not by a bucket host name that loopback cannot
+/// resolve.
+#[cfg(feature = "s3")]
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

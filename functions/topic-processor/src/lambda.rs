@@ -4,10 +4,7 @@
 //! binary can call it with a registry of its own and be wired identically.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
 use intercom_webhook::dispatch::Registry;
 use lambda_init::metrics::Metrics;
@@ -17,14 +14,17 @@ use crate::config::{Config, ConfigError, FreshnessMode};
 use crate::destinations::{Archive, Destinations, EventBus};
 use crate::freshness::Freshness;
 use crate::idempotency::{DynamoDbStore, Idempotency, Store};
+use crate::payloads::Payloads;
 use crate::processor::Processor;
+use crate::sdk::sdk_config;
 use crate::{Invocation, batch};
 
 /// Builds the processor from the environment: `Processor::new(registry)`,
 /// with `IDEMPOTENCY_TABLE` its DynamoDB store (and with `FRESHNESS` its
 /// check, in the same table), and with `EVENT_BUS_NAME` and
 /// `ARCHIVE_BUCKET` its destinations; the clients share one SDK
-/// configuration, loaded only when one of them is configured.
+/// configuration, loaded only when one of them is configured (otherwise
+/// the payload reader loads it at the first pointer, if one ever comes).
 pub async fn processor_from_env(
     registry: Registry,
     config: &Config,
@@ -34,6 +34,7 @@ pub async fn processor_from_env(
         return Ok(processor);
     }
     let sdk = sdk_config().await;
+    processor.payloads = Payloads::new(Some(sdk.clone()));
     if let Some(idempotency) = &config.idempotency {
         let store: Arc<dyn Store> = Arc::new(DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
@@ -60,41 +61,11 @@ pub async fn processor_from_env(
             &bus.source,
         )
     });
-    let archive = config
-        .archive
-        .as_ref()
-        .map(|archive| Archive::new(s3_client(&sdk), &archive.bucket, &archive.prefix));
+    let archive = config.archive.as_ref().map(|archive| {
+        let s3 = lambda_init::aws::s3_client(&sdk);
+        Archive::new(s3, &archive.bucket, &archive.prefix)
+    });
     Ok(processor.with_destinations(Destinations { bus, archive }))
-}
-
-/// The SDK configuration the processor's clients share: the environment's
-/// settings (`lambda_init::aws::loader`), with attempts that give up a hung
-/// connection for a fresh one while a record still has time (the
-/// function's timeout is a minute). The record's own deadline bounds each
-/// call as a whole (`processor`), so there is no operation timeout here.
-/// Shorter attempts would retry calls that are only slow, adding load to a
-/// service that is already slow.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    lambda_init::aws::loader()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
-}
-
-/// An S3 client; a local S3 (an endpoint URL is set) is addressed by path,
-/// not by a bucket host name that loopback cannot resolve.
-pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build(),
-    )
 }
 
 /// Runs the processor with `registry` until the sandbox goes away.

@@ -6,7 +6,8 @@
 //! puts it on the event bus and in the archive; [`idempotency`] runs each
 //! notification's effects at most once; [`freshness`] tells a notification
 //! older than one already processed apart; [`telemetry`] names and records
-//! the CloudWatch metrics; [`lambda`] wires it all to the Lambda runtime.
+//! the CloudWatch metrics; [`sdk`] is the one AWS SDK configuration its
+//! clients share; [`lambda`] wires it all to the Lambda runtime.
 
 pub mod batch;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod lambda;
 pub mod notification;
 pub mod payloads;
 pub mod processor;
+pub mod sdk;
 pub mod telemetry;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

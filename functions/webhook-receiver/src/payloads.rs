@@ -30,8 +30,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::queue::QueueError;
-
 /// Attempts per object: a 5xx or a broken connection is tried again once.
 const ATTEMPTS: usize = 2;
 /// One attempt's bound (the handler's answer budget bounds the whole).
@@ -130,10 +128,11 @@ impl S3Payloads {
         }
     }
 
-    /// Stores `body` under `key`; `Ok` once S3 answered 2xx.
-    pub async fn put(&self, key: &str, body: &[u8]) -> Result<(), QueueError> {
+    /// Stores `body` under `key`; `Ok` once S3 answered 2xx, else what
+    /// went wrong, naming the object.
+    pub async fn put(&self, key: &str, body: &[u8]) -> Result<(), String> {
         let url = self.url(key);
-        let fail = |why: String| QueueError(format!("s3://{}/{key}: {why}", self.bucket));
+        let fail = |why: String| format!("s3://{}/{key}: {why}", self.bucket);
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
             let request = self.signed_put(&url, body).await.map_err(fail)?;

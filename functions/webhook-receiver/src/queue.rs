@@ -189,7 +189,7 @@ mod sqs {
 
         async fn store_payload(&self, key: &str, body: &[u8]) -> Result<(), QueueError> {
             match &self.payloads {
-                Some(payloads) => payloads.put(key, body).await,
+                Some(payloads) => payloads.put(key, body).await.map_err(QueueError),
                 None => Err(QueueError("no payload bucket is configured".into())),
             }
         }
