@@ -112,9 +112,7 @@ pub async fn replay(
     let s3 = lambda_init::aws::s3_client(&sdk);
     let mut queue = SqsQueue::new(&sdk, options.queue_url.clone());
     if let Some(bucket) = &options.payload_bucket {
-        queue = queue
-            .with_payload_bucket(&sdk, bucket.clone())
-            .map_err(|e| format!("--payload-bucket: {e}"))?;
+        queue = queue.with_payload_bucket(&sdk, bucket.clone());
     }
     let fifo = options.queue_url.ends_with(".fifo");
     let (first_day, last_day) = date_bounds(options.from, options.to);

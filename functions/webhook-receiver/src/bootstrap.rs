@@ -1,6 +1,6 @@
 //! Cold start: configuration, AWS clients and secrets, built once into a [`Receiver`].
 
-use crate::config::{CLIENT_SECRET_ARN, Config, ConfigError, PAYLOAD_BUCKET, SecretSource};
+use crate::config::{CLIENT_SECRET_ARN, Config, ConfigError, SecretSource};
 use crate::handler::Receiver;
 use crate::queue::{SqsQueue, sdk_config};
 use crate::secrets::{Secrets, SecretsManagerFetcher};
@@ -29,11 +29,7 @@ pub async fn receiver_from_env() -> Result<LambdaReceiver, ConfigError> {
     Ok(Receiver {
         queue: match config.payload_bucket {
             Some(bucket) => SqsQueue::new(&sdk_config, config.queue_url)
-                .with_payload_bucket(&sdk_config, bucket)
-                .map_err(|problem| ConfigError {
-                    variable: PAYLOAD_BUCKET,
-                    problem: format!("cannot be used: {problem}"),
-                })?,
+                .with_payload_bucket(&sdk_config, bucket),
             None => SqsQueue::new(&sdk_config, config.queue_url),
         },
         secrets,

@@ -129,15 +129,15 @@ mod sqs {
             }
         }
 
-        /// The same, storing bodies too large for SQS in `bucket`; its
-        /// client is built here, once.
+        /// The same, storing bodies too large for SQS in `bucket`, with an
+        /// S3 client made from `sdk_config` at the first such body.
         pub fn with_payload_bucket(
             mut self,
             sdk_config: &aws_config::SdkConfig,
             bucket: String,
-        ) -> Result<Self, String> {
-            self.payloads = Some(Box::new(S3Payloads::new(sdk_config, bucket)?));
-            Ok(self)
+        ) -> Self {
+            self.payloads = Some(Box::new(S3Payloads::new(sdk_config, bucket)));
+            self
         }
     }
 
