@@ -949,6 +949,23 @@ fn about_conversation(id: &str, conversation: &str, created_at: i64) -> Vec<u8> 
     serde_json::to_vec(&notification).expect("json")
 }
 
+/// Runs `processor` on one record, message `message_id`, notification `id`
+/// about conversation `conversation` created at `created_at`.
+async fn run_one(
+    processor: &Processor,
+    message_id: &str,
+    (id, conversation, created_at): (&str, &str, i64),
+) -> Vec<RecordReport> {
+    let body = about_conversation(id, conversation, created_at);
+    batch::run(
+        processor,
+        vec![record(message_id, &body, None)],
+        &later(),
+        1,
+    )
+    .await
+}
+
 /// Each handler run: the message id, and the newer notification it was told
 /// of, if any.
 type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
@@ -1029,28 +1046,8 @@ async fn with_freshness_tag_an_older_notification_runs_knowing_it_is_stale() {
 async fn with_freshness_skip_a_stale_notification_is_not_handled() {
     let (registry, seen) = watching();
     let (processor, store) = fresh(registry, FreshnessMode::Skip);
-    let newer = batch::run(
-        &processor,
-        vec![record(
-            "m-new",
-            &about_conversation("n-new", "7", 200),
-            None,
-        )],
-        &later(),
-        1,
-    )
-    .await;
-    let older = batch::run(
-        &processor,
-        vec![record(
-            "m-old",
-            &about_conversation("n-old", "7", 100),
-            None,
-        )],
-        &later(),
-        1,
-    )
-    .await;
+    let newer = run_one(&processor, "m-new", ("n-new", "7", 200)).await;
+    let older = run_one(&processor, "m-old", ("n-old", "7", 100)).await;
     assert_eq!(outcomes(&newer), [("m-new".to_owned(), "processed")]);
     assert_eq!(outcomes(&older), [("m-old".to_owned(), "stale")]);
     assert!(older[0].stale);
@@ -1060,17 +1057,7 @@ async fn with_freshness_skip_a_stale_notification_is_not_handled() {
         store.get("topic-processor#n-old").map(|i| i.status),
         Some("COMPLETED".to_owned())
     );
-    let again = batch::run(
-        &processor,
-        vec![record(
-            "m-old-2",
-            &about_conversation("n-old", "7", 100),
-            None,
-        )],
-        &later(),
-        1,
-    )
-    .await;
+    let again = run_one(&processor, "m-old-2", ("n-old", "7", 100)).await;
     assert_eq!(outcomes(&again), [("m-old-2".to_owned(), "duplicate")]);
 }
 
@@ -1151,13 +1138,7 @@ async fn when_freshness_cannot_be_checked_the_record_fails_and_its_lock_is_relea
             "topic-processor",
             ttl,
         ));
-    let reports = batch::run(
-        &processor,
-        vec![record("m-1", &about_conversation("n-1", "7", 100), None)],
-        &later(),
-        1,
-    )
-    .await;
+    let reports = run_one(&processor, "m-1", ("n-1", "7", 100)).await;
     assert_eq!(
         reports[0].outcome,
         Outcome::Failed(Failure::IdempotencyUnavailable("connection refused".into()))
