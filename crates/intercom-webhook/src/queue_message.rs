@@ -29,6 +29,9 @@ use crate::signature::VerifiedBody;
 /// The most SQS takes in one message: body plus attribute names, types and values.
 pub const MAX_MESSAGE_BYTES: usize = 1_048_576;
 
+/// The most message attributes SQS takes on one message.
+pub const MAX_ATTRIBUTES: usize = 10;
+
 /// The longest FIFO group or deduplication id SQS accepts.
 pub const MAX_FIFO_ID_LEN: usize = 128;
 
@@ -552,6 +555,25 @@ mod tests {
         assert_eq!(message.attribute(attribute::APP_ID), None);
         assert_eq!(message.attribute(attribute::ITEM_TYPE), None);
         assert_eq!(message.attribute(attribute::ITEM_ID), None);
+    }
+
+    #[test]
+    fn no_message_carries_more_attributes_than_sqs_takes() {
+        // Every attribute present, the body carried as base64 (U+FFFF is
+        // valid JSON and UTF-8, not an XML character SQS carries).
+        let body = "{\"type\":\"notification_event\",\"app_id\":\"a\",\"id\":\"notif_1\",\"topic\":\"conversation.user.created\",\"created_at\":1,\"data\":{\"item\":{\"type\":\"conversation\",\"id\":\"7\",\"note\":\"\u{FFFF}\"}}}";
+        let (message, _) = message(body.as_bytes(), true, Some("nsub_1"));
+        assert_eq!(
+            message.attribute(attribute::CONTENT_ENCODING),
+            Some(BASE64_ENCODING)
+        );
+        assert_eq!(message.attributes.len(), 9);
+        let most = message.replayed("run").pointing_to("b", "k", 2_000_000);
+        assert!(
+            most.attributes.len() <= MAX_ATTRIBUTES,
+            "{:?}",
+            most.attributes
+        );
     }
 
     #[test]
