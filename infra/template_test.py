@@ -1,6 +1,8 @@
 """The template against AWS rules that cfn-lint, sam validate and checkov miss.
 
-Each rule is in infra/AWS-BEHAVIOUR.md with its AWS source. Each test checks
+Each rule is in infra/AWS-BEHAVIOUR.md with its AWS source. The roles are
+held to infra/iam-actions.json, the actions tests/tests/permissions.rs sees
+each function call on the wire. Each test checks
 the shipped template, then a copy broken the way a real mistake would break
 it, so a rule that stopped seeing anything would fail here too.
 
@@ -168,6 +170,51 @@ def payload_expiry_problems(template):
     ]
 
 
+IAM_ACTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iam-actions.json")
+
+# What a SAM policy template grants, for the ones the functions use that are
+# not the code's own calls (the SQS event source's, run by Lambda itself).
+EVENT_SOURCE_POLICIES = {"SQSPollerPolicy"}
+
+
+def role_actions(template, function):
+    """The actions the function's own statements grant (every !If branch
+    counted), without the event source's policy templates."""
+    actions = set()
+
+    def walk(policy):
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            for branch in policy["Fn::If"][1:]:
+                walk(branch)
+        elif isinstance(policy, dict) and "Statement" in policy:
+            for statement in as_list(policy["Statement"]):
+                if statement.get("Effect") == "Allow":
+                    actions.update(as_list(statement["Action"]))
+        elif isinstance(policy, dict) and set(policy) <= EVENT_SOURCE_POLICIES:
+            pass
+        elif isinstance(policy, dict) and policy.get("Ref") == "AWS::NoValue":
+            pass
+        else:
+            raise AssertionError(f"{function}: a policy this test cannot read: {policy!r}")
+
+    for policy in template["Resources"][function]["Properties"].get("Policies", []):
+        walk(policy)
+    return actions
+
+
+def role_problems(template, seen):
+    """Each role grants exactly what its function's code was seen calling."""
+    problems = []
+    for function, name in (("ReceiverFunction", "webhook-receiver"), ("ProcessorFunction", "topic-processor")):
+        granted = role_actions(template, function)
+        called = set(seen[name])
+        for action in sorted(granted - called):
+            problems.append(f"{function} grants {action}, which its code was never seen calling")
+        for action in sorted(called - granted):
+            problems.append(f"{function} does not grant {action}, which its code calls")
+    return problems
+
+
 # --- the tests: the template as shipped, and broken -------------------------
 
 
@@ -231,6 +278,28 @@ class TemplateKnowsAws(unittest.TestCase):
         self.assertEqual(
             payload_expiry_problems(short),
             ["PayloadBucket expires objects after 21 days; a pointer can live 22"],
+        )
+
+
+    def test_each_role_grants_exactly_what_its_code_calls(self):
+        import json
+
+        with open(IAM_ACTIONS) as f:
+            seen = json.load(f)
+        template = load()
+        self.assertEqual(role_problems(template, seen), [])
+
+        more = load()
+        statement = more["Resources"]["ProcessorFunction"]["Properties"]["Policies"][1]["Fn::If"][1]
+        statement["Statement"][0]["Action"].append("dynamodb:GetItem")
+        self.assertEqual(
+            role_problems(more, seen),
+            ["ProcessorFunction grants dynamodb:GetItem, which its code was never seen calling"],
+        )
+        fewer = dict(seen, **{"webhook-receiver": seen["webhook-receiver"] + ["kms:Decrypt"]})
+        self.assertEqual(
+            role_problems(load(), fewer),
+            ["ReceiverFunction does not grant kms:Decrypt, which its code calls"],
         )
 
 

@@ -24,9 +24,15 @@
 //!   `Detail` and each of `Resources` in UTF-8); moto takes any size. Over
 //!   the limit the proxy answers 400 `ValidationException`.
 //!
+//! It also records, per caller, the IAM action of every request it sees
+//! ([`AwsRules::actions`]): the caller is the SDK's application id
+//! (`AWS_SDK_UA_APP_ID`, which the SDK writes into its user agent as
+//! `app/{id}`), so a test can compare what each function called with what
+//! its role grants.
+//!
 //! Sources are in the AWS behaviour register (`infra/AWS-BEHAVIOUR.md`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -100,6 +106,11 @@ impl AwsRules {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The IAM actions seen, by caller (the SDK's application id, or `-`).
+    pub fn actions(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.rules.actions.lock().expect("lock").clone()
+    }
+
     /// Holds every `SendMessage` this long before forwarding it, as a slow
     /// network would; `None` stops holding.
     pub fn hold_sends(&self, hold: Option<Duration>) {
@@ -118,6 +129,8 @@ struct Rules {
     hold_sends: Mutex<Option<Duration>>,
     /// Message move tasks, by source ARN: the last one's answer.
     move_tasks: Mutex<HashMap<String, Value>>,
+    /// IAM actions seen, by caller.
+    actions: Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl Rules {
@@ -133,6 +146,19 @@ impl Rules {
             .and_then(|t| t.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let caller = ["x-amz-user-agent", "user-agent"]
+            .iter()
+            .filter_map(|name| parts.headers.get(*name)?.to_str().ok())
+            .flat_map(str::split_whitespace)
+            .find_map(|token| token.strip_prefix("app/"))
+            .unwrap_or("-")
+            .to_owned();
+        self.actions
+            .lock()
+            .expect("lock")
+            .entry(caller)
+            .or_default()
+            .insert(iam_action(&target, &parts));
         match target.as_str() {
             t if DYNAMODB_WRITES.contains(&t) => {
                 let _one_at_a_time = self.writes.lock().await;
@@ -317,6 +343,32 @@ impl Rules {
         );
         json_answer(&json!({"TaskHandle": handle}))
     }
+}
+
+/// The IAM action a request needs: from `x-amz-target` for the JSON
+/// protocols (`AmazonSQS.SendMessage` is `sqs:SendMessage`), from the
+/// method and the path-style path for S3.
+fn iam_action(target: &str, parts: &hyper::http::request::Parts) -> String {
+    if let Some((service, operation)) = target.split_once('.') {
+        let service = match service {
+            "AmazonSQS" => "sqs",
+            "DynamoDB_20120810" => "dynamodb",
+            "AWSEvents" => "events",
+            other => &other.to_ascii_lowercase(),
+        };
+        return format!("{service}:{operation}");
+    }
+    let path = parts.uri.path().trim_start_matches('/');
+    let object = path.split_once('/').is_some_and(|(_, key)| !key.is_empty());
+    let operation = match (parts.method.as_str(), object) {
+        ("PUT", true) => "PutObject",
+        ("GET" | "HEAD", true) => "GetObject",
+        ("DELETE", true) => "DeleteObject",
+        ("GET", false) => "ListBucket",
+        ("PUT", false) => "CreateBucket",
+        (method, _) => return format!("s3:{method} {path}"),
+    };
+    format!("s3:{operation}")
 }
 
 /// An AWS JSON-protocol answer.
