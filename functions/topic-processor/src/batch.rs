@@ -20,8 +20,6 @@
 //!
 //! What happens to each record is [`Processor::record`]'s.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use futures_util::StreamExt as _;
 use futures_util::stream;
@@ -113,15 +111,10 @@ async fn run_group(
 }
 
 fn log(report: &RecordReport) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    let lag_ms = report.created_at.map(|created| {
-        i64::try_from(now)
-            .unwrap_or(i64::MAX)
-            .saturating_sub(created.saturating_mul(1000))
-    });
+    let now_ms = crate::millis(crate::since_epoch());
+    let lag_ms = report
+        .created_at
+        .map(|created| now_ms.saturating_sub(created.saturating_mul(1000)));
     let topic = report.topic.as_deref();
     telemetry::record(topic, &report.outcome, lag_ms);
     let notification_id = report.notification_id.as_deref();

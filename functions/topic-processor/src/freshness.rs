@@ -29,7 +29,8 @@ use std::time::Duration;
 use intercom_webhook::dispatch::{Meta, Superseded};
 
 use crate::config::FreshnessMode;
-use crate::idempotency::{Newest, Store, StoreError};
+use crate::idempotency::{Newest, Store, StoreError, expiration};
+use crate::{millis, since_epoch};
 
 /// The freshness check of one function: its mode (`tag` or `skip`), its
 /// table and how long an object's newest is remembered.
@@ -77,16 +78,16 @@ impl Freshness {
         let Some(object) = &meta.object else {
             return Ok(None);
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = since_epoch();
         let newest = Newest {
             created_at: meta.created_at,
             notification_id: meta.notification_id.clone(),
-            expiration: i64::try_from((now + self.ttl).as_secs()).unwrap_or(i64::MAX),
+            expiration: expiration(now, self.ttl),
         };
-        let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-        let newer = self.store.advance(self.key(object), newest, now_ms).await?;
+        let newer = self
+            .store
+            .advance(self.key(object), newest, millis(now))
+            .await?;
         Ok(newer.map(|newer| Superseded {
             notification_id: newer.notification_id,
             created_at: newer.created_at,

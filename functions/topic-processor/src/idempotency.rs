@@ -37,12 +37,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use intercom_webhook::dispatch::BoxFuture;
 use intercom_webhook::envelope::body_sha256;
 
 use crate::notification::Notification;
+use crate::{millis, since_epoch};
 
 /// The table's partition key and attribute names.
 pub mod attribute {
@@ -216,11 +217,11 @@ impl Idempotency {
         until_ms: i64,
     ) -> Result<Lock, Refusal> {
         let key = self.key(notification);
-        let now = epoch();
+        let now = since_epoch();
         let lock = LockItem {
             id: key.clone(),
             status: INPROGRESS.to_owned(),
-            expiration: self.expiration(now),
+            expiration: expiration(now, self.ttl),
             in_progress_expiration: Some(until_ms),
             validation: Some(notification.content_sha256.clone()),
             owner: Some(owner.clone()),
@@ -245,7 +246,7 @@ impl Idempotency {
 
     /// The effects ran: remember the notification as completed.
     pub async fn complete(&self, lock: &Lock) -> Result<Finished, StoreError> {
-        let expiration = self.expiration(epoch());
+        let expiration = expiration(since_epoch(), self.ttl);
         self.store
             .complete(lock.key.clone(), lock.owner.clone(), expiration)
             .await
@@ -257,20 +258,12 @@ impl Idempotency {
             .release(lock.key.clone(), lock.owner.clone())
             .await
     }
-
-    fn expiration(&self, now: Duration) -> i64 {
-        i64::try_from((now + self.ttl).as_secs()).unwrap_or(i64::MAX)
-    }
 }
 
-fn epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+/// The `expiration` (TTL, epoch seconds) of an item written at `now` and
+/// kept for `ttl`.
+pub fn expiration(now: Duration, ttl: Duration) -> i64 {
+    i64::try_from((now + ttl).as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Whether `existing` still stands in the way of a new lock at `now_ms`:
@@ -664,7 +657,7 @@ mod tests {
     const FIRST: &str = r#"{"type":"notification_event","topic":"contact.user.created","id":"n1","app_id":"a","created_at":5,"delivery_attempts":1,"data":{"item":{"type":"contact","id":"c1"}}}"#;
 
     fn later(ms: i64) -> i64 {
-        millis(epoch()) + ms
+        millis(since_epoch()) + ms
     }
 
     #[test]

@@ -71,10 +71,16 @@ impl Invocation {
 }
 
 /// Time since the epoch, by the system clock.
-fn since_epoch() -> Duration {
+/// The system clock's time since the Unix epoch.
+pub fn since_epoch() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+/// `duration` in whole milliseconds, as DynamoDB items and logs keep them.
+pub fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// `instant` in epoch milliseconds, by the system clock.
@@ -85,7 +91,7 @@ pub fn epoch_ms(instant: Instant) -> i64 {
     } else {
         since_epoch().saturating_sub(now - instant)
     };
-    i64::try_from(at.as_millis()).unwrap_or(i64::MAX)
+    millis(at)
 }
 
 #[cfg(test)]
