@@ -215,6 +215,54 @@ def role_problems(template, seen):
     return problems
 
 
+# The Firehose Prefix the processor's lines are written for
+# (intercom_webhook::destination::stream_prefix; replay reads these keys),
+# after ArchivePrefix, and the fields of each line it partitions by.
+STREAM_PREFIX = (
+    "stream/app_id=!{partitionKeyFromQuery:app_id}/topic=!{partitionKeyFromQuery:topic}"
+    "/dt=!{partitionKeyFromQuery:dt}/"
+)
+STREAM_QUERY_FIELDS = {"app_id": "app_id", "topic": "topic", "dt": "dt"}
+
+
+def archive_stream_problems(template):
+    """The archive stream writes the partitions replay and Athena read:
+    dynamic partitioning on, keys from each line's own fields, the Prefix
+    the processor writes for, gzip (replay reads .gz), in the archive
+    bucket, and the processor told its name."""
+    problems = []
+    stream = template["Resources"].get("ArchiveStream")
+    if stream is None:
+        return ["no ArchiveStream"]
+    s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+    prefix = s3.get("Prefix", {})
+    text = prefix.get("Fn::Sub") if isinstance(prefix, dict) else prefix
+    if text != "${ArchivePrefix}" + STREAM_PREFIX:
+        problems.append(f"ArchiveStream writes under {text!r}, not ArchivePrefix + {STREAM_PREFIX!r}")
+    if not s3.get("DynamicPartitioningConfiguration", {}).get("Enabled"):
+        problems.append("ArchiveStream does not partition dynamically")
+    query = None
+    for processor in s3.get("ProcessingConfiguration", {}).get("Processors", []):
+        for parameter in processor.get("Parameters", []):
+            if parameter["ParameterName"] == "MetadataExtractionQuery":
+                query = parameter["ParameterValue"]
+    pairs = {}
+    for pair in (query or "").strip("{} ").split(","):
+        if ":" in pair:
+            key, field = pair.split(":", 1)
+            pairs[key.strip()] = field.strip().lstrip(".")
+    if pairs != STREAM_QUERY_FIELDS:
+        problems.append(f"ArchiveStream's partition keys are {pairs}, not {STREAM_QUERY_FIELDS}")
+    if s3.get("CompressionFormat") != "GZIP":
+        problems.append("ArchiveStream does not gzip its objects")
+    if s3.get("BucketARN") != {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}:
+        problems.append("ArchiveStream does not write to the ArchiveBucket")
+    env = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    if env.get("ARCHIVE_STREAM") != {"Fn::If": ["UseArchiveStream", {"Ref": "ArchiveStream"}, {"Ref": "AWS::NoValue"}]}:
+        problems.append("ProcessorFunction's ARCHIVE_STREAM is not the ArchiveStream")
+    return problems
+
+
 # --- the tests: the template as shipped, and broken -------------------------
 
 
@@ -280,6 +328,16 @@ class TemplateKnowsAws(unittest.TestCase):
             ["PayloadBucket expires objects after 21 days; a pointer can live 22"],
         )
 
+
+    def test_the_archive_stream_writes_the_partitions_replay_reads(self):
+        template = load()
+        self.assertEqual(archive_stream_problems(template), [])
+
+        flat = load()
+        s3 = flat["Resources"]["ArchiveStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+        s3["Prefix"] = {"Fn::Sub": "${ArchivePrefix}stream/!{partitionKeyFromQuery:topic}/"}
+        s3["CompressionFormat"] = "UNCOMPRESSED"
+        self.assertEqual(len(archive_stream_problems(flat)), 2, archive_stream_problems(flat))
 
     def test_each_role_grants_exactly_what_its_code_calls(self):
         import json

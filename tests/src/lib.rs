@@ -3,6 +3,7 @@
 //! The tests themselves live in `tests/tests/`.
 
 pub mod aws_rules;
+pub mod cost;
 pub mod emf;
 pub mod event_source;
 pub mod flaky_events;
@@ -10,6 +11,7 @@ pub mod function;
 pub mod hot_path;
 pub mod keepalive;
 pub mod load;
+pub mod metered;
 pub mod moto;
 pub mod process_stats;
 pub mod proxy;

@@ -90,6 +90,7 @@ impl Moto {
                 "-p",
                 &self.port.to_string(),
             ])
+            .env("MOTO_RECORDER_FILEPATH", self.recording_path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -109,6 +110,52 @@ impl Moto {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Where moto records requests once [`Moto::start_recording`] was called.
+    fn recording_path(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "moto-recording-{}-{}",
+            std::process::id(),
+            self.port
+        ))
+    }
+
+    /// From now on moto records every request it is sent (its recorder:
+    /// method, URL, headers and body of each).
+    pub async fn start_recording(&self) {
+        let _ = std::fs::remove_file(self.recording_path());
+        self.moto_api("POST", "/moto-api/recorder/start-recording")
+            .await;
+    }
+
+    /// Every request recorded since [`Moto::start_recording`], in order.
+    pub async fn recording(&self) -> Vec<Value> {
+        self.moto_api("POST", "/moto-api/recorder/stop-recording")
+            .await;
+        std::fs::read_to_string(self.recording_path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// One request to moto's own API.
+    async fn moto_api(&self, method: &str, path: &str) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("moto answers");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+            "{path}: {answer}"
+        );
     }
 
     /// SDK configuration pointing at this server.
@@ -289,6 +336,84 @@ impl Moto {
             .await
             .expect("put targets");
         bus.to_owned()
+    }
+
+    /// A Firehose stream configured as the template's `ArchiveStream`
+    /// (dynamic partitioning by each line's `app_id`, `topic` and `dt`,
+    /// gzip) writing the stream layout into `bucket` under `prefix`,
+    /// created through `endpoint` (the [`crate::aws_rules::AwsRules`]
+    /// proxy, which delivers it as Firehose does). Returns its name.
+    pub async fn create_archive_stream(
+        endpoint: &str,
+        name: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> String {
+        use aws_sdk_firehose::types::{
+            CompressionFormat, DynamicPartitioningConfiguration,
+            ExtendedS3DestinationConfiguration, ProcessingConfiguration, Processor,
+            ProcessorParameter, ProcessorParameterName, ProcessorType,
+        };
+        let parameter = |name, value: &str| {
+            ProcessorParameter::builder()
+                .parameter_name(name)
+                .parameter_value(value)
+                .build()
+                .expect("parameter")
+        };
+        let destination = ExtendedS3DestinationConfiguration::builder()
+            .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+            .role_arn("arn:aws:iam::123456789012:role/archive-stream")
+            .prefix(intercom_webhook::destination::stream_prefix(prefix))
+            .compression_format(CompressionFormat::Gzip)
+            .dynamic_partitioning_configuration(
+                DynamicPartitioningConfiguration::builder()
+                    .enabled(true)
+                    .build(),
+            )
+            .processing_configuration(
+                ProcessingConfiguration::builder()
+                    .enabled(true)
+                    .processors(
+                        Processor::builder()
+                            .r#type(ProcessorType::MetadataExtraction)
+                            .parameters(parameter(
+                                ProcessorParameterName::MetadataExtractionQuery,
+                                "{app_id: .app_id, topic: .topic, dt: .dt}",
+                            ))
+                            .parameters(parameter(
+                                ProcessorParameterName::JsonParsingEngine,
+                                "JQ-1.6",
+                            ))
+                            .build()
+                            .expect("processor"),
+                    )
+                    .build(),
+            )
+            .build()
+            .expect("destination");
+        aws_sdk_firehose::Client::new(&sdk_config(endpoint).await)
+            .create_delivery_stream()
+            .delivery_stream_name(name)
+            .extended_s3_destination_configuration(destination)
+            .send()
+            .await
+            .expect("create the archive stream");
+        name.to_owned()
+    }
+
+    /// The client secret in Secrets Manager, as the stack keeps it; its ARN.
+    pub async fn create_client_secret(&self) -> String {
+        self.secrets_manager()
+            .await
+            .create_secret()
+            .name("intercom/client-secret")
+            .secret_string(crate::fixtures::TEST_SECRET)
+            .send()
+            .await
+            .expect("create secret")
+            .arn
+            .expect("arn")
     }
 
     pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {

@@ -662,3 +662,266 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
     assert_eq!(text.matches("does not verify").count(), 5, "{text}");
     assert!(moto.drain(&queue).await.is_empty());
 }
+
+/// The stream layout (`ARCHIVE_STREAM`): one line per notification through
+/// Firehose, gzip objects per partition once its buffer ends; the bodies
+/// read back byte for byte with their signatures; a body too long for a
+/// line is an object the line points to; and replay reads the layout,
+/// queueing each notification once however many copies the archive holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_layout_keeps_every_body_in_its_partition_and_replays_each_once() {
+    use intercom_webhook::destination::{ARCHIVE_RECORD_LIMIT, ArchiveRecord, STREAM_PREFIX};
+    use std::io::Read as _;
+
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let bucket = moto.create_bucket("intercom-archive").await;
+    let consumer = moto.create_queue("bus-consumer").await;
+    let bus = moto
+        .create_bus_to_queue("intercom", "intercom", &consumer)
+        .await;
+    let stream =
+        Moto::create_archive_stream(&aws.endpoint(), "intercom-archive", &bucket, PREFIX).await;
+    let processor = Function::start(
+        "topic-processor",
+        None,
+        &[
+            ("AWS_ENDPOINT_URL", aws.endpoint()),
+            ("ARCHIVE_BUCKET", bucket.clone()),
+            ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+            ("ARCHIVE_STREAM", stream),
+            ("EVENT_BUS_NAME", bus),
+        ],
+    )
+    .await;
+
+    let mut bodies: Vec<(String, Vec<u8>)> = [
+        Topic::TicketCreated,
+        Topic::ContactUserCreated,
+        Topic::ConversationUserReplied,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, topic)| {
+        let mut notification = samples::sample(*topic);
+        notification["id"] = format!("notif_stream_{n}").into();
+        (
+            format!("m-{n}"),
+            serde_json::to_vec(&notification).expect("json"),
+        )
+    })
+    .collect();
+    // Pretty-printed, as a sender may: kept as a string in its line.
+    let mut pretty = samples::sample(Topic::TicketStateUpdated);
+    pretty["id"] = "notif_stream_pretty".into();
+    bodies.push((
+        "m-pretty".into(),
+        serde_json::to_vec_pretty(&pretty).expect("json"),
+    ));
+    // Too large for the bus (an object the entry points to; the line holds
+    // it too), and too long for a line (the line points to the object).
+    for (name, size) in [
+        ("bus", EVENT_BUS_LIMIT + 1),
+        ("line", ARCHIVE_RECORD_LIMIT + 1),
+    ] {
+        let mut large: Value =
+            serde_json::from_slice(&samples::conversation_of(size)).expect("json");
+        large["id"] = format!("notif_stream_{name}").into();
+        large["data"]["item"]["id"] = format!("conversation-{name}").into();
+        bodies.push((
+            format!("m-{name}"),
+            serde_json::to_vec(&large).expect("json"),
+        ));
+    }
+    assert_eq!(
+        processor.invoke(&standard_event(&bodies)).await,
+        json!({"batchItemFailures": []}),
+        "{:?}",
+        record_lines(&processor)
+    );
+    // Intercom's retry of the first: a second line of the same notification.
+    let mut retried: Value = serde_json::from_slice(&bodies[0].1).expect("json");
+    retried["delivery_attempts"] = 2.into();
+    let retried = serde_json::to_vec(&retried).expect("json");
+    assert_eq!(
+        processor
+            .invoke(&standard_event(&[("m-retry".into(), retried.clone())]))
+            .await,
+        json!({"batchItemFailures": []})
+    );
+
+    let id_of = |body: &[u8]| {
+        serde_json::from_slice::<Value>(body).expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    // Before the stream's buffer ends only the two large bodies are objects.
+    let objects: BTreeMap<String, Vec<u8>> = moto
+        .objects(&bucket)
+        .await
+        .into_iter()
+        .map(|(key, data, _)| (key, data))
+        .collect();
+    assert_eq!(objects.len(), 2, "{:?}", objects.keys());
+    for (name, body) in &bodies[4..] {
+        let notification: Value = serde_json::from_slice(body).expect("json");
+        let key = archive_key(
+            PREFIX,
+            notification["app_id"].as_str().expect("app_id"),
+            notification["topic"].as_str().expect("topic"),
+            notification["created_at"].as_i64().expect("created_at"),
+            Some(&id_of(body)),
+            body,
+        );
+        assert_eq!(objects.get(&key), Some(body), "{name}");
+    }
+
+    let written = aws.flush_streams().await.keys;
+    let mut lines: BTreeMap<String, Vec<ArchiveRecord>> = BTreeMap::new();
+    for (key, data, _) in moto.objects(&bucket).await {
+        let Some(after) = key.strip_prefix(&format!("{PREFIX}{STREAM_PREFIX}")) else {
+            continue;
+        };
+        assert!(written.contains(&key) && key.ends_with(".gz"), "{key}");
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(data.as_slice())
+            .read_to_string(&mut text)
+            .expect("gzip");
+        for line in text.lines() {
+            let record = ArchiveRecord::parse(line).expect("an archive line");
+            let partition = format!(
+                "app_id={}/topic={}/dt={}/",
+                record.app_id,
+                record.topic,
+                intercom_webhook::destination::utc_date(record.created_at)
+            );
+            assert!(after.starts_with(&partition), "{key} holds {partition}");
+            lines
+                .entry(record.id.clone().expect("id"))
+                .or_default()
+                .push(record);
+        }
+    }
+    assert_eq!(
+        lines.len(),
+        bodies.len(),
+        "a line for each notification: {:?}",
+        lines.keys()
+    );
+    for (name, body) in &bodies {
+        let id = id_of(body);
+        let record = &lines[&id][0];
+        assert_eq!(
+            record.signature.as_deref(),
+            Some(sign(body).as_str()),
+            "{name}"
+        );
+        assert_eq!(
+            record.received_at.as_deref(),
+            Some("2026-11-30T09:00:00.000Z")
+        );
+        if name == "m-line" {
+            assert_eq!(record.body, None);
+            assert!(
+                record
+                    .object
+                    .as_deref()
+                    .is_some_and(|k| objects.contains_key(k)),
+                "{record:?}"
+            );
+        } else {
+            assert_eq!(
+                record.body.as_deref(),
+                Some(body.as_slice()),
+                "{name}: byte for byte"
+            );
+        }
+    }
+    assert_eq!(
+        lines[&id_of(&bodies[0].1)].len(),
+        2,
+        "the retry is a second line"
+    );
+
+    // Replay reads both: each notification queued once, as archived.
+    let target = moto.create_queue("replayed").await;
+    let (output, ok) = intercom_dev_replay(
+        &aws.endpoint(),
+        &[
+            "--bucket",
+            &bucket,
+            "--prefix",
+            PREFIX,
+            "--queue-url",
+            &target,
+        ],
+    );
+    assert!(ok, "{output}");
+    let count = bodies.len();
+    assert!(
+        output.contains(&format!(
+            "replayed {count} of {count} matching notification(s)"
+        )),
+        "{output}"
+    );
+    let mut queued: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let batch = moto.drain(&target).await;
+        if batch.is_empty() {
+            break;
+        }
+        queued.extend(
+            batch
+                .iter()
+                .map(|m| m.body().unwrap_or_default().as_bytes().to_vec()),
+        );
+    }
+    let mut expected: Vec<Vec<u8>> = bodies.iter().map(|(_, b)| b.clone()).collect();
+    // The first copy of the retried notification is the one replayed.
+    expected.sort();
+    queued.sort();
+    assert_eq!(queued.len(), count);
+    assert_eq!(queued, expected);
+}
+
+/// A line Firehose refuses fails its record, retryably, and says why; the
+/// same record goes through once the stream takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_the_stream_refuses_fails_its_record_until_the_stream_takes_it() {
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let bucket = moto.create_bucket("intercom-archive").await;
+    let processor = Function::start(
+        "topic-processor",
+        None,
+        &[
+            ("AWS_ENDPOINT_URL", aws.endpoint()),
+            ("ARCHIVE_BUCKET", bucket.clone()),
+            ("ARCHIVE_STREAM", "intercom-archive".to_owned()),
+        ],
+    )
+    .await;
+    let event = standard_event(&[("m-1".to_owned(), samples::sample_body(Topic::TicketCreated))]);
+    let response = processor.invoke(&event).await;
+    assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "m-1");
+    let lines = processor
+        .json_logs_when(1, |l| l["message"] == "record")
+        .await;
+    assert_eq!(lines[0]["reason"], "destination_failed", "{:?}", lines[0]);
+    assert_eq!(lines[0]["retryable"], true);
+    assert!(
+        lines[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("archive stream intercom-archive")),
+        "{:?}",
+        lines[0]
+    );
+
+    Moto::create_archive_stream(&aws.endpoint(), "intercom-archive", &bucket, PREFIX).await;
+    assert_eq!(
+        processor.invoke(&event).await,
+        json!({"batchItemFailures": []})
+    );
+    assert_eq!(aws.flush_streams().await.keys.len(), 1);
+}

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use intercom_webhook::queue_message::MAX_MESSAGE_BYTES;
 use intercom_webhook::topic::Topic;
 use pipeline_tests::aws_rules::AwsRules;
-use pipeline_tests::fixtures::{Request, Shape, TEST_SECRET};
+use pipeline_tests::fixtures::{Request, Shape};
 use pipeline_tests::function::Function;
 use pipeline_tests::moto::{Moto, sqs_event};
 use pipeline_tests::samples;
@@ -44,22 +44,14 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
     let queue = moto.create_queue("intercom.fifo").await;
     let payloads = moto.create_bucket("intercom-payloads").await;
     let archive = moto.create_bucket("intercom-archive").await;
+    let stream =
+        Moto::create_archive_stream(&aws.endpoint(), "intercom-archive", &archive, "").await;
     let table = moto.create_idempotency_table("idempotency").await;
     let consumer = moto.create_queue("bus-consumer").await;
     let bus = moto
         .create_bus_to_queue("intercom", "intercom", &consumer)
         .await;
-    let secret = moto
-        .secrets_manager()
-        .await
-        .create_secret()
-        .name("intercom/client-secret")
-        .secret_string(TEST_SECRET)
-        .send()
-        .await
-        .expect("create secret")
-        .arn
-        .expect("arn");
+    let secret = moto.create_client_secret().await;
 
     // The receiver: a secret from Secrets Manager, a notification, and one
     // too large for SQS (to the payload bucket).
@@ -93,7 +85,8 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
     assert_eq!(messages.len(), 2);
 
     // The processor wired as deployed, every feature on: the pointer read
-    // back, the archive, the bus, idempotency and freshness; one handler
+    // back, the archive (the stream layout, and an object for the body too
+    // large for the bus), the bus, idempotency and freshness; one handler
     // panics, so its lock is released.
     let replied = messages
         .iter()
@@ -116,6 +109,7 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
             ("FRESHNESS", "tag".to_owned()),
             ("EVENT_BUS_NAME", bus),
             ("ARCHIVE_BUCKET", archive),
+            ("ARCHIVE_STREAM", stream),
             ("PANIC_ON_MESSAGE", replied.clone()),
         ],
     )

@@ -11,12 +11,20 @@
 //! original send ([`QueueMessage::replayed`]). A body too large for one SQS
 //! message goes to the payload bucket, with a pointer on the queue, as the
 //! receiver sends it; without `--payload-bucket` it fails, and says so.
+//!
+//! Both archive layouts are read: objects of one notification each, and
+//! the stream layout's objects under `{prefix}stream/` (JSON lines,
+//! gzip-compressed when their key ends `.gz`), whose lines hold the body or
+//! point to the object that does. A notification found twice (a stream
+//! retried by Firehose or by SQS, a body both in a line and in an object)
+//! is queued once per run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Read as _;
 use std::time::SystemTime;
 
 use aws_sdk_s3::Client as S3;
-use intercom_webhook::destination::ArchivedKey;
+use intercom_webhook::destination::{ArchiveRecord, ArchivedKey, STREAM_PREFIX, stream_partitions};
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{self, CarriedBody, Delivery, QueueMessage};
 use intercom_webhook::signature::Verifier;
@@ -49,7 +57,7 @@ pub struct ReplayOptions {
 /// What a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
-    /// Objects whose partitions matched.
+    /// Notifications whose partitions matched (each once).
     pub matched: usize,
     /// Queued (or, in a dry run, that would be).
     pub replayed: usize,
@@ -57,6 +65,74 @@ pub struct Summary {
     pub out_of_range: usize,
     /// Not queued: unreadable, not verifying, or refused by SQS.
     pub failed: usize,
+}
+
+/// One archived notification: its exact body and its delivery facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Archived {
+    body: Vec<u8>,
+    signature: Option<String>,
+    /// `received_at` and `subscription_id`, as object metadata names them.
+    facts: HashMap<String, String>,
+}
+
+impl Archived {
+    /// What makes two archived copies one notification: its id, or for a
+    /// null id (or an unreadable body) the body's SHA-256.
+    fn identity(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(|id| format!("id:{id}")))
+            .unwrap_or_else(|| intercom_webhook::envelope::body_sha256(&self.body))
+    }
+}
+
+/// The notifications an archive object holds: one for an object of the
+/// object layout, every line's for a stream object (gzip when `.gz`),
+/// those pointing to an object left to that object's own listing.
+fn archived_in(
+    key: &str,
+    data: Vec<u8>,
+    metadata: HashMap<String, String>,
+    stream: bool,
+) -> Result<Vec<Archived>, String> {
+    if !stream {
+        return Ok(vec![Archived {
+            body: data,
+            signature: metadata.get("signature").cloned(),
+            facts: metadata,
+        }]);
+    }
+    let text = if key.ends_with(".gz") {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(data.as_slice())
+            .read_to_string(&mut text)
+            .map_err(|e| format!("not gzip of UTF-8 lines: {e}"))?;
+        text
+    } else {
+        String::from_utf8(data).map_err(|_| "not UTF-8 lines".to_owned())?
+    };
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter_map(|line| match ArchiveRecord::parse(line) {
+            Ok(ArchiveRecord { body: None, .. }) => None,
+            Ok(record) => {
+                let facts = [
+                    ("received_at", record.received_at),
+                    ("subscription_id", record.subscription_id),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+                .collect();
+                Some(Ok(Archived {
+                    body: record.body.unwrap_or_default(),
+                    signature: record.signature,
+                    facts,
+                }))
+            }
+            Err(e) => Some(Err(e)),
+        })
+        .collect()
 }
 
 /// Reads a `--from`/`--to` bound: a date (`2026-11-30`, the day's start;
@@ -133,45 +209,68 @@ pub async fn replay(
         })?;
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
-            let Some(archived) = key
-                .strip_prefix(options.prefix.as_str())
-                .and_then(ArchivedKey::parse)
-            else {
+            let Some(after_prefix) = key.strip_prefix(options.prefix.as_str()) else {
+                continue;
+            };
+            let (archived, stream) = match after_prefix.strip_prefix(STREAM_PREFIX) {
+                Some(after_stream) => (stream_partitions(after_stream), true),
+                None => (ArchivedKey::parse(after_prefix), false),
+            };
+            let Some(archived) = archived else {
                 continue;
             };
             let in_days = first_day.as_ref().is_none_or(|d| archived.date >= *d)
                 && last_day.as_ref().is_none_or(|d| archived.date <= *d);
             if in_days && topic_matches(&options.topics, &archived.topic) {
-                keys.push(key.to_owned());
+                keys.push((key.to_owned(), stream));
             }
         }
     }
-    let mut summary = Summary {
-        matched: keys.len(),
-        ..Summary::default()
-    };
+    let mut summary = Summary::default();
     progress(&format!(
-        "{} archived notification(s) match in s3://{}/{}",
+        "{} archive object(s) match in s3://{}/{}",
         keys.len(),
         options.bucket,
         options.prefix
     ));
-    for (n, key) in keys.iter().enumerate() {
+    let mut seen = HashSet::new();
+    for (n, (key, stream)) in keys.iter().enumerate() {
         let step = format!("[{}/{}] {key}", n + 1, keys.len());
-        match replay_one(options, &s3, &queue, &verifier, fifo, key).await {
-            Ok(Replayed::Queued(topic)) => {
-                summary.replayed += 1;
-                let verb = if options.dry_run {
-                    "would queue"
-                } else {
-                    "queued"
-                };
-                progress(&format!("{step}: {verb} ({topic})"));
-            }
-            Ok(Replayed::OutOfRange) => summary.out_of_range += 1,
+        let archived = match fetch(options, &s3, key, *stream).await {
+            Ok(archived) => archived,
             Err(error) => {
                 summary.failed += 1;
                 progress(&format!("{step}: failed: {error}"));
+                continue;
+            }
+        };
+        for (i, archived) in archived.into_iter().enumerate() {
+            // Once per run: by notification id (Intercom's retry of a
+            // notification is a second line), or the body's hash.
+            if !seen.insert(archived.identity()) {
+                continue;
+            }
+            summary.matched += 1;
+            let step = if *stream {
+                format!("{step} line {}", i + 1)
+            } else {
+                step.clone()
+            };
+            match replay_one(options, &queue, &verifier, fifo, &archived).await {
+                Ok(Replayed::Queued(topic)) => {
+                    summary.replayed += 1;
+                    let verb = if options.dry_run {
+                        "would queue"
+                    } else {
+                        "queued"
+                    };
+                    progress(&format!("{step}: {verb} ({topic})"));
+                }
+                Ok(Replayed::OutOfRange) => summary.out_of_range += 1,
+                Err(error) => {
+                    summary.failed += 1;
+                    progress(&format!("{step}: failed: {error}"));
+                }
             }
         }
     }
@@ -192,14 +291,13 @@ enum Replayed {
     OutOfRange,
 }
 
-async fn replay_one(
+/// Reads the object at `key` and what it holds.
+async fn fetch(
     options: &ReplayOptions,
     s3: &S3,
-    queue: &SqsQueue,
-    verifier: &Verifier,
-    fifo: bool,
     key: &str,
-) -> Result<Replayed, String> {
+    stream: bool,
+) -> Result<Vec<Archived>, String> {
     let object = s3
         .get_object()
         .bucket(&options.bucket)
@@ -208,17 +306,30 @@ async fn replay_one(
         .await
         .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
     let metadata = object.metadata().cloned().unwrap_or_default();
-    let body = object
+    let data = object
         .body
         .collect()
         .await
         .map_err(|e| e.to_string())?
         .to_vec();
-    let signature = metadata
-        .get("signature")
-        .ok_or("the object has no `signature` metadata")?;
+    archived_in(key, data, metadata, stream)
+}
+
+async fn replay_one(
+    options: &ReplayOptions,
+    queue: &SqsQueue,
+    verifier: &Verifier,
+    fifo: bool,
+    archived: &Archived,
+) -> Result<Replayed, String> {
+    let body = &archived.body;
+    let metadata = &archived.facts;
+    let signature = archived
+        .signature
+        .as_ref()
+        .ok_or("the archive keeps no `signature` for it")?;
     let verified = verifier
-        .verify(&body, Some(signature.as_bytes()))
+        .verify(body, Some(signature.as_bytes()))
         .map_err(|_| "its signature does not verify with the given secret(s)".to_owned())?;
     let envelope = Envelope::parse(verified).map_err(|e| e.to_string())?;
     if options.from.is_some_and(|from| envelope.created_at < from)
@@ -229,7 +340,7 @@ async fn replay_one(
     if options.dry_run {
         return Ok(Replayed::Queued(envelope.topic.clone()));
     }
-    let delivery = delivery_of(signature, &metadata);
+    let delivery = delivery_of(signature, metadata);
     let carried = CarriedBody::of(verified.as_bytes());
     let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo)
         .replayed(&options.run_id);
@@ -243,10 +354,10 @@ async fn replay_one(
                 body.len()
             ));
         };
-        let key = queue_message::payload_key(&body);
+        let key = queue_message::payload_key(body);
         message = message.pointing_to(bucket, &key, body.len());
         queue
-            .store_payload(&key, &body)
+            .store_payload(&key, body)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -299,6 +410,44 @@ mod tests {
                 .elapsed()
                 .is_ok_and(|e| e.as_secs() < 5)
         );
+    }
+
+    #[test]
+    fn a_stream_object_gives_each_lines_body_and_leaves_pointers_to_their_objects() {
+        let line = |id: &str, body: Option<&[u8]>, object: Option<&str>| {
+            ArchiveRecord {
+                app_id: "a".into(),
+                topic: "ping".into(),
+                created_at: 1,
+                id: Some(id.into()),
+                signature: Some(format!("sha1={id}")),
+                received_at: Some("2026-11-30T09:00:00Z".into()),
+                subscription_id: None,
+                body: body.map(<[u8]>::to_vec),
+                object: object.map(str::to_owned),
+            }
+            .to_line()
+        };
+        let text = line("n1", Some(br#"{"id":"n1"}"#), None)
+            + &line(
+                "n2",
+                None,
+                Some("app_id=a/topic=ping/dt=1970-01-01/n2.json"),
+            )
+            + &line("n3", Some(b"{\n\"id\": \"n3\"}"), None);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, text.as_bytes()).expect("gzip");
+        let data = gzip.finish().expect("gzip");
+        let read = archived_in("stream/x.gz", data, HashMap::new(), true).expect("reads");
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].body, br#"{"id":"n1"}"#);
+        assert_eq!(read[0].signature.as_deref(), Some("sha1=n1"));
+        assert_eq!(read[0].facts["received_at"], "2026-11-30T09:00:00Z");
+        assert_eq!(read[1].body, b"{\n\"id\": \"n3\"}");
+        let plain =
+            archived_in("stream/x", text.into_bytes(), HashMap::new(), true).expect("reads");
+        assert_eq!(plain, read);
+        assert!(archived_in("stream/x.gz", b"not gzip".to_vec(), HashMap::new(), true).is_err());
     }
 
     #[test]

@@ -6,7 +6,14 @@
 //! notification as `Detail`, unless it is over EventBridge's limit, when the
 //! detail is the envelope with `data.item` reduced to its `type` and `id`
 //! plus `"archive":{"bucket":…,"key":…}`.
+//!
+//! The stream layout (several notifications per object, written by an
+//! Amazon Data Firehose stream with dynamic partitioning) keeps the same
+//! partitions under `{prefix}stream/`: each notification is one JSON line,
+//! an [`ArchiveRecord`], the body inside it byte for byte.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::envelope::body_sha256;
@@ -79,16 +86,25 @@ impl ArchivedKey {
     /// Reads the partitions of a key written by [`archive_key`] (after its
     /// prefix); `None` for any other key.
     pub fn parse(key_after_prefix: &str) -> Option<Self> {
-        let mut parts = key_after_prefix.split('/');
+        let (partitions, name) = Self::with_name(key_after_prefix)?;
+        name.ends_with(".json").then_some(partitions)
+    }
+
+    /// The partitions of `app_id=…/topic=…/dt=…/{name}`, and the name.
+    fn with_name(path: &str) -> Option<(Self, &str)> {
+        let mut parts = path.split('/');
         let app_id = unescape(parts.next()?.strip_prefix("app_id=")?)?;
         let topic = unescape(parts.next()?.strip_prefix("topic=")?)?;
         let date = parts.next()?.strip_prefix("dt=")?.to_owned();
         let name = parts.next()?;
-        (name.ends_with(".json") && parts.next().is_none()).then_some(Self {
-            app_id,
-            topic,
-            date,
-        })
+        parts.next().is_none().then_some((
+            Self {
+                app_id,
+                topic,
+                date,
+            },
+            name,
+        ))
     }
 }
 
@@ -106,6 +122,134 @@ fn unescape(value: &str) -> Option<String> {
         }
     }
     String::from_utf8(bytes).ok()
+}
+
+/// Firehose's limit on one record (before base64): 1,000 KiB. A line
+/// longer than this is archived as an object, the line pointing to it.
+pub const ARCHIVE_RECORD_LIMIT: usize = 1_024_000;
+
+/// Where, under the archive's prefix, the stream layout's objects are.
+pub const STREAM_PREFIX: &str = "stream/";
+
+/// The Firehose `Prefix` the stack gives the archive stream: the partitions
+/// of [`archive_key`], each from the line's own field (`app_id`, `topic`,
+/// `dt`, already escaped as [`archive_key`] escapes them) by dynamic
+/// partitioning, under `{prefix}stream/`.
+pub fn stream_prefix(prefix: &str) -> String {
+    format!(
+        "{prefix}{STREAM_PREFIX}app_id=!{{partitionKeyFromQuery:app_id}}/topic=!{{partitionKeyFromQuery:topic}}/dt=!{{partitionKeyFromQuery:dt}}/"
+    )
+}
+
+/// What the stream layout keeps of one notification, one JSON line:
+/// `app_id`, `topic` and `dt` (its partitions, escaped as in
+/// [`archive_key`]), `id`, `created_at`, the delivery's `signature`,
+/// `received_at` and `subscription_id`, and the body byte for byte: as the
+/// JSON value it is (`notification`), or as a JSON string (`body`) when it
+/// has a line break or surrounding whitespace of its own, or not at all when it is too long for a
+/// record and `object` names the archive object holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRecord {
+    pub app_id: String,
+    pub topic: String,
+    pub created_at: i64,
+    pub id: Option<String>,
+    pub signature: Option<String>,
+    pub received_at: Option<String>,
+    pub subscription_id: Option<String>,
+    /// The body, exactly as delivered; `None` where `object` holds it.
+    pub body: Option<Vec<u8>>,
+    /// The archive key of the object holding the body.
+    pub object: Option<String>,
+}
+
+impl ArchiveRecord {
+    /// The line, newline included. The body must be the JSON text the
+    /// processor parsed (every archived body is).
+    pub fn to_line(&self) -> String {
+        let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::from);
+        let mut line = Map::new();
+        line.insert("app_id".into(), escape(&self.app_id).into());
+        line.insert("topic".into(), escape(&self.topic).into());
+        line.insert("dt".into(), utc_date(self.created_at).into());
+        line.insert("id".into(), text(&self.id));
+        line.insert("created_at".into(), self.created_at.into());
+        line.insert("signature".into(), text(&self.signature));
+        line.insert("received_at".into(), text(&self.received_at));
+        line.insert("subscription_id".into(), text(&self.subscription_id));
+        if let Some(object) = &self.object {
+            line.insert("object".into(), object.clone().into());
+        }
+        let mut line = Value::Object(line).to_string();
+        if let Some(body) = &self.body {
+            let text = String::from_utf8_lossy(body);
+            line.pop();
+            // A JSON value read back gives exactly its text, without the
+            // whitespace around it: bodies with any, or with a line break
+            // of their own, go as a string.
+            let bare = body.first() == Some(&b'{')
+                && body.last() == Some(&b'}')
+                && !body.contains(&b'\n')
+                && !body.contains(&b'\r');
+            if !bare {
+                line.push_str(r#","body":"#);
+                line.push_str(&Value::from(text).to_string());
+            } else {
+                line.push_str(r#","notification":"#);
+                line.push_str(&text);
+            }
+            line.push('}');
+        }
+        line.push('\n');
+        line
+    }
+
+    /// Reads one line written by [`ArchiveRecord::to_line`]; the body comes
+    /// back byte for byte.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Line<'a> {
+            app_id: String,
+            topic: String,
+            created_at: i64,
+            id: Option<String>,
+            signature: Option<String>,
+            received_at: Option<String>,
+            subscription_id: Option<String>,
+            #[serde(borrow)]
+            notification: Option<&'a RawValue>,
+            body: Option<String>,
+            object: Option<String>,
+        }
+        let line: Line<'_> = serde_json::from_str(line.trim_end_matches(['\n', '\r']))
+            .map_err(|e| format!("not an archive line: {e}"))?;
+        let body = match (line.notification, line.body) {
+            (Some(raw), _) => Some(raw.get().as_bytes().to_vec()),
+            (None, Some(body)) => Some(body.into_bytes()),
+            (None, None) => None,
+        };
+        if body.is_none() && line.object.is_none() {
+            return Err("an archive line with neither a body nor an object".into());
+        }
+        Ok(Self {
+            app_id: unescape(&line.app_id).ok_or("an app_id escaped wrongly")?,
+            topic: unescape(&line.topic).ok_or("a topic escaped wrongly")?,
+            created_at: line.created_at,
+            id: line.id,
+            signature: line.signature,
+            received_at: line.received_at,
+            subscription_id: line.subscription_id,
+            body,
+            object: line.object,
+        })
+    }
+}
+
+/// The partitions of a stream-layout object's key (after
+/// `{prefix}stream/`): any file name under `app_id=…/topic=…/dt=…/`.
+pub fn stream_partitions(key_after_stream_prefix: &str) -> Option<ArchivedKey> {
+    let (partitions, name) = ArchivedKey::with_name(key_after_stream_prefix)?;
+    (!name.is_empty()).then_some(partitions)
 }
 
 /// The size EventBridge counts for an entry with a `Time`: 14 bytes for the
@@ -184,6 +328,72 @@ mod tests {
         ] {
             assert_eq!(ArchivedKey::parse(other), None, "{other}");
         }
+    }
+
+    fn record(body: Option<&[u8]>) -> ArchiveRecord {
+        ArchiveRecord {
+            app_id: "a/b".into(),
+            topic: "ticket.created".into(),
+            created_at: 1_700_000_000,
+            id: Some("notif_1".into()),
+            signature: Some("sha1=00".into()),
+            received_at: Some("2023-11-14T22:13:20Z".into()),
+            subscription_id: None,
+            body: body.map(<[u8]>::to_vec),
+            object: None,
+        }
+    }
+
+    #[test]
+    fn an_archive_line_gives_back_the_body_byte_for_byte() {
+        for body in [
+            &br#"{"type":"notification_event","id":"notif_1","topic":"ping"}"#[..],
+            br#"{ "spaced" :  [1, 2.50, "\u00e9\"q"],  "k": {} }"#,
+            b"{\n  \"pretty\": true\n}\r\n",
+            b" {\"padded\":1} ",
+            "{\"é\":\"ü\"}".as_bytes(),
+        ] {
+            let line = record(Some(body)).to_line();
+            assert!(
+                line.ends_with('\n') && line.matches('\n').count() == 1,
+                "one line: {line}"
+            );
+            let read = ArchiveRecord::parse(&line).expect("parses");
+            assert_eq!(read, record(Some(body)), "{line}");
+            let value: Value = serde_json::from_str(&line).expect("valid JSON");
+            assert_eq!(value["app_id"], "a%2Fb", "partitions escaped as in keys");
+            assert_eq!(value["dt"], "2023-11-14");
+        }
+        let compact = record(Some(br#"{"a":1}"#)).to_line();
+        assert!(compact.contains(r#""notification":{"a":1}}"#), "{compact}");
+    }
+
+    #[test]
+    fn a_line_points_to_the_object_holding_a_body_too_long_for_it() {
+        let mut pointing = record(None);
+        pointing.object = Some("raw/app_id=a/topic=t/dt=d/notif_1.json".into());
+        assert_eq!(ArchiveRecord::parse(&pointing.to_line()), Ok(pointing));
+        assert!(ArchiveRecord::parse(&record(None).to_line()).is_err());
+        assert!(ArchiveRecord::parse("{}").is_err());
+    }
+
+    #[test]
+    fn stream_keys_give_their_partitions() {
+        assert_eq!(
+            stream_partitions(
+                "app_id=a%2Fb/topic=ping/dt=2023-11-14/intercom-archive-1-2023-11-14-22-13-20-uuid.gz"
+            ),
+            Some(ArchivedKey {
+                app_id: "a/b".into(),
+                topic: "ping".into(),
+                date: "2023-11-14".into()
+            })
+        );
+        assert_eq!(stream_partitions("app_id=a/topic=t/dt=d/"), None);
+        assert_eq!(
+            stream_prefix("raw/"),
+            "raw/stream/app_id=!{partitionKeyFromQuery:app_id}/topic=!{partitionKeyFromQuery:topic}/dt=!{partitionKeyFromQuery:dt}/"
+        );
     }
 
     #[test]

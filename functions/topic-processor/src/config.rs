@@ -13,6 +13,7 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const ARCHIVE_BUCKET: &str = "ARCHIVE_BUCKET";
 pub const ARCHIVE_PREFIX: &str = "ARCHIVE_PREFIX";
+pub const ARCHIVE_STREAM: &str = "ARCHIVE_STREAM";
 pub const FRESHNESS: &str = "FRESHNESS";
 /// Set by Lambda; the idempotency key starts with it.
 pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
@@ -89,6 +90,9 @@ pub struct ArchiveConfig {
     pub bucket: String,
     /// Put before every key as given (empty by default).
     pub prefix: String,
+    /// An Amazon Data Firehose stream (name or ARN) writing the stream
+    /// layout into the bucket; `None`: one object per notification.
+    pub stream: Option<String>,
 }
 
 /// Where and how long completed notifications are remembered.
@@ -163,10 +167,22 @@ impl Config {
             )));
         }
         let event_bus = get(EVENT_BUS_NAME).map(|name| EventBusConfig { name, source });
+        let stream = get(ARCHIVE_STREAM).map(|stream| {
+            // PutRecord takes the name; an ARN ends `deliverystream/{name}`.
+            stream
+                .rsplit_once("deliverystream/")
+                .map_or(stream.clone(), |(_, name)| name.to_owned())
+        });
         let archive = get(ARCHIVE_BUCKET).map(|bucket| ArchiveConfig {
             bucket,
             prefix: var(ARCHIVE_PREFIX).unwrap_or_default().trim().to_owned(),
+            stream: stream.clone(),
         });
+        if stream.is_some() && archive.is_none() {
+            return Err(ConfigError(format!(
+                "{ARCHIVE_STREAM} is set but {ARCHIVE_BUCKET} is not: the bucket the stream writes to also holds the bodies too long for a stream record"
+            )));
+        }
         let freshness = FreshnessMode::parse(get(FRESHNESS).as_deref())?;
         if freshness != FreshnessMode::Off && idempotency.is_none() {
             return Err(ConfigError(format!(
@@ -294,6 +310,7 @@ mod tests {
             Some(ArchiveConfig {
                 bucket: "archive".into(),
                 prefix: String::new(),
+                stream: None,
             })
         );
         let config = config_with_source();
@@ -302,6 +319,27 @@ mod tests {
             "com.example.intercom"
         );
         assert_eq!(config.archive.expect("archive").prefix, "raw/");
+    }
+
+    #[test]
+    fn the_archive_stream_needs_its_bucket_and_takes_a_name_or_an_arn() {
+        let stream = |value: &str| {
+            config(&[(ARCHIVE_BUCKET, "archive"), (ARCHIVE_STREAM, value)])
+                .map(|c| c.archive.and_then(|a| a.stream))
+        };
+        assert_eq!(
+            stream("intercom-archive"),
+            Ok(Some("intercom-archive".into()))
+        );
+        assert_eq!(
+            stream("arn:aws:firehose:us-east-1:123456789012:deliverystream/intercom-archive"),
+            Ok(Some("intercom-archive".into()))
+        );
+        let error = config(&[(ARCHIVE_STREAM, "intercom-archive")]).expect_err("no bucket");
+        assert!(
+            error.0.contains(ARCHIVE_STREAM) && error.0.contains(ARCHIVE_BUCKET),
+            "{error}"
+        );
     }
 
     fn config_with_source() -> Config {

@@ -1,4 +1,4 @@
-//! The built-in destinations: every valid notification put on an EventBridge bus and archived to S3, beside its handler.
+//! The built-in destinations: every valid notification put on an EventBridge bus and archived to S3 (an object each, or a line of a Firehose stream), beside its handler.
 //!
 //! Two steps, so that a record that can never be delivered fails before
 //! its handler runs:
@@ -10,15 +10,18 @@
 //!   the bus cannot carry as text, the record fails there
 //!   (`too_large_for_event_bus`, `invalid_notification`).
 //! - [`Destinations::deliver`] then does it, inside the record's own time:
-//!   one `PutObject` and one `PutEvents` of one entry (after the archive
-//!   when the entry points to it). Nothing is left running in the
+//!   one `PutObject` (or, with a stream, one `PutRecord`) and one
+//!   `PutEvents` of one entry (after the archive when the entry points to
+//!   it). With a stream, a body too long for a stream record, or too large
+//!   for the bus, is also written as its own object, which the entry and
+//!   the stream's line point to. Nothing is left running in the
 //!   background: when the record's deadline cuts the delivery off, its
 //!   requests are dropped with it, and nothing is sent after the record's
 //!   outcome was decided.
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_s3::primitives::ByteStream;
-use intercom_webhook::destination::{self, EVENT_BUS_LIMIT};
+use intercom_webhook::destination::{self, ARCHIVE_RECORD_LIMIT, ArchiveRecord, EVENT_BUS_LIMIT};
 use intercom_webhook::dispatch::Failure;
 use serde_json::{Map, Value};
 
@@ -38,6 +41,11 @@ pub struct Destinations {
 pub struct Plan {
     /// Where the archive stores the body.
     archive_key: Option<String>,
+    /// Whether that object is written: always without a stream; with one,
+    /// only for a body the bus entry or the stream's line points to.
+    archive_object: bool,
+    /// The stream's line, with a stream.
+    stream_line: Option<String>,
     /// The bus entry's `Detail`.
     bus_detail: Option<BusDetail>,
 }
@@ -63,9 +71,28 @@ impl Destinations {
             .archive
             .as_ref()
             .map(|archive| archive.key(notification));
+        let (object, stream_line) = match (&self.archive, &archive_key) {
+            (Some(Archive { stream: None, .. }), Some(_)) => (true, None),
+            (
+                Some(Archive {
+                    stream: Some(_), ..
+                }),
+                Some(key),
+            ) => {
+                let line = ArchiveStream::line(notification, None);
+                if line.len() <= ARCHIVE_RECORD_LIMIT {
+                    (false, Some(line))
+                } else {
+                    (true, Some(ArchiveStream::line(notification, Some(key))))
+                }
+            }
+            _ => (false, None),
+        };
         let Some(bus) = &self.bus else {
             return Ok(Plan {
                 archive_key,
+                archive_object: object,
+                stream_line,
                 bus_detail: None,
             });
         };
@@ -77,6 +104,8 @@ impl Destinations {
         if size <= EVENT_BUS_LIMIT {
             return Ok(Plan {
                 archive_key,
+                archive_object: object,
+                stream_line,
                 bus_detail: Some(BusDetail::Body(body.to_owned())),
             });
         }
@@ -96,6 +125,8 @@ impl Destinations {
         }
         Ok(Plan {
             archive_key,
+            archive_object: true,
+            stream_line,
             bus_detail: Some(BusDetail::Pointer(pointer)),
         })
     }
@@ -105,7 +136,15 @@ impl Destinations {
     pub async fn deliver(&self, plan: Plan, notification: &Notification) -> Result<(), Failure> {
         let archived = async {
             match (&self.archive, &plan.archive_key) {
-                (Some(archive), Some(key)) => archive.put(key, notification).await,
+                (Some(archive), Some(key)) => {
+                    if plan.archive_object {
+                        archive.put(key, notification).await?;
+                    }
+                    match (&archive.stream, plan.stream_line) {
+                        (Some(stream), Some(line)) => stream.put(line).await,
+                        _ => Ok(()),
+                    }
+                }
                 _ => Ok(()),
             }
         };
@@ -127,12 +166,14 @@ impl Destinations {
     }
 }
 
-/// The S3 archive: a bucket and a key prefix.
+/// The S3 archive: a bucket and a key prefix, and optionally the Firehose
+/// stream that writes the stream layout into it.
 #[derive(Debug)]
 pub struct Archive {
     client: aws_sdk_s3::Client,
     pub bucket: String,
     pub prefix: String,
+    pub stream: Option<ArchiveStream>,
 }
 
 impl Archive {
@@ -141,7 +182,15 @@ impl Archive {
             client,
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
+            stream: None,
         }
+    }
+
+    /// The stream layout: lines to `stream`, objects only for what a line
+    /// cannot hold.
+    pub fn with_stream(mut self, stream: ArchiveStream) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// Where `notification` is archived; a retry gets the same key.
@@ -182,6 +231,66 @@ impl Archive {
                 "archive s3://{}/{key}: {}",
                 self.bucket,
                 aws_sdk_s3::error::DisplayErrorContext(error)
+            ))
+        })
+    }
+}
+
+/// An Amazon Data Firehose stream writing the archive's stream layout:
+/// one `PutRecord` of one line per notification (Firehose bills by the
+/// gigabyte, each record rounded up to 5 KB, not by the request).
+#[derive(Debug)]
+pub struct ArchiveStream {
+    client: aws_sdk_firehose::Client,
+    name: String,
+}
+
+impl ArchiveStream {
+    pub fn new(client: aws_sdk_firehose::Client, name: &str) -> Self {
+        Self {
+            client,
+            name: name.to_owned(),
+        }
+    }
+
+    /// `notification`'s line: the body in it, or with `object`, a pointer
+    /// to the archive object that holds it.
+    fn line(notification: &Notification, object: Option<&str>) -> String {
+        let meta = &notification.meta;
+        let delivery = &notification.delivery;
+        ArchiveRecord {
+            app_id: meta.app_id.clone(),
+            topic: meta.topic_name.clone(),
+            created_at: meta.created_at,
+            id: meta.notification_id.clone(),
+            signature: delivery.signature.clone(),
+            received_at: delivery.received_at.clone(),
+            subscription_id: delivery.subscription_id.clone(),
+            body: object.is_none().then(|| notification.body.clone()),
+            object: object.map(str::to_owned),
+        }
+        .to_line()
+    }
+
+    async fn put(&self, line: String) -> Result<(), Failure> {
+        let sent = self
+            .client
+            .put_record()
+            .delivery_stream_name(&self.name)
+            .record(
+                aws_sdk_firehose::types::Record::builder()
+                    .data(aws_sdk_firehose::primitives::Blob::new(line.into_bytes()))
+                    .build()
+                    .map_err(|e| Failure::Destination(e.to_string()))?,
+            )
+            .send()
+            .await;
+        sent.map(drop).map_err(|error| {
+            telemetry::destination_failed(Destination::Archive);
+            Failure::Destination(format!(
+                "archive stream {}: {}",
+                self.name,
+                aws_sdk_firehose::error::DisplayErrorContext(error)
             ))
         })
     }

@@ -11,7 +11,7 @@ use lambda_init::metrics::Metrics;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 
 use crate::config::{Config, ConfigError, FreshnessMode};
-use crate::destinations::{Archive, Destinations, EventBus};
+use crate::destinations::{Archive, ArchiveStream, Destinations, EventBus};
 use crate::freshness::Freshness;
 use crate::idempotency::{DynamoDbStore, Idempotency, Store};
 use crate::payloads::Payloads;
@@ -22,7 +22,7 @@ use crate::{Invocation, batch};
 /// Builds the processor from the environment: `Processor::new(registry)`,
 /// with `IDEMPOTENCY_TABLE` its DynamoDB store (and with `FRESHNESS` its
 /// check, in the same table), and with `EVENT_BUS_NAME` and
-/// `ARCHIVE_BUCKET` its destinations; the clients share one SDK
+/// `ARCHIVE_BUCKET` (and `ARCHIVE_STREAM`) its destinations; the clients share one SDK
 /// configuration, loaded only when one of them is configured (otherwise
 /// the payload reader loads it at the first pointer, if one ever comes).
 pub async fn processor_from_env(
@@ -63,7 +63,14 @@ pub async fn processor_from_env(
     });
     let archive = config.archive.as_ref().map(|archive| {
         let s3 = lambda_init::aws::s3_client(&sdk);
-        Archive::new(s3, &archive.bucket, &archive.prefix)
+        let objects = Archive::new(s3, &archive.bucket, &archive.prefix);
+        match &archive.stream {
+            Some(stream) => objects.with_stream(ArchiveStream::new(
+                aws_sdk_firehose::Client::new(&sdk),
+                stream,
+            )),
+            None => objects,
+        }
     });
     Ok(processor.with_destinations(Destinations { bus, archive }))
 }

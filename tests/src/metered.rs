@@ -1,0 +1,378 @@
+//! One metered run of the whole pipeline as a stack configuration deploys it: deliveries through the release receiver, the queue and the release processor, every AWS request counted in billing units at the proxy and by moto's own recorder.
+//!
+//! [`run`] starts moto (recording every request it is sent) behind the
+//! [`AwsRules`] proxy, creates what the configuration's stack creates, and
+//! runs both functions under the Runtime API harness with the template's
+//! environment. Each delivery is one receiver invocation; the queue is then
+//! drained as Lambda's SQS event source mapping does (receive up to 10,
+//! invoke, delete what succeeded in one batch call), the mapping's
+//! requests under its own caller name. The [`Usage`] it returns is what
+//! [`crate::cost`] bills; [`Run::recorded`] is moto's count of the same
+//! requests, so a test can hold the proxy's count to it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::aws_rules::{AwsRules, iam_action_of};
+use crate::cost::{Front, Invocation, Usage, default_sampling};
+use crate::fixtures::{Request, Shape, sign};
+use crate::function::Function;
+use crate::load::Delivery;
+use crate::moto::{self, Moto, sqs_event};
+use crate::samples;
+
+/// The SDK application id the event source mapping's requests carry.
+pub const EVENT_SOURCE_MAPPING: &str = "event-source-mapping";
+
+/// A stack configuration: which of the template's features are on.
+#[derive(Debug, Clone, Copy)]
+pub struct Stack {
+    pub name: &'static str,
+    pub front: Front,
+    pub fifo: bool,
+    pub idempotency: bool,
+    pub freshness: bool,
+    pub event_bus: bool,
+    pub archive: bool,
+    /// The archive's stream layout (`ArchiveLayout=stream`): lines through
+    /// Firehose instead of an object per notification.
+    pub archive_stream: bool,
+    pub large_payloads: bool,
+    pub metrics: bool,
+    pub tracing: bool,
+}
+
+/// The template's defaults: HTTP API, FIFO, idempotency, the bus, the
+/// archive (stream layout), large payloads, metrics and active tracing on;
+/// freshness off.
+pub const DEFAULTS: Stack = Stack {
+    name: "defaults",
+    front: Front::HttpApi,
+    fifo: true,
+    idempotency: true,
+    freshness: false,
+    event_bus: true,
+    archive: true,
+    archive_stream: true,
+    large_payloads: true,
+    metrics: true,
+    tracing: true,
+};
+
+/// The template's `ArchiveBufferSeconds` default: how long the stream
+/// gathers lines before writing an object per partition.
+pub const ARCHIVE_BUFFER_SECONDS: f64 = 300.0;
+
+/// The configurations the cost table shows.
+pub const STACKS: [Stack; 5] = [
+    Stack {
+        name: "every feature on (defaults and FRESHNESS=tag)",
+        freshness: true,
+        ..DEFAULTS
+    },
+    DEFAULTS,
+    Stack {
+        name: "defaults with an object per notification (ArchiveLayout=object)",
+        archive_stream: false,
+        ..DEFAULTS
+    },
+    Stack {
+        name: "defaults, served by a function URL",
+        front: Front::FunctionUrl,
+        ..DEFAULTS
+    },
+    Stack {
+        name: "defaults without the bus and the archive",
+        event_bus: false,
+        archive: false,
+        ..DEFAULTS
+    },
+];
+
+/// What a run counted.
+#[derive(Debug)]
+pub struct Run {
+    pub usage: Usage,
+    /// Requests moto was sent by the stack, by caller and IAM action, from
+    /// moto's own recording.
+    pub recorded: BTreeMap<(String, String), usize>,
+    /// Records the processor failed on their last receive (must be none).
+    pub failed_records: usize,
+}
+
+/// The memory size the template gives `resource` (`ReceiverFunction`).
+pub fn template_memory_mb(resource: &str) -> u32 {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/template.yaml"
+    ))
+    .expect("infra/template.yaml");
+    template
+        .split_once(&format!("\n  {resource}:\n"))
+        .and_then(|(_, rest)| {
+            rest.lines()
+                .take_while(|line| !line.starts_with("  ") || line.starts_with("   "))
+                .find_map(|line| line.trim().strip_prefix("MemorySize:"))
+        })
+        .and_then(|size| size.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no MemorySize for {resource} in the template"))
+}
+
+/// `deliveries` plus Intercom's retry of every `retry_every`-th accepted
+/// one (the same notification, `delivery_attempts` 2, signed again), as a
+/// timeout on Intercom's side makes.
+pub fn with_retries(deliveries: Vec<Delivery>, retry_every: usize) -> Vec<Delivery> {
+    let retries: Vec<Delivery> = deliveries
+        .iter()
+        .filter(|d| d.expected == 202)
+        .step_by(retry_every.max(1))
+        .map(|d| {
+            let mut notification: Value = serde_json::from_slice(&d.body).expect("json");
+            notification["delivery_attempts"] = 2.into();
+            let body = serde_json::to_vec(&notification).expect("json");
+            let event = Request::with_signature(&body, &sign(&body)).event(Shape::ApiGatewayV2);
+            Delivery {
+                id: d.id.clone(),
+                event: serde_json::to_vec(&event).expect("json"),
+                body,
+                expected: 202,
+            }
+        })
+        .collect();
+    deliveries.into_iter().chain(retries).collect()
+}
+
+/// `count` conversation replies of `bytes` bytes each, each about its own
+/// conversation.
+pub fn sized(count: usize, bytes: usize, prefix: &str) -> Vec<Delivery> {
+    let template: Value = serde_json::from_slice(&samples::conversation_of(bytes)).expect("json");
+    (0..count)
+        .map(|i| {
+            let id = format!("notif_{prefix}_{i}");
+            let mut notification = template.clone();
+            notification["id"] = id.clone().into();
+            notification["data"]["item"]["id"] = format!("{prefix}-conversation-{i}").into();
+            let body = serde_json::to_vec(&notification).expect("json");
+            let event = Request::signed(&body).event(Shape::ApiGatewayV2);
+            Delivery {
+                id,
+                event: serde_json::to_vec(&event).expect("json"),
+                body,
+                expected: 202,
+            }
+        })
+        .collect()
+}
+
+/// Runs `deliveries` through `stack`; `rate` (notifications a second) sets
+/// the share of traces X-Ray's default sampling records.
+pub async fn run(stack: &Stack, deliveries: &[Delivery], rate: f64) -> Run {
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let endpoint = aws.endpoint();
+    let queue = moto
+        .create_queue(if stack.fifo {
+            "intercom.fifo"
+        } else {
+            "intercom"
+        })
+        .await;
+    let secret = moto.create_client_secret().await;
+    let metrics = if stack.metrics { "on" } else { "off" };
+    let mut receiver_env = vec![
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_SDK_UA_APP_ID", "webhook-receiver".to_owned()),
+        ("QUEUE_URL", queue.clone()),
+        ("INTERCOM_CLIENT_SECRET_ARN", secret),
+        ("METRICS", metrics.to_owned()),
+    ];
+    if stack.large_payloads {
+        receiver_env.push(("PAYLOAD_BUCKET", moto.create_bucket("payloads").await));
+    }
+    let mut processor_env = vec![
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_SDK_UA_APP_ID", "topic-processor".to_owned()),
+        ("METRICS", metrics.to_owned()),
+        ("RECORD_CONCURRENCY", "8".to_owned()),
+        ("DEADLINE_MARGIN_MS", "1500".to_owned()),
+    ];
+    if stack.idempotency {
+        processor_env.push((
+            "IDEMPOTENCY_TABLE",
+            moto.create_idempotency_table("idempotency").await,
+        ));
+    }
+    if stack.freshness {
+        processor_env.push(("FRESHNESS", "tag".to_owned()));
+    }
+    if stack.event_bus {
+        let consumer = moto.create_queue("bus-consumer").await;
+        let bus = moto
+            .create_bus_to_queue("intercom", "intercom", &consumer)
+            .await;
+        processor_env.push(("EVENT_BUS_NAME", bus));
+    }
+    let archive = moto.create_bucket("archive").await;
+    if stack.archive {
+        processor_env.push(("ARCHIVE_BUCKET", archive.clone()));
+        processor_env.push(("ARCHIVE_PREFIX", "notifications/".to_owned()));
+    }
+    if stack.archive && stack.archive_stream {
+        let stream =
+            Moto::create_archive_stream(&endpoint, "archive", &archive, "notifications/").await;
+        processor_env.push(("ARCHIVE_STREAM", stream));
+    }
+    moto.start_recording().await;
+
+    let receiver = Function::start("webhook-receiver", None, &receiver_env).await;
+    let receiver_memory = template_memory_mb("ReceiverFunction");
+    let mut receiver_invocations = Vec::new();
+    let mut request_sizes = Vec::new();
+    for delivery in deliveries {
+        let event: Value = serde_json::from_slice(&delivery.event).expect("json");
+        let started = Instant::now();
+        let answer = receiver.invoke(&event).await;
+        receiver_invocations.push(Invocation::of(receiver_memory, started.elapsed()));
+        request_sizes.push(delivery.body.len());
+        assert_eq!(
+            answer["statusCode"].as_u64(),
+            Some(u64::from(delivery.expected)),
+            "{}: {answer}",
+            delivery.id
+        );
+    }
+
+    let processor = Function::start("topic-processor", None, &processor_env).await;
+    let processor_memory = template_memory_mb("ProcessorFunction");
+    let mapping = aws_sdk_sqs::Client::new(
+        &aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(moto::REGION))
+            .endpoint_url(&endpoint)
+            .app_name(aws_config::AppName::new(EVENT_SOURCE_MAPPING).expect("app name"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                moto::ACCESS_KEY,
+                moto::SECRET_KEY,
+                None,
+                None,
+                "moto",
+            ))
+            .load()
+            .await,
+    );
+    let arn = format!(
+        "arn:aws:sqs:{}:123456789012:{}",
+        moto::REGION,
+        queue.rsplit('/').next().unwrap_or_default()
+    );
+    let mut processor_invocations = Vec::new();
+    let mut failed_records = 0;
+    loop {
+        let batch = moto::receive(&mapping, &queue, 0, 30).await;
+        if batch.is_empty() {
+            break;
+        }
+        let started = Instant::now();
+        let answer = processor.invoke(&sqs_event(&batch, &arn)).await;
+        processor_invocations.push(Invocation::of(processor_memory, started.elapsed()));
+        let failed: Vec<&str> = answer["batchItemFailures"]
+            .as_array()
+            .expect("batchItemFailures")
+            .iter()
+            .filter_map(|f| f["itemIdentifier"].as_str())
+            .collect();
+        failed_records += failed.len();
+        let succeeded = batch
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()));
+        moto::delete(&mapping, &queue, succeeded).await;
+        if !failed.is_empty() {
+            break;
+        }
+    }
+    // The stream's objects, as buffer intervals write them: one object per
+    // partition per interval. An interval at `rate` holds rate ×
+    // ARCHIVE_BUFFER_SECONDS notifications and, taken to see the partitions
+    // this run saw, writes as many objects as the run's one flush did; so
+    // the run's deliveries make that many objects times their share of an
+    // interval (never more than one per notification).
+    let (stream_objects, stream) = if stack.archive && stack.archive_stream {
+        let flushed = aws.flush_streams().await;
+        let intervals = deliveries.len() as f64 / (rate * ARCHIVE_BUFFER_SECONDS);
+        let objects = (flushed.keys.len() as f64 * intervals).min(deliveries.len() as f64);
+        (objects, flushed)
+    } else {
+        (0.0, Default::default())
+    };
+    // Lines reach the log readers a moment after the answer.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log_bytes: u64 = [&receiver, &processor]
+        .iter()
+        .flat_map(|f| f.logs())
+        .map(|line| line.len() as u64 + 1)
+        .sum();
+
+    let billed = ["webhook-receiver", "topic-processor", EVENT_SOURCE_MAPPING];
+    let calls: Vec<_> = aws
+        .calls()
+        .into_iter()
+        .filter(|c| billed.contains(&c.caller.as_str()))
+        .collect();
+    let mut recorded = BTreeMap::new();
+    for request in moto.recording().await {
+        let header = |name: &str| {
+            request["headers"]
+                .as_object()
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .and_then(|(_, v)| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let caller = [header("x-amz-user-agent"), header("user-agent")]
+            .iter()
+            .flat_map(|h| h.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .find_map(|token| token.strip_prefix("app/").map(str::to_owned));
+        let Some(caller) = caller.filter(|c| billed.contains(&c.as_str())) else {
+            continue;
+        };
+        let url = request["url"].as_str().unwrap_or_default();
+        let path = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map_or("/", |(_, path)| path);
+        let path = format!("/{}", path.split('?').next().unwrap_or_default());
+        let action = iam_action_of(
+            &header("x-amz-target"),
+            request["method"].as_str().unwrap_or_default(),
+            &path,
+        );
+        *recorded.entry((caller, action)).or_default() += 1;
+    }
+
+    let traces = if stack.tracing {
+        deliveries.len() as f64 * default_sampling(rate)
+    } else {
+        0.0
+    };
+    Run {
+        usage: Usage {
+            deliveries: deliveries.len() as u64,
+            front: stack.front,
+            request_sizes,
+            fifo: stack.fifo,
+            calls,
+            invocations: BTreeMap::from([
+                ("webhook-receiver".to_owned(), receiver_invocations),
+                ("topic-processor".to_owned(), processor_invocations),
+            ]),
+            log_bytes,
+            traces,
+            stream_objects,
+            stream_processed_bytes: stream.records_bytes,
+            stream_stored_bytes: stream.objects_bytes,
+        },
+        recorded,
+        failed_records,
+    }
+}

@@ -1,0 +1,199 @@
+//! The cost count (`measure-cost`) on a small run: every request the stack made, counted at the proxy, is in moto's own log, and each configuration bills what its design says.
+
+use std::collections::BTreeMap;
+
+use pipeline_tests::cost::Front;
+use pipeline_tests::load::mix;
+use pipeline_tests::metered::{self, DEFAULTS, EVENT_SOURCE_MAPPING, STACKS};
+
+/// Requests the proxy forwarded, by caller and action.
+fn forwarded(run: &metered::Run) -> BTreeMap<(String, String), usize> {
+    let mut counts = BTreeMap::new();
+    for call in run.usage.calls.iter().filter(|c| c.forwarded) {
+        *counts
+            .entry((call.caller.clone(), call.action.clone()))
+            .or_default() += 1;
+    }
+    counts
+}
+
+fn count(run: &metered::Run, caller: &str, action: &str) -> usize {
+    run.usage
+        .calls
+        .iter()
+        .filter(|c| c.caller == caller && c.action == action)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
+    let deliveries = metered::with_retries(mix(60, "cost_test", 7), 5);
+    let accepted = deliveries.iter().filter(|d| d.expected == 202).count();
+    let retries = accepted
+        - mix(60, "cost_test", 7)
+            .iter()
+            .filter(|d| d.expected == 202)
+            .count();
+    assert!(retries > 0);
+    let run = metered::run(&DEFAULTS, &deliveries, 100.0).await;
+    assert_eq!(run.failed_records, 0);
+    assert_eq!(
+        forwarded(&run),
+        run.recorded,
+        "every request the proxy forwarded, and no other, is in moto's log"
+    );
+
+    // Every accepted delivery is one billed SendMessage; Intercom's retries
+    // are billed too, and the FIFO queue (the proxy keeping AWS's window)
+    // drops them without moto seeing them.
+    let sends = count(&run, "webhook-receiver", "sqs:SendMessage");
+    assert_eq!(sends, accepted);
+    let dropped = run
+        .usage
+        .calls
+        .iter()
+        .filter(|c| c.action == "sqs:SendMessage" && !c.forwarded)
+        .count();
+    assert_eq!(dropped, retries);
+
+    // Each notification that reached the processor: one line to the
+    // archive stream, one bus entry, a lock and its completion in the table;
+    // an archive object only for a body too large for the bus.
+    let processed = accepted - retries;
+    let large = deliveries
+        .iter()
+        .filter(|d| d.expected == 202 && d.body.len() > 1024 * 1024)
+        .count();
+    let over_bus = deliveries
+        .iter()
+        .filter(|d| {
+            d.expected == 202 && d.body.len() > intercom_webhook::destination::EVENT_BUS_LIMIT
+        })
+        .count();
+    assert_eq!(
+        count(&run, "topic-processor", "firehose:PutRecord"),
+        processed
+    );
+    assert_eq!(count(&run, "topic-processor", "s3:PutObject"), over_bus);
+    assert!(run.usage.stream_objects > 0.0 && run.usage.stream_objects < processed as f64);
+    assert_eq!(
+        count(&run, "webhook-receiver", "s3:PutObject"),
+        large,
+        "only bodies over SQS's limit go through the payload bucket"
+    );
+    let entries: f64 = run.usage.units("events:PutEvents");
+    assert!(entries >= processed as f64);
+    assert_eq!(
+        count(&run, "topic-processor", "dynamodb:PutItem"),
+        processed
+    );
+    assert_eq!(
+        count(&run, "topic-processor", "dynamodb:UpdateItem"),
+        processed
+    );
+    let write_units = run.usage.units("dynamodb:PutItem") + run.usage.units("dynamodb:UpdateItem");
+    assert_eq!(
+        write_units,
+        2.0 * processed as f64,
+        "every idempotency item is under 1 KB"
+    );
+
+    // The event source mapping: a receive per batch (and the last, empty
+    // one), a batch delete per batch.
+    let invocations = run.usage.invocations["topic-processor"].len();
+    assert_eq!(
+        count(&run, EVENT_SOURCE_MAPPING, "sqs:ReceiveMessage"),
+        invocations + 1
+    );
+    assert_eq!(
+        count(&run, EVENT_SOURCE_MAPPING, "sqs:DeleteMessageBatch"),
+        invocations
+    );
+
+    // Messages over 64 KiB bill more than one request each.
+    let big = deliveries
+        .iter()
+        .filter(|d| d.expected == 202 && d.body.len() > 64 * 1024)
+        .count();
+    assert!(run.usage.units("sqs:SendMessage") >= (sends + big) as f64);
+
+    let bill = run.usage.bill();
+    let components: Vec<&str> = bill.iter().map(|l| l.component.as_str()).collect();
+    for expected in [
+        "API Gateway HTTP API",
+        "EventBridge PutEvents",
+        "Firehose ingestion (5 KB steps)",
+        "Firehose objects delivered",
+        "DynamoDB writes",
+        "CloudWatch Logs ingestion",
+        "X-Ray traces",
+    ] {
+        assert!(
+            components.contains(&expected),
+            "{expected} in {components:?}"
+        );
+    }
+    let api = bill
+        .iter()
+        .find(|l| l.component == "API Gateway HTTP API")
+        .expect("api");
+    assert!(
+        (api.per_million - 1.0).abs() < 1e-9,
+        "one HTTP API request per delivery: {api:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_object_layout_a_function_url_and_no_destinations_bill_what_they_use() {
+    let deliveries = mix(40, "cost_test_small", 11);
+    let objects = STACKS
+        .iter()
+        .find(|s| s.archive && !s.archive_stream)
+        .expect("stack");
+    let url = STACKS
+        .iter()
+        .find(|s| s.front == Front::FunctionUrl)
+        .expect("stack");
+    let bare = STACKS
+        .iter()
+        .find(|s| !s.event_bus && !s.archive)
+        .expect("stack");
+    for stack in [objects, url, bare] {
+        let run = metered::run(stack, &deliveries, 100.0).await;
+        assert_eq!(run.failed_records, 0);
+        assert_eq!(forwarded(&run), run.recorded);
+        let components: Vec<String> = run.usage.bill().into_iter().map(|l| l.component).collect();
+        let has = |c: &str| components.iter().any(|x| x == c);
+        assert_eq!(
+            has("API Gateway HTTP API"),
+            stack.front == Front::HttpApi,
+            "{}",
+            stack.name
+        );
+        assert_eq!(
+            has("EventBridge PutEvents"),
+            stack.event_bus,
+            "{}",
+            stack.name
+        );
+        // One entry for each notification processed, in a call of its own.
+        let processed = count(&run, "topic-processor", "events:PutEvents");
+        assert_eq!(
+            count(&run, "topic-processor", "s3:PutObject") > 0,
+            stack.archive && !stack.archive_stream,
+            "{}",
+            stack.name
+        );
+        if stack.archive && !stack.archive_stream {
+            assert_eq!(
+                count(&run, "topic-processor", "s3:PutObject"),
+                processed,
+                "an object each"
+            );
+        }
+        assert_eq!(
+            has("Firehose ingestion (5 KB steps)"),
+            stack.archive && stack.archive_stream
+        );
+    }
+}
