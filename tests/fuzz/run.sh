@@ -22,16 +22,31 @@ python3 tests/fuzz/seed.py tests/fuzz/corpus
 # No sanitizer: the code under test has no `unsafe`, and without ASan the
 # build is quicker and each run does several times the executions.
 cargo ${FUZZ_TOOLCHAIN:-} fuzz build --fuzz-dir tests/fuzz --sanitizer none --release
-for target in "${targets[@]}"; do
-    log="$(mktemp)"
-    if ! cargo ${FUZZ_TOOLCHAIN:-} fuzz run --fuzz-dir tests/fuzz --sanitizer none --release "$target" \
+# The targets run side by side (each a process of its own; on 2 cores each
+# gets about half the executions it would alone, in a quarter of the time).
+fuzz_one() {
+    local target="$1" log="$2"
+    cargo ${FUZZ_TOOLCHAIN:-} fuzz run --fuzz-dir tests/fuzz --sanitizer none --release "$target" \
         "tests/fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-        >"$log" 2>&1; then
+        >"$log" 2>&1
+}
+declare -A pids logs
+for target in "${targets[@]}"; do
+    logs[$target]="$(mktemp)"
+    fuzz_one "$target" "${logs[$target]}" &
+    pids[$target]=$!
+done
+failed=0
+for target in "${targets[@]}"; do
+    log="${logs[$target]}"
+    if ! wait "${pids[$target]}"; then
         tail -n 60 "$log"
         echo "fuzz: $target FAILED; the input is in tests/fuzz/artifacts/$target/" >&2
-        exit 1
+        failed=1
+        continue
     fi
     summary="$(grep -E '^Done [0-9]+ runs' "$log" | tail -n 1)"
     echo "fuzz: $target ok, ${seconds}s: ${summary:-no summary}"
     rm -f "$log"
 done
+exit "$failed"
