@@ -304,6 +304,7 @@ impl Rules {
         body: Bytes,
         upstream: u16,
     ) -> Response<Full<Bytes>> {
+        let started = Instant::now();
         let target = parts
             .headers
             .get("x-amz-target")
@@ -362,6 +363,7 @@ impl Rules {
             items
         };
         self.calls.lock().expect("lock").push(Call {
+            elapsed: started.elapsed(),
             forwarded: !response.headers().contains_key(ANSWERED_BY_PROXY),
             units: cost::billed_units(&action, &request, &answer, items),
             caller,

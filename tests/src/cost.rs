@@ -284,6 +284,8 @@ pub struct Call {
     /// Whether moto saw it (the proxy answers a few requests itself, as AWS
     /// would, and AWS bills those too).
     pub forwarded: bool,
+    /// How long the answer took, at the proxy (moto's time, not AWS's).
+    pub elapsed: std::time::Duration,
 }
 
 /// How the receiver is served.

@@ -71,6 +71,32 @@ async fn measure(
             .entry((call.caller.clone(), call.action.clone()))
             .or_default() += 1;
     }
+    let mut latencies: BTreeMap<&str, Vec<std::time::Duration>> = BTreeMap::new();
+    for call in run
+        .usage
+        .calls
+        .iter()
+        .filter(|c| c.caller == "topic-processor")
+    {
+        latencies
+            .entry(call.action.as_str())
+            .or_default()
+            .push(call.elapsed);
+    }
+    let medians: Vec<String> = latencies
+        .iter_mut()
+        .map(|(action, times)| {
+            times.sort();
+            format!(
+                "{action} {:.1} ms",
+                times[times.len() / 2].as_secs_f64() * 1e3
+            )
+        })
+        .collect();
+    say(&format!(
+        "\nThe processor's calls took, at the proxy (moto's time; the Lambda duration above is made of these): median {}.",
+        medians.join(", ")
+    ));
     let matched = metered == run.recorded && run.failed_records == 0;
     if !matched {
         say(&format!(
