@@ -331,7 +331,9 @@ pub struct Usage {
     /// By function.
     pub invocations: BTreeMap<String, Vec<Invocation>>,
     /// Bytes both functions wrote to their logs (CloudWatch ingests them).
-    pub log_bytes: u64,
+    /// By what wrote them: `webhook-receiver log lines`,
+    /// `topic-processor EMF documents`...
+    pub log_bytes: BTreeMap<String, u64>,
     /// Traces X-Ray records: the receiver's invocations it samples.
     pub traces: f64,
     /// Objects the archive stream delivers (each also an S3 PUT).
@@ -461,12 +463,14 @@ impl Usage {
             self.units("secretsmanager:*"),
             &PRICES.secrets_manager_call,
         );
-        line(
-            "CloudWatch Logs ingestion",
-            "bytes",
-            self.log_bytes as f64,
-            &per_byte(&PRICES.logs_ingested_gb),
-        );
+        for (what, bytes) in &self.log_bytes {
+            line(
+                &format!("CloudWatch Logs: {what}"),
+                "bytes",
+                *bytes as f64,
+                &per_byte(&PRICES.logs_ingested_gb),
+            );
+        }
         line(
             "Firehose ingestion (5 KB steps)",
             "bytes",

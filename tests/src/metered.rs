@@ -307,11 +307,20 @@ pub async fn run(stack: &Stack, deliveries: &[Delivery], rate: f64) -> Run {
     };
     // Lines reach the log readers a moment after the answer.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let log_bytes: u64 = [&receiver, &processor]
-        .iter()
-        .flat_map(|f| f.logs())
-        .map(|line| line.len() as u64 + 1)
-        .sum();
+    let mut log_bytes = BTreeMap::new();
+    for (name, function) in [
+        ("webhook-receiver", &receiver),
+        ("topic-processor", &processor),
+    ] {
+        for line in function.logs() {
+            let what = if line.contains(r#""_aws":"#) {
+                "EMF documents"
+            } else {
+                "log lines"
+            };
+            *log_bytes.entry(format!("{name} {what}")).or_default() += line.len() as u64 + 1;
+        }
+    }
 
     let billed = ["webhook-receiver", "topic-processor", EVENT_SOURCE_MAPPING];
     let calls: Vec<_> = aws

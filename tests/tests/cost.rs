@@ -125,7 +125,9 @@ async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
         "Firehose ingestion (5 KB steps)",
         "Firehose objects delivered",
         "DynamoDB writes",
-        "CloudWatch Logs ingestion",
+        "CloudWatch Logs: webhook-receiver log lines",
+        "CloudWatch Logs: webhook-receiver EMF documents",
+        "CloudWatch Logs: topic-processor log lines",
         "X-Ray traces",
     ] {
         assert!(
