@@ -43,9 +43,10 @@
 //! (`AWS_SDK_UA_APP_ID`, which the SDK writes into its user agent as
 //! `app/{id}`), so a test can compare what each function called with what
 //! its role grants; and meters each request in the units AWS bills it by
-//! ([`AwsRules::calls`], [`crate::cost::billed_units`]), reading a DynamoDB
-//! item's size before and after each write (the proxy's tables are keyed
-//! by `id`, as the stack's table is).
+//! ([`AwsRules::calls`], [`crate::cost::billed_units`]);
+//! [`AwsRules::metering`] also reads a DynamoDB item's size before and
+//! after each write (the proxy's tables are keyed by `id`, as the stack's
+//! table is), which only the cost count needs.
 //!
 //! Sources are in the AWS behaviour register (`infra/AWS-BEHAVIOUR.md`).
 
@@ -93,9 +94,27 @@ pub struct AwsRules {
 impl AwsRules {
     /// Forwards a free loopback port to moto at `upstream`.
     pub async fn start(upstream: u16) -> Self {
+        Self::serve(upstream, Rules::default()).await
+    }
+
+    /// [`AwsRules::start`], also reading each DynamoDB item before and
+    /// after every write to it, so that its write units are billed by the
+    /// item's size ([`AwsRules::calls`]); without, a write counts one unit.
+    pub async fn metering(upstream: u16) -> Self {
+        Self::serve(
+            upstream,
+            Rules {
+                read_items: true,
+                ..Rules::default()
+            },
+        )
+        .await
+    }
+
+    async fn serve(upstream: u16, rules: Rules) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
-        let rules = Arc::new(Rules::default());
+        let rules = Arc::new(rules);
         let serving = Arc::clone(&rules);
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -226,6 +245,8 @@ struct Rules {
     actions: Mutex<BTreeMap<String, BTreeSet<String>>>,
     /// Every request, metered.
     calls: Mutex<Vec<Call>>,
+    /// Whether each DynamoDB write's item is read on both sides of it.
+    read_items: bool,
     /// Firehose streams by name, and the records each holds.
     streams: Mutex<HashMap<String, (Stream, Vec<Bytes>)>>,
 }
@@ -341,9 +362,16 @@ impl Rules {
             let item = format!("{}\0{}", request["TableName"], item_key(&request));
             let lock = Arc::clone(self.writes.lock().expect("lock").entry(item).or_default());
             let _one_at_a_time = lock.lock().await;
-            let before = stored_item_size(&request, authorization.as_ref(), upstream).await;
+            let size = async || {
+                if self.read_items {
+                    stored_item_size(&request, authorization.as_ref(), upstream).await
+                } else {
+                    0
+                }
+            };
+            let before = size().await;
             let response = self.respond(&target, parts, body, upstream).await;
-            let after = stored_item_size(&request, authorization.as_ref(), upstream).await;
+            let after = size().await;
             (response, (before, after))
         } else {
             (self.respond(&target, parts, body, upstream).await, (0, 0))

@@ -17,10 +17,11 @@ use serde_json::Value;
 
 use crate::aws_rules::{AwsRules, iam_action_of};
 use crate::cost::{Front, Invocation, Usage, default_sampling};
+use crate::event_source::EventSource;
 use crate::fixtures::{Request, Shape, sign};
 use crate::function::Function;
 use crate::load::Delivery;
-use crate::moto::{self, Moto, sqs_event};
+use crate::moto::{self, Moto};
 use crate::samples;
 
 /// The SDK application id the event source mapping's requests carry.
@@ -170,7 +171,7 @@ pub fn sized(count: usize, bytes: usize, prefix: &str) -> Vec<Delivery> {
 /// the share of traces X-Ray's default sampling records.
 pub async fn run(stack: &Stack, deliveries: &[Delivery], rate: f64) -> Run {
     let moto = Moto::start().await;
-    let aws = AwsRules::start(moto.port).await;
+    let aws = AwsRules::metering(moto.port).await;
     let endpoint = aws.endpoint();
     let queue = moto
         .create_queue(if stack.fifo {
@@ -261,33 +262,23 @@ pub async fn run(stack: &Stack, deliveries: &[Delivery], rate: f64) -> Run {
             .load()
             .await,
     );
-    let arn = format!(
-        "arn:aws:sqs:{}:123456789012:{}",
-        moto::REGION,
-        queue.rsplit('/').next().unwrap_or_default()
-    );
+    let mapping = EventSource {
+        sqs: mapping,
+        queue_arn: format!(
+            "arn:aws:sqs:{}:123456789012:{}",
+            moto::REGION,
+            queue.rsplit('/').next().unwrap_or_default()
+        ),
+        queue_url: queue.clone(),
+        batch_size: 10,
+        visibility_seconds: 30,
+    };
     let mut processor_invocations = Vec::new();
     let mut failed_records = 0;
-    loop {
-        let batch = moto::receive(&mapping, &queue, 0, 30).await;
-        if batch.is_empty() {
-            break;
-        }
-        let started = Instant::now();
-        let answer = processor.invoke(&sqs_event(&batch, &arn)).await;
-        processor_invocations.push(Invocation::of(processor_memory, started.elapsed()));
-        let failed: Vec<&str> = answer["batchItemFailures"]
-            .as_array()
-            .expect("batchItemFailures")
-            .iter()
-            .filter_map(|f| f["itemIdentifier"].as_str())
-            .collect();
-        failed_records += failed.len();
-        let succeeded = batch
-            .iter()
-            .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()));
-        moto::delete(&mapping, &queue, succeeded).await;
-        if !failed.is_empty() {
+    while let Some(polled) = mapping.poll(&processor).await {
+        processor_invocations.push(Invocation::of(processor_memory, polled.duration));
+        failed_records += polled.failed;
+        if polled.failed > 0 {
             break;
         }
     }

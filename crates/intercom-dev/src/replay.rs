@@ -76,17 +76,6 @@ struct Archived {
     facts: HashMap<String, String>,
 }
 
-impl Archived {
-    /// What makes two archived copies one notification: its id, or for a
-    /// null id (or an unreadable body) the body's SHA-256.
-    fn identity(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(|id| format!("id:{id}")))
-            .unwrap_or_else(|| intercom_webhook::envelope::body_sha256(&self.body))
-    }
-}
-
 /// The notifications an archive object holds: one for an object of the
 /// object layout, every line's for a stream object (gzip when `.gz`),
 /// those pointing to an object left to that object's own listing.
@@ -245,18 +234,17 @@ pub async fn replay(
             }
         };
         for (i, archived) in archived.into_iter().enumerate() {
-            // Once per run: by notification id (Intercom's retry of a
-            // notification is a second line), or the body's hash.
-            if !seen.insert(archived.identity()) {
-                continue;
-            }
-            summary.matched += 1;
             let step = if *stream {
                 format!("{step} line {}", i + 1)
             } else {
                 step.clone()
             };
-            match replay_one(options, &queue, &verifier, fifo, &archived).await {
+            let replayed = replay_one(options, &queue, &verifier, fifo, &archived, &mut seen).await;
+            if !matches!(replayed, Ok(Replayed::Again)) {
+                summary.matched += 1;
+            }
+            match replayed {
+                Ok(Replayed::Again) => {}
                 Ok(Replayed::Queued(topic)) => {
                     summary.replayed += 1;
                     let verb = if options.dry_run {
@@ -289,6 +277,8 @@ pub async fn replay(
 enum Replayed {
     Queued(String),
     OutOfRange,
+    /// Already replayed in this run (another copy in the archive).
+    Again,
 }
 
 /// Reads the object at `key` and what it holds.
@@ -321,6 +311,7 @@ async fn replay_one(
     verifier: &Verifier,
     fifo: bool,
     archived: &Archived,
+    seen: &mut HashSet<String>,
 ) -> Result<Replayed, String> {
     let body = &archived.body;
     let metadata = &archived.facts;
@@ -332,6 +323,15 @@ async fn replay_one(
         .verify(body, Some(signature.as_bytes()))
         .map_err(|_| "its signature does not verify with the given secret(s)".to_owned())?;
     let envelope = Envelope::parse(verified).map_err(|e| e.to_string())?;
+    // Once per run: by notification id (Intercom's retry of a notification
+    // is a second line of the stream), or the body's hash for a null id.
+    let identity = envelope.id.as_ref().map_or_else(
+        || format!("sha256:{}", intercom_webhook::envelope::body_sha256(body)),
+        |id| format!("id:{id}"),
+    );
+    if !seen.insert(identity) {
+        return Ok(Replayed::Again);
+    }
     if options.from.is_some_and(|from| envelope.created_at < from)
         || options.to.is_some_and(|to| envelope.created_at >= to)
     {
