@@ -3,6 +3,7 @@
 //! The tests themselves live in `tests/tests/`.
 
 pub mod aws_rules;
+pub mod cloudwatch_cbor;
 pub mod cost;
 pub mod emf;
 pub mod event_source;

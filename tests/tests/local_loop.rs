@@ -1,11 +1,16 @@
 //! The local loop end to end: `intercom-dev serve` started, signed samples and a forged
 //! one sent with `intercom-dev send`, their processing seen in its output, `intercom-dev
-//! check` against it (right secret, stale secret, receiver down), then stopped.
+//! check` against it (right secret, stale secret, receiver down), then stopped; and
+//! `intercom-dev check --stack` against a stack in moto.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_cloudformation::types::Parameter;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use pipeline_tests::cloudwatch_cbor::CloudWatchCbor;
+use pipeline_tests::fixtures;
 use pipeline_tests::function::binary;
 use pipeline_tests::moto::{self, Moto};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -290,7 +295,10 @@ async fn check_tells_a_working_receiver_a_stale_secret_and_a_receiver_down() {
     ] {
         assert!(output.contains(line), "no `{line}` in:\n{output}");
     }
-    assert!(output.contains(" 413 "), "oversized is 413 here:\n{output}");
+    assert!(
+        output.contains(" ms  413\n"),
+        "oversized is 413 here:\n{output}"
+    );
 
     let (ok, output) = check(&url, &["--secret", "last-years-secret"]).await;
     assert!(!ok, "{output}");
@@ -306,4 +314,286 @@ async fn check_tells_a_working_receiver_a_stale_secret_and_a_receiver_down() {
     assert!(!ok, "{output}");
     assert!(output.contains("no answer"), "{output}");
     assert!(output.contains("4 of 4 checks failed"), "{output}");
+}
+
+/// Runs `intercom-dev check --stack` with `args` against moto (CloudWatch
+/// through `cloudwatch`, which speaks the SDK's CBOR to moto's JSON).
+async fn check_stack(moto: &Moto, cloudwatch: &CloudWatchCbor, args: &[&str]) -> (bool, String) {
+    let output = Command::new(binary("intercom-dev"))
+        .arg("check")
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch.endpoint())
+        .env("AWS_REGION", moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .await
+        .expect("intercom-dev check --stack");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// `report` has a line for `check` (its mark and name) whose answer, after
+/// the time it took, starts with `answer`.
+#[track_caller]
+fn assert_reported(report: &str, check: &str, answer: &str) {
+    let line = report
+        .lines()
+        .find(|l| l.starts_with(&format!("{check} ")))
+        .unwrap_or_else(|| panic!("no `{check}` line in:\n{report}"));
+    let (_, answered) = line
+        .split_once(" ms  ")
+        .unwrap_or_else(|| panic!("no time in `{line}`"));
+    assert!(
+        answered.starts_with(answer),
+        "`{check}` answered `{answered}`, not `{answer}`:\n{report}"
+    );
+}
+
+/// A stack as `infra/template.yaml` declares its outputs: the queues and
+/// the alarm topic created by CloudFormation (moto's), the URL (the local
+/// receiver) and the secret's ARN given as parameters.
+const STACK_TEMPLATE: &str = r#"{
+  "Parameters": {"WebhookUrl": {"Type": "String"}, "ClientSecretArn": {"Type": "String"}},
+  "Resources": {
+    "NotificationQueue": {"Type": "AWS::SQS::Queue"},
+    "DeadLetterQueue": {"Type": "AWS::SQS::Queue"},
+    "AlarmTopic": {"Type": "AWS::SNS::Topic"}
+  },
+  "Outputs": {
+    "WebhookUrl": {"Value": {"Ref": "WebhookUrl"}},
+    "QueueUrl": {"Value": {"Ref": "NotificationQueue"}},
+    "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
+    "ClientSecretArn": {"Value": {"Ref": "ClientSecretArn"}},
+    "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}}
+  }
+}"#;
+
+/// `intercom-dev check --stack` reads a deployed stack: the URL and the
+/// secret from it, then the queues, the alarms and the alarm topic. An
+/// alarm topic nobody hears, a dead letter, an alarm in ALARM and a stored
+/// secret that is not the app's each fail the check, named; a healthy
+/// stack passes; a stack that does not exist is said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_hears_them() {
+    let moto = Moto::start().await;
+    let cloudwatch = CloudWatchCbor::start(moto.port).await;
+    let serve = Serve::start(&[]).await;
+    let sdk = moto.sdk_config().await;
+    let sdk_cloudwatch = sdk.to_builder().endpoint_url(cloudwatch.endpoint()).build();
+    let secret_arn = moto.create_client_secret().await;
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    cloudformation
+        .create_stack()
+        .stack_name("intercom-webhooks")
+        .template_body(STACK_TEMPLATE)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("WebhookUrl")
+                .parameter_value(&serve.url)
+                .build(),
+        )
+        .parameters(
+            Parameter::builder()
+                .parameter_key("ClientSecretArn")
+                .parameter_value(&secret_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the stack");
+    let outputs = cloudformation
+        .describe_stacks()
+        .stack_name("intercom-webhooks")
+        .send()
+        .await
+        .expect("describe the stack");
+    let output = |key: &str| {
+        outputs.stacks()[0]
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| o.output_value())
+            .expect("output")
+            .to_owned()
+    };
+    let (topic, dead_letter_queue) = (output("AlarmTopicArn"), output("DeadLetterQueueUrl"));
+
+    let alarms = aws_sdk_cloudwatch::Client::new(&sdk_cloudwatch);
+    for (name, actions) in [
+        (
+            "intercom-webhooks-DeadLetterQueueNotEmptyAlarm-1A",
+            vec![topic.clone()],
+        ),
+        (
+            "intercom-webhooks-SignatureFailuresAlarm-2B",
+            vec![topic.clone()],
+        ),
+        // Another stack's alarm, on a topic whose ARN starts with this one's.
+        ("other-Alarm-3C", vec![format!("{topic}-other")]),
+    ] {
+        alarms
+            .put_metric_alarm()
+            .alarm_name(name)
+            .alarm_description(format!("what {name} means"))
+            .namespace("AWS/SQS")
+            .metric_name("ApproximateNumberOfMessagesVisible")
+            .statistic(Statistic::Maximum)
+            .period(300)
+            .evaluation_periods(1)
+            .threshold(0.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .set_alarm_actions(Some(actions))
+            .send()
+            .await
+            .expect("put an alarm");
+    }
+    let set_state = |name: &'static str, state: StateValue| {
+        let alarms = alarms.clone();
+        async move {
+            alarms
+                .set_alarm_state()
+                .alarm_name(name)
+                .state_value(state)
+                .state_reason("set by the test")
+                .send()
+                .await
+                .expect("set the alarm's state");
+        }
+    };
+    set_state("other-Alarm-3C", StateValue::Alarm).await;
+
+    // Fresh: nobody subscribed to the alarm topic.
+    let (ok, report) = check_stack(&moto, &cloudwatch, &["--stack", "intercom-webhooks"]).await;
+    assert!(!ok, "{report}");
+    for (check, answer) in [
+        ("✓ HEAD (Intercom's validation)", "200"),
+        ("✓ signed ping", "200"),
+        ("✓ forged ping", "401"),
+        ("✓ queue", "0 waiting, 0 in flight"),
+        ("✓ dead-letter queue", "0 dead"),
+        ("✓ alarms", "0 of 2 in ALARM"),
+        (
+            "✗ alarm topic",
+            "0 confirmed: no subscription: the alarms notify nobody",
+        ),
+    ] {
+        assert_reported(&report, check, answer);
+    }
+    assert!(report.contains("1 of 8 checks failed"), "{report}");
+    assert!(!report.contains("stored client secret"), "{report}");
+
+    // Somebody listens; a notification is dead and an alarm fires.
+    aws_sdk_sns::Client::new(&sdk)
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("email")
+        .endpoint("ops@example.com")
+        .send()
+        .await
+        .expect("subscribe");
+    moto.sqs()
+        .await
+        .send_message()
+        .queue_url(&dead_letter_queue)
+        .message_body("{}")
+        .send()
+        .await
+        .expect("a dead letter");
+    set_state(
+        "intercom-webhooks-SignatureFailuresAlarm-2B",
+        StateValue::Alarm,
+    )
+    .await;
+    let (ok, report) = check_stack(
+        &moto,
+        &cloudwatch,
+        &[
+            "--stack",
+            "intercom-webhooks",
+            "--secret",
+            fixtures::TEST_SECRET,
+        ],
+    )
+    .await;
+    assert!(!ok, "{report}");
+    for (check, answer) in [
+        ("✓ stored client secret", "same"),
+        ("✓ signed ping", "200"),
+        (
+            "✗ dead-letter queue",
+            "1 dead: notifications the processor could not handle",
+        ),
+        (
+            "✗ alarms",
+            "1 of 2 in ALARM: in ALARM: intercom-webhooks-SignatureFailuresAlarm-2B \
+             (what intercom-webhooks-SignatureFailuresAlarm-2B means)",
+        ),
+        ("✓ alarm topic", "1 confirmed"),
+    ] {
+        assert_reported(&report, check, answer);
+    }
+    assert!(
+        report.contains(&format!("dlq list --queue-url {dead_letter_queue}")),
+        "{report}"
+    );
+    assert!(report.contains("2 of 9 checks failed"), "{report}");
+
+    // Healthy again.
+    moto.drain(&dead_letter_queue).await;
+    set_state(
+        "intercom-webhooks-SignatureFailuresAlarm-2B",
+        StateValue::Ok,
+    )
+    .await;
+    let (ok, report) = check_stack(&moto, &cloudwatch, &["--stack", "intercom-webhooks"]).await;
+    assert!(ok, "{report}");
+    assert!(
+        report.contains(
+            "stack intercom-webhooks answers as Intercom needs, and its alarms reach somebody"
+        ),
+        "{report}"
+    );
+
+    // The app's secret is not the stored one: named twice, where it is
+    // stored and where the receiver refuses it.
+    let (ok, report) = check_stack(
+        &moto,
+        &cloudwatch,
+        &[
+            "--stack",
+            "intercom-webhooks",
+            "--secret",
+            "the-apps-new-secret",
+        ],
+    )
+    .await;
+    assert!(!ok, "{report}");
+    assert_reported(
+        &report,
+        "✗ stored client secret",
+        "other: the stack's secret",
+    );
+    assert!(
+        report.contains(&format!("put-secret-value --secret-id {secret_arn}")),
+        "{report}"
+    );
+    assert!(
+        report.contains("✗ signed ping") && report.contains("a stale secret"),
+        "{report}"
+    );
+    assert!(report.contains("2 of 9 checks failed"), "{report}");
+
+    let (ok, report) = check_stack(&moto, &cloudwatch, &["--stack", "no-such-stack"]).await;
+    assert!(!ok, "{report}");
+    assert!(report.contains("reading stack no-such-stack"), "{report}");
 }

@@ -7,6 +7,7 @@
 //! ping refused as `invalid_signature` while the forged one is refused too
 //! means the receiver holds another secret than the one given: a stale
 //! secret, the commonest failure after a deploy, and the line says so.
+//! With `--stack`, [`crate::deployed`] adds what the stack says of itself.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,8 +24,9 @@ pub const ANSWER_BUDGET: Duration = Duration::from_secs(3);
 pub struct Checked {
     /// What was sent, as the report names it.
     pub name: &'static str,
-    /// The answer's status; `None` when nothing answered.
-    pub status: Option<u16>,
+    /// What came back, as the report shows it: an HTTP status, a count,
+    /// or `---` when nothing answered.
+    pub answer: String,
     pub took: Duration,
     /// `Err` says what is wrong and what to do.
     pub verdict: Result<(), String>,
@@ -33,17 +35,15 @@ pub struct Checked {
 impl Checked {
     /// The report's line.
     pub fn line(&self) -> String {
-        let status = self
-            .status
-            .map_or_else(|| "---".to_owned(), |s| s.to_string());
         let (mark, why) = match &self.verdict {
             Ok(()) => ("✓", String::new()),
-            Err(why) => ("✗", format!("  {why}")),
+            Err(why) => ("✗", format!(": {why}")),
         };
         format!(
-            "{mark} {:<28} {status}  {:>5} ms{why}",
+            "{mark} {:<30} {:>5} ms  {}{why}",
             self.name,
-            self.took.as_millis()
+            self.took.as_millis(),
+            self.answer,
         )
     }
 }
@@ -94,7 +94,7 @@ pub fn check(agent: &ureq::Agent, url: &str, secret: &Verifier) -> Vec<Checked> 
         };
         Checked {
             name,
-            status,
+            answer: status.map_or_else(|| "---".to_owned(), |s| s.to_string()),
             took,
             verdict,
         }
@@ -191,15 +191,16 @@ mod tests {
     fn lines_say_what_is_wrong() {
         let checked = Checked {
             name: "signed ping",
-            status: Some(401),
+            answer: "401".into(),
             took: Duration::from_millis(12),
             verdict: Err("a stale secret".into()),
         };
-        assert!(checked.line().starts_with("✗ signed ping"));
-        assert!(checked.line().contains("401"));
-        assert!(checked.line().ends_with("a stale secret"));
+        assert_eq!(
+            checked.line(),
+            "✗ signed ping                       12 ms  401: a stale secret"
+        );
         let nothing = Checked {
-            status: None,
+            answer: "---".into(),
             verdict: Ok(()),
             ..checked
         };

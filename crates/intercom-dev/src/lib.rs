@@ -4,7 +4,8 @@
 //!   what it queues (an embedded queue, or SQS when `QUEUE_URL` is set) to the
 //!   processor's handler registry: the same code as the two Lambdas.
 //! - [`send`] signs and posts notifications, as Intercom does; [`check`]
-//!   tells whether a deployed webhook URL answers as the contract says.
+//!   tells whether a deployed webhook URL answers as the contract says, and
+//!   [`deployed`] what a deployed stack says of itself (queues, alarms).
 //! - [`replay`] puts archived notifications back onto the queue; [`dlq`]
 //!   lists, shows and redrives the dead-letter queue.
 //! - [`samples`], [`fixtures`] and [`contract`] are re-exported from the
@@ -12,6 +13,7 @@
 //!   that wrap them, and the contract's rules as an oracle.
 
 pub mod check;
+pub mod deployed;
 pub mod dlq;
 pub mod local;
 pub mod replay;

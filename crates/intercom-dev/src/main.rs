@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intercom_dev::{check, dlq, fixtures, local, replay, samples, send};
+use intercom_dev::{check, deployed, dlq, fixtures, local, replay, samples, send};
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
 
@@ -84,16 +84,27 @@ enum Command {
     /// Sends a HEAD, a signed ping, a forged ping and a signed ping over
     /// 1 MiB (nothing is queued) and reports each answer and its time
     /// against the contract; exits non-zero on any mismatch. A stale client
-    /// secret is named as such. Example:
+    /// secret is named as such.
+    ///
+    /// With --stack, reads the stack's outputs (the URL) and its stored
+    /// client secret with your AWS credentials, and reports too: whether
+    /// the stored secret is the one given (--secret, the app's), the queue
+    /// and dead-letter queue depth, alarms in ALARM, and whether the alarm
+    /// topic has a confirmed subscription. Examples:
     ///   intercom-dev check --url https://abc.execute-api.eu-west-1.amazonaws.com/webhook --secret "$SECRET"
+    ///   intercom-dev check --stack intercom-webhooks --secret "$SECRET"
     #[command(verbatim_doc_comment)]
     Check {
-        /// The webhook URL (the stack's WebhookUrl output).
-        #[arg(long, default_value = "http://127.0.0.1:8787/webhook")]
-        url: String,
-        /// The app's client secret (the first of a comma-separated list).
-        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true, default_value = fixtures::TEST_SECRET)]
-        secret: String,
+        /// The webhook URL (the stack's WebhookUrl output; with --stack, read from it).
+        #[arg(long)]
+        url: Option<String>,
+        /// The app's client secret (the first of a comma-separated list);
+        /// with --stack, the stored one when not given.
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The CloudFormation stack (`sam deploy`'s stack name).
+        #[arg(long)]
+        stack: Option<String>,
     },
     /// List every topic in the catalogue with its family and item type
     /// (Preview-only topics are marked).
@@ -347,22 +358,7 @@ fn main() -> ExitCode {
             forge,
             out_of_order,
         } => send_command(topics, all, file, &url, &secret, forge, out_of_order),
-        Command::Check { url, secret } => {
-            let Ok(verifier) = Verifier::from_comma_separated(&secret) else {
-                return fail("--secret is empty");
-            };
-            let checked = check::check(&send::agent(), &url, &verifier);
-            for line in &checked {
-                out(&line.line());
-            }
-            let wrong = checked.iter().filter(|c| c.verdict.is_err()).count();
-            if wrong == 0 {
-                out(&format!("{url} answers as Intercom needs"));
-                ExitCode::SUCCESS
-            } else {
-                fail(&format!("{wrong} of {} checks failed", checked.len()))
-            }
-        }
+        Command::Check { url, secret, stack } => check_command(url, secret, stack),
         Command::Topics => {
             for topic in Topic::ALL {
                 out(&format!(
@@ -473,6 +469,71 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `check`: the URL's answers, and with a stack what it says of itself.
+fn check_command(url: Option<String>, secret: Option<String>, stack: Option<String>) -> ExitCode {
+    let mut checked = Vec::new();
+    let (url, secret, deployed) = match stack {
+        None => (
+            url.unwrap_or_else(|| "http://127.0.0.1:8787/webhook".to_owned()),
+            secret.unwrap_or_else(|| fixtures::TEST_SECRET.to_owned()),
+            None,
+        ),
+        Some(stack) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let read = runtime.block_on(async {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let deployed = deployed::outputs(&sdk, &stack).await?;
+                let stored = deployed::stored_secret(&sdk, &deployed).await?;
+                Ok::<_, String>((sdk, deployed, stored))
+            });
+            let (sdk, deployed, stored) = match read {
+                Ok(read) => read,
+                Err(e) => return fail(&e),
+            };
+            let secret = match secret {
+                Some(given) => {
+                    checked.push(deployed::secret_line(&deployed, &stored, &given));
+                    given
+                }
+                None => stored,
+            };
+            (
+                url.unwrap_or_else(|| deployed.webhook_url.clone()),
+                secret,
+                Some((runtime, sdk, deployed)),
+            )
+        }
+    };
+    let Ok(verifier) = Verifier::from_comma_separated(&secret) else {
+        return fail("the client secret is empty");
+    };
+    checked.extend(check::check(&send::agent(), &url, &verifier));
+    if let Some((runtime, sdk, deployed)) = &deployed {
+        checked.extend(runtime.block_on(deployed::health(sdk, deployed)));
+    }
+    for line in &checked {
+        out(&line.line());
+    }
+    let wrong = checked.iter().filter(|c| c.verdict.is_err()).count();
+    if wrong == 0 {
+        match deployed {
+            Some((_, _, deployed)) => out(&format!(
+                "stack {} answers as Intercom needs, and its alarms reach somebody",
+                deployed.stack
+            )),
+            None => out(&format!("{url} answers as Intercom needs")),
+        }
+        ExitCode::SUCCESS
+    } else {
+        fail(&format!("{wrong} of {} checks failed", checked.len()))
     }
 }
 

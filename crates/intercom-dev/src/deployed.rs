@@ -1,0 +1,439 @@
+//! `intercom-dev check --stack`: what a deployed stack says about itself (its outputs, its client secret, its queues, its alarms and who hears them).
+//!
+//! Everything is read with the user's credentials and the SDK's usual
+//! settings (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`), nothing is
+//! written. The stack is found by name through CloudFormation's outputs
+//! (`WebhookUrl`, `QueueUrl`, `DeadLetterQueueUrl`, `ClientSecretArn`,
+//! `AlarmTopicArn`, as `infra/template.yaml` declares them). Its alarms are
+//! the ones whose action is the stack's alarm topic (every alarm in the
+//! template has it, `infra/template_test.py` holds it so), which finds them
+//! without knowing the names CloudFormation generated.
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::check::Checked;
+
+/// The outputs `check --stack` reads, by their names in the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub stack: String,
+    pub webhook_url: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub client_secret_arn: String,
+    pub alarm_topic_arn: String,
+}
+
+/// A stack's outputs, or why they could not be read.
+pub async fn outputs(sdk: &SdkConfig, stack: &str) -> Result<Deployed, String> {
+    let described = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "reading stack {stack}: {}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(e)
+            )
+        })?;
+    let found = described
+        .stacks()
+        .first()
+        .ok_or_else(|| format!("stack {stack} does not exist"))?;
+    let output = |key: &str| {
+        found
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| o.output_value())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "stack {stack} has no {key} output: is it a stack of infra/template.yaml, \
+                     and is its deploy finished?"
+                )
+            })
+    };
+    Ok(Deployed {
+        stack: stack.to_owned(),
+        webhook_url: output("WebhookUrl")?,
+        queue_url: output("QueueUrl")?,
+        dead_letter_queue_url: output("DeadLetterQueueUrl")?,
+        client_secret_arn: output("ClientSecretArn")?,
+        alarm_topic_arn: output("AlarmTopicArn")?,
+    })
+}
+
+/// The client secret(s) the stack's receiver reads, as stored.
+pub async fn stored_secret(sdk: &SdkConfig, deployed: &Deployed) -> Result<String, String> {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&deployed.client_secret_arn)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "reading the client secret {}: {}",
+                deployed.client_secret_arn,
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        })?
+        .secret_string
+        .ok_or_else(|| format!("{} has no SecretString", deployed.client_secret_arn))
+}
+
+/// Whether the stored secret (comma-separated during a rotation, as the
+/// receiver reads it) holds `given`, the app's client secret.
+pub fn holds(stored: &str, given: &str) -> bool {
+    let given = given.split(',').map(str::trim).next().unwrap_or_default();
+    stored.split(',').map(str::trim).any(|s| s == given)
+}
+
+/// The line comparing the app's client secret with the stored one.
+pub fn secret_line(deployed: &Deployed, stored: &str, given: &str) -> Checked {
+    let verdict = if holds(stored, given) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the stack's secret does not hold the client secret given: a stale secret, and \
+             Intercom's deliveries will be refused. Put the app's current client secret in it: \
+             aws secretsmanager put-secret-value --secret-id {} --secret-string \"$CLIENT_SECRET\"",
+            deployed.client_secret_arn
+        ))
+    };
+    Checked {
+        name: "stored client secret",
+        answer: if verdict.is_ok() { "same" } else { "other" }.to_owned(),
+        took: Duration::ZERO,
+        verdict,
+    }
+}
+
+/// The queue, the dead-letter queue, the alarms and the alarm topic.
+pub async fn health(sdk: &SdkConfig, deployed: &Deployed) -> Vec<Checked> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut lines = Vec::new();
+
+    let started = Instant::now();
+    let queue = depth(&sqs, &deployed.queue_url).await;
+    lines.push(match queue {
+        Ok((waiting, in_flight)) => Checked {
+            name: "queue",
+            answer: format!("{waiting} waiting, {in_flight} in flight"),
+            took: started.elapsed(),
+            verdict: Ok(()),
+        },
+        Err(e) => unanswered("queue", started, e),
+    });
+
+    let started = Instant::now();
+    let dead = depth(&sqs, &deployed.dead_letter_queue_url).await;
+    lines.push(match dead {
+        Ok((waiting, in_flight)) => Checked {
+            name: "dead-letter queue",
+            answer: format!("{} dead", waiting + in_flight),
+            took: started.elapsed(),
+            verdict: judge_dead_letters(waiting + in_flight, &deployed.dead_letter_queue_url),
+        },
+        Err(e) => unanswered("dead-letter queue", started, e),
+    });
+
+    let started = Instant::now();
+    lines.push(match alarms(sdk, &deployed.alarm_topic_arn).await {
+        Ok(alarms) => Checked {
+            name: "alarms",
+            answer: format!(
+                "{} of {} in ALARM",
+                alarms.iter().filter(|a| a.firing).count(),
+                alarms.len()
+            ),
+            took: started.elapsed(),
+            verdict: judge_alarms(&alarms),
+        },
+        Err(e) => unanswered("alarms", started, e),
+    });
+
+    let started = Instant::now();
+    lines.push(match subscriptions(sdk, &deployed.alarm_topic_arn).await {
+        Ok(subscriptions) => Checked {
+            name: "alarm topic",
+            answer: format!(
+                "{} confirmed",
+                subscriptions.iter().filter(|s| s.confirmed()).count()
+            ),
+            took: started.elapsed(),
+            verdict: judge_subscriptions(&subscriptions, &deployed.alarm_topic_arn),
+        },
+        Err(e) => unanswered("alarm topic", started, e),
+    });
+    lines
+}
+
+fn unanswered(name: &'static str, started: Instant, error: String) -> Checked {
+    Checked {
+        name,
+        answer: "---".to_owned(),
+        took: started.elapsed(),
+        verdict: Err(error),
+    }
+}
+
+/// Messages waiting and in flight (SQS's approximate counts).
+async fn depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(u64, u64), String> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "{queue_url}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?;
+    let count = |name| {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok((
+        count(QueueAttributeName::ApproximateNumberOfMessages),
+        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
+}
+
+/// A dead-letter queue holding anything is a finding: notifications the
+/// processor gave up on.
+pub fn judge_dead_letters(dead: u64, queue_url: &str) -> Result<(), String> {
+    if dead == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "notifications the processor could not handle; see them with \
+             `intercom-dev dlq list --queue-url {queue_url}`, fix the cause, then \
+             `intercom-dev dlq redrive --queue-url {queue_url}`"
+        ))
+    }
+}
+
+/// One of the stack's alarms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub name: String,
+    pub description: String,
+    /// In the `ALARM` state (`INSUFFICIENT_DATA` is a quiet new stack).
+    pub firing: bool,
+}
+
+/// The metric and composite alarms whose actions include `topic_arn`.
+async fn alarms(sdk: &SdkConfig, topic_arn: &str) -> Result<Vec<Alarm>, String> {
+    let mut pages = aws_sdk_cloudwatch::Client::new(sdk)
+        .describe_alarms()
+        .action_prefix(topic_arn)
+        // Without `AlarmTypes`, CloudWatch returns metric alarms only.
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "reading the alarms: {}",
+                aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+            )
+        })?;
+        // `ActionPrefix` matches a prefix; the stack's alarms name the topic exactly.
+        for alarm in page.metric_alarms() {
+            if alarm.alarm_actions().iter().any(|a| a == topic_arn) {
+                found.push(Alarm {
+                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
+                    description: alarm.alarm_description().unwrap_or_default().to_owned(),
+                    firing: alarm.state_value() == Some(&StateValue::Alarm),
+                });
+            }
+        }
+        for alarm in page.composite_alarms() {
+            if alarm.alarm_actions().iter().any(|a| a == topic_arn) {
+                found.push(Alarm {
+                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
+                    description: alarm.alarm_description().unwrap_or_default().to_owned(),
+                    firing: alarm.state_value() == Some(&StateValue::Alarm),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Any alarm in `ALARM` is a finding, named with what it means; no alarm
+/// at all means nothing watches the stack.
+pub fn judge_alarms(alarms: &[Alarm]) -> Result<(), String> {
+    if alarms.is_empty() {
+        return Err("no alarm notifies the alarm topic: nothing watches this stack".to_owned());
+    }
+    let firing: Vec<String> = alarms
+        .iter()
+        .filter(|a| a.firing)
+        .map(|a| format!("{} ({})", a.name, a.description))
+        .collect();
+    if firing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("in ALARM: {}", firing.join("; ")))
+    }
+}
+
+/// One subscription of the alarm topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// `PendingConfirmation` until the endpoint confirms it (SNS's word).
+    pub arn: String,
+    pub protocol: String,
+    pub endpoint: String,
+}
+
+impl Subscription {
+    /// SNS lists a subscription with its ARN once confirmed; before, its
+    /// ARN is `PendingConfirmation` (and `Deleted` once removed).
+    pub fn confirmed(&self) -> bool {
+        self.arn.starts_with("arn:")
+    }
+}
+
+async fn subscriptions(sdk: &SdkConfig, topic_arn: &str) -> Result<Vec<Subscription>, String> {
+    let mut pages = aws_sdk_sns::Client::new(sdk)
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "reading the alarm topic's subscriptions: {}",
+                aws_sdk_sns::error::DisplayErrorContext(e)
+            )
+        })?;
+        found.extend(page.subscriptions().iter().map(|s| Subscription {
+            arn: s.subscription_arn().unwrap_or_default().to_owned(),
+            protocol: s.protocol().unwrap_or_default().to_owned(),
+            endpoint: s.endpoint().unwrap_or_default().to_owned(),
+        }));
+    }
+    Ok(found)
+}
+
+/// Alarms that reach nobody are no alarms: at least one confirmed
+/// subscription, and a word on the ones still waiting for their click.
+pub fn judge_subscriptions(subscriptions: &[Subscription], topic_arn: &str) -> Result<(), String> {
+    if subscriptions.iter().any(Subscription::confirmed) {
+        return Ok(());
+    }
+    let pending: Vec<String> = subscriptions
+        .iter()
+        .filter(|s| s.arn == "PendingConfirmation")
+        .map(|s| format!("{} {}", s.protocol, s.endpoint))
+        .collect();
+    if pending.is_empty() {
+        Err(format!(
+            "no subscription: the alarms notify nobody. Deploy with AlarmEmail=you@example.com \
+             and confirm the email, or subscribe your pager to {topic_arn}"
+        ))
+    } else {
+        Err(format!(
+            "the alarms notify nobody yet: {} not confirmed (click the link SNS sent)",
+            pending.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:intercom-AlarmTopic-ABC";
+
+    #[test]
+    fn the_stored_secret_holds_the_given_one_alone_or_during_a_rotation() {
+        assert!(holds("new", "new"));
+        assert!(holds("new, old", "old"));
+        assert!(holds("new,old", " new ,other"));
+        assert!(!holds("old", "new"));
+        assert!(!holds("new-and-more", "new"));
+    }
+
+    #[test]
+    fn a_dead_letter_queue_holding_anything_is_a_finding() {
+        assert!(judge_dead_letters(0, "q").is_ok());
+        let why = judge_dead_letters(3, "https://sqs/dlq").expect_err("3 dead");
+        assert!(why.starts_with("notifications the processor"), "{why}");
+        assert!(
+            why.ends_with("dlq redrive --queue-url https://sqs/dlq`"),
+            "{why}"
+        );
+        assert!(
+            why.contains("dlq list --queue-url https://sqs/dlq"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn alarms_in_alarm_are_named_with_what_they_mean() {
+        let quiet = Alarm {
+            name: "s-OldestMessageAgeAlarm-1".into(),
+            description: "falling behind".into(),
+            firing: false,
+        };
+        let firing = Alarm {
+            name: "s-SignatureFailuresAlarm-2".into(),
+            description: "signatures fail".into(),
+            firing: true,
+        };
+        assert!(judge_alarms(std::slice::from_ref(&quiet)).is_ok());
+        let why = judge_alarms(&[quiet, firing]).expect_err("one firing");
+        assert_eq!(
+            why,
+            "in ALARM: s-SignatureFailuresAlarm-2 (signatures fail)"
+        );
+        assert!(
+            judge_alarms(&[])
+                .expect_err("none")
+                .contains("nothing watches")
+        );
+    }
+
+    #[test]
+    fn alarms_reach_somebody_only_through_a_confirmed_subscription() {
+        let pending = Subscription {
+            arn: "PendingConfirmation".into(),
+            protocol: "email".into(),
+            endpoint: "ops@example.com".into(),
+        };
+        let confirmed = Subscription {
+            arn: format!("{TOPIC}:0f1e"),
+            ..pending.clone()
+        };
+        let deleted = Subscription {
+            arn: "Deleted".into(),
+            ..pending.clone()
+        };
+        assert!(judge_subscriptions(&[pending.clone(), confirmed], TOPIC).is_ok());
+        let why = judge_subscriptions(&[pending, deleted.clone()], TOPIC).expect_err("pending");
+        assert!(why.contains("email ops@example.com not confirmed"), "{why}");
+        let why = judge_subscriptions(&[deleted], TOPIC).expect_err("none");
+        assert!(
+            why.contains("notify nobody") && why.contains(TOPIC),
+            "{why}"
+        );
+    }
+}
