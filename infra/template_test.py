@@ -263,6 +263,35 @@ def archive_stream_problems(template):
     return problems
 
 
+DEPLOYED_RS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "crates", "intercom-dev", "src", "deployed.rs"
+)
+
+
+def check_stack_problems(template):
+    """`intercom-dev check --stack` finds what it reads: every output it
+    names (`output("...")` in deployed.rs) declared with no condition, and
+    every alarm acting on AlarmTopic, as it finds alarms by their action."""
+    import re
+
+    with open(DEPLOYED_RS) as f:
+        wanted = re.findall(r'output\("([A-Za-z]+)"\)', f.read())
+    problems = []
+    if not wanted:
+        problems.append("deployed.rs names no output")
+    outputs = template.get("Outputs", {})
+    for name in wanted:
+        if name not in outputs:
+            problems.append(f"no {name} output, which check --stack reads")
+        elif "Condition" in outputs[name]:
+            problems.append(f"the {name} output has a condition; check --stack needs it always")
+    for alarm_name, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        actions = as_list(alarm.get("Properties", {}).get("AlarmActions", []))
+        if "AlarmTopic" not in [referenced(a) for a in actions]:
+            problems.append(f"{alarm_name} does not act on AlarmTopic; check --stack would not see it")
+    return problems
+
+
 # --- the tests: the template as shipped, and broken -------------------------
 
 
@@ -358,6 +387,24 @@ class TemplateKnowsAws(unittest.TestCase):
         self.assertEqual(
             role_problems(load(), fewer),
             ["ReceiverFunction does not grant kms:Decrypt, which its code calls"],
+        )
+
+
+    def test_check_stack_finds_every_output_and_alarm_it_reads(self):
+        template = load()
+        self.assertEqual(check_stack_problems(template), [])
+
+        broken = load()
+        del broken["Outputs"]["AlarmTopicArn"]
+        broken["Outputs"]["DeadLetterQueueUrl"]["Condition"] = "UseHttpApi"
+        broken["Resources"]["OldestMessageAgeAlarm"]["Properties"]["AlarmActions"] = []
+        self.assertEqual(
+            check_stack_problems(broken),
+            [
+                "the DeadLetterQueueUrl output has a condition; check --stack needs it always",
+                "no AlarmTopicArn output, which check --stack reads",
+                "OldestMessageAgeAlarm does not act on AlarmTopic; check --stack would not see it",
+            ],
         )
 
 
