@@ -1,0 +1,25 @@
+//! A typed client for Intercom's REST API, for handlers: no Lambda runtime here.
+//!
+//! - [`settings`] reads the contract's variables (`INTERCOM_ACCESS_TOKEN`,
+//!   `INTERCOM_REGION`, `INTERCOM_API_URL`, `INTERCOM_API_VERSION`,
+//!   `INTERCOM_ADMIN_ID`, `OWN_ACTIONS`) once into a validated struct.
+//! - [`Client`] is built once per process; [`Client::until`] gives a
+//!   record's handlers an [`Intercom`] whose every call ends by the
+//!   record's deadline.
+//! - [`rate_limit`] waits for Intercom's limit instead of meeting a 429
+//!   where it can, and waits a 429 out while the deadline allows.
+//! - [`ApiError`] says what failed, and whether a retry of the record can
+//!   help (`From<ApiError> for HandlerError`).
+//! - [`operations`] has the calls handlers make most, typed as Intercom's
+//!   OpenAPI description 2.15 has them; [`Intercom::call`] reaches any other.
+
+pub mod client;
+pub mod error;
+pub mod operations;
+pub mod rate_limit;
+pub mod settings;
+
+pub use client::{Client, Intercom, TokenRefresh};
+pub use error::{ApiError, ErrorItem};
+pub use operations::{Assignee, EventSubject, ReplyKind};
+pub use settings::{API_VERSION, ApiSettings, OwnActions, Region, Token, TokenSource};
