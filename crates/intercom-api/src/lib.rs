@@ -23,3 +23,15 @@ pub use client::{Client, Intercom, TokenRefresh};
 pub use error::{ApiError, ErrorItem};
 pub use operations::{Assignee, EventSubject, ReplyKind};
 pub use settings::{API_VERSION, ApiSettings, OwnActions, Region, Token, TokenSource};
+
+/// A handler's way to its record's client: `event.intercom()`, `None` when
+/// no access token is configured.
+pub trait WithIntercom {
+    fn intercom(&self) -> Option<&Intercom>;
+}
+
+impl<T> WithIntercom for intercom_webhook::dispatch::Event<T> {
+    fn intercom(&self) -> Option<&Intercom> {
+        self.context.service::<Intercom>()
+    }
+}

@@ -214,7 +214,9 @@ impl Intercom {
         .await
     }
 
-    /// `PUT /conversations/{id}` with `custom_attributes`.
+    /// `PUT /conversations/{id}` with `custom_attributes`. Intercom's
+    /// description (2.15) takes strings, integers, dates and lists of
+    /// custom objects as values, not booleans or fractions.
     pub async fn set_conversation_attributes(
         &self,
         conversation_id: &str,

@@ -1,0 +1,165 @@
+//! Every call the typed client can make, against Intercom's own OpenAPI description (the mock refuses what the description would).
+
+use std::time::Duration;
+
+use hyper::Method;
+use intercom_api::{ApiSettings, Assignee, Client, EventSubject, ReplyKind, Token};
+use intercom_mock::MockIntercom;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+fn client(url: &str) -> Client {
+    let settings =
+        ApiSettings::from_lookup(|name| (name == "INTERCOM_API_URL").then(|| url.to_owned()))
+            .expect("settings");
+    Client::new(&settings, Token::new("tok").expect("token"), None).expect("client")
+}
+
+#[tokio::test]
+async fn every_typed_call_is_one_the_description_takes() {
+    let mock = MockIntercom::start().await;
+    let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(30));
+    let admin = intercom.me().await.expect("me");
+    assert_eq!(admin.id.map(|id| id.0), Some(MockIntercom::admin_id()));
+
+    intercom.conversation("123").await.expect("conversation");
+    intercom
+        .reply("123", ReplyKind::Comment, "<p>Hi</p>")
+        .await
+        .expect("reply");
+    intercom.note("123", "<p>seen</p>").await.expect("note");
+    intercom.close("123", Some("bye")).await.expect("close");
+    intercom
+        .close("123", None)
+        .await
+        .expect("close, no message");
+    intercom.open("123").await.expect("open");
+    intercom.snooze("123", 1_900_000_000).await.expect("snooze");
+    intercom
+        .assign("123", &Assignee::Admin("456".into()))
+        .await
+        .expect("assign to an admin");
+    intercom
+        .assign("123", &Assignee::Team("789".into()))
+        .await
+        .expect("assign to a team");
+    intercom.tag_conversation("123", "7").await.expect("tag");
+    intercom
+        .untag_conversation("123", "7")
+        .await
+        .expect("untag");
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("refund".into(), json!("requested"));
+    attributes.insert("orders".into(), json!(3));
+    intercom
+        .set_conversation_attributes("123", &attributes)
+        .await
+        .expect("attributes");
+    intercom.contact("c1").await.expect("contact");
+    intercom
+        .update_contact(
+            "c1",
+            &json!({"name": "Ada", "custom_attributes": {"plan": "pro"}}),
+        )
+        .await
+        .expect("update contact");
+    intercom.tag_contact("c1", "7").await.expect("tag contact");
+    intercom
+        .untag_contact("c1", "7")
+        .await
+        .expect("untag contact");
+    intercom
+        .note_contact("c1", "<p>called</p>")
+        .await
+        .expect("contact note");
+    intercom.ticket("t1").await.expect("ticket");
+    intercom
+        .update_ticket("t1", &json!({"open": false}))
+        .await
+        .expect("update ticket");
+    intercom
+        .reply_to_ticket("t1", ReplyKind::Note, "<p>on it</p>")
+        .await
+        .expect("ticket note");
+    intercom.tags().await.expect("tags");
+    intercom.create_tag("refund").await.expect("create tag");
+    intercom.company("co1").await.expect("company");
+    for subject in [
+        EventSubject::ContactId("c1".into()),
+        EventSubject::UserId("u1".into()),
+        EventSubject::Email("ada@example.com".into()),
+    ] {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("order".into(), json!("A-1"));
+        intercom
+            .submit_event("ordered", 1_700_000_000, &subject, Some(&metadata))
+            .await
+            .expect("event");
+    }
+    assert_eq!(mock.violations(), Vec::<String>::new());
+    let parts = "POST /conversations/123/parts";
+    assert_eq!(
+        mock.paths(),
+        [
+            "GET /me",
+            "GET /conversations/123",
+            // The admin the inbox calls act as, asked once.
+            "GET /me",
+            "POST /conversations/123/reply",
+            "POST /conversations/123/reply",
+            parts,
+            parts,
+            parts,
+            parts,
+            parts,
+            parts,
+            "POST /conversations/123/tags",
+            "DELETE /conversations/123/tags/7",
+            "PUT /conversations/123",
+            "GET /contacts/c1",
+            "PUT /contacts/c1",
+            "POST /contacts/c1/tags",
+            "DELETE /contacts/c1/tags/7",
+            "POST /contacts/c1/notes",
+            "GET /tickets/t1",
+            "PUT /tickets/t1",
+            "POST /tickets/t1/reply",
+            "GET /tags",
+            "POST /tags",
+            "GET /companies/co1",
+            "POST /events",
+            "POST /events",
+            "POST /events",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_description_refuses_is_refused_and_recorded() {
+    let mock = MockIntercom::start().await;
+    let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(30));
+    let wrong = intercom
+        .call::<Value>(
+            Method::POST,
+            "/conversations/123/reply",
+            Some(&json!({"message_type": "shout", "type": "admin", "admin_id": "1"})),
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(wrong, intercom_api::ApiError::Invalid { status: 400, .. }),
+        "{wrong:?}"
+    );
+    let unknown = intercom
+        .call::<Value>(Method::GET, "/conversations?colour=red", None)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(unknown, intercom_api::ApiError::Invalid { .. }),
+        "{unknown:?}"
+    );
+    let violations = mock.violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(violations[0].contains("body"), "{violations:?}");
+    assert!(violations[1].contains("`colour`"), "{violations:?}");
+}

@@ -1,0 +1,584 @@
+//! A stand-in for Intercom's REST API on loopback: every request checked against Intercom's own OpenAPI description, answered with its examples, and 429s, 5xx or silence on demand.
+//!
+//! The description is Intercom's 2.15 (`openapi/`, MIT, vendored as JSON).
+//! A request is checked for what the description says of its operation:
+//! the method and path (a path template's parameters non-empty), a bearer
+//! token, the header parameters' values (`Intercom-Version` one of the
+//! versions), the query parameters (required ones present, no others), and
+//! the JSON body against the operation's request schema (its `$ref`s,
+//! `nullable` as OpenAPI 3.0 means it). A request the description would
+//! refuse is answered 400 with Intercom's error list and recorded as a
+//! violation ([`MockIntercom::violations`]); one it takes is answered with
+//! the example of the operation's success answer.
+//!
+//! [`MockIntercom::then`] queues faults for the next requests: a 429 with
+//! `X-RateLimit-Reset`, any status, or no answer at all. Every request is
+//! recorded ([`MockIntercom::calls`]) and can be watched as it comes
+//! ([`MockIntercom::on_call`]), which `intercom-dev serve` prints.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+/// Intercom's OpenAPI description, 2.15.
+pub static DESCRIPTION: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../openapi/api.intercom.io.2.15.json"))
+        .expect("the vendored description is JSON")
+});
+
+/// The components, as JSON Schema: OpenAPI 3.0's `nullable` turned into a
+/// `null` type, everything else as written.
+static COMPONENTS: LazyLock<Value> = LazyLock::new(|| {
+    let mut components = DESCRIPTION["components"].clone();
+    nullable_to_null(&mut components);
+    components
+});
+
+/// What the next requests meet instead of an answer of the description's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 `rate_limit_exceeded`, the window resetting this long after now
+    /// (`X-RateLimit-Reset`, epoch seconds, rounded up).
+    RateLimited { reset_in: Duration },
+    /// This status, with Intercom's error list.
+    Status(u16),
+    /// No answer, ever.
+    Hang,
+}
+
+/// One request, and what the mock made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub method: String,
+    /// With its query string.
+    pub path: String,
+    /// The operation it matched (`operationId`), if any.
+    pub operation: Option<String>,
+    pub body: Option<Value>,
+    /// The answer's status.
+    pub status: u16,
+    /// Why the description refuses it.
+    pub violation: Option<String>,
+    pub at: SystemTime,
+}
+
+type Watcher = Arc<dyn Fn(&Call) + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    faults: Mutex<VecDeque<Fault>>,
+    calls: Mutex<Vec<Call>>,
+    watchers: Mutex<Vec<Watcher>>,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+/// The mock, serving until dropped.
+pub struct MockIntercom {
+    /// `http://127.0.0.1:{port}`: `INTERCOM_API_URL`.
+    pub url: String,
+    state: Arc<State>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockIntercom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockIntercom")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for MockIntercom {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl MockIntercom {
+    /// Serves on a free loopback port.
+    pub async fn start() -> Self {
+        Self::start_on(0).await.expect("bind a loopback port")
+    }
+
+    /// Serves on loopback `port` (0: any free one).
+    pub async fn start_on(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(State::default());
+        let serving = Arc::clone(&state);
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = Arc::clone(&serving);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { url, state, server })
+    }
+
+    /// Queues `fault` for the next request that has none queued before it.
+    pub fn then(&self, fault: Fault) -> &Self {
+        self.state.faults.lock().expect("lock").push_back(fault);
+        self
+    }
+
+    /// Every request so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.calls.lock().expect("lock").clone()
+    }
+
+    /// `"{method} {path}"` of every request so far, without query strings.
+    pub fn paths(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.method,
+                    c.path.split('?').next().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Why the description refused each request it refused.
+    pub fn violations(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .filter_map(|c| {
+                c.violation
+                    .as_ref()
+                    .map(|v| format!("{} {}: {v}", c.method, c.path))
+            })
+            .collect()
+    }
+
+    /// Calls `watch` with each request as it is answered.
+    pub fn on_call(&self, watch: impl Fn(&Call) + Send + Sync + 'static) {
+        self.state
+            .watchers
+            .lock()
+            .expect("lock")
+            .push(Arc::new(watch));
+    }
+
+    /// The admin `GET /me` answers with (the description's example).
+    pub fn admin_id() -> String {
+        example(&DESCRIPTION["paths"]["/me"]["get"])
+            .map(|(_, body)| body["id"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let method = parts.method.as_str().to_ascii_lowercase();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let headers: HashMap<String, String> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let parsed: Option<Value> = (!body.is_empty()).then(|| {
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::String("<not JSON>".into()))
+    });
+
+    let found = operation(&method, &path);
+    let violation = match &found {
+        None => Some(format!(
+            "no operation {} {path} in the description",
+            method.to_uppercase()
+        )),
+        Some((template, op)) => check(
+            state,
+            template,
+            &method,
+            op,
+            &headers,
+            &query,
+            parsed.as_ref(),
+        ),
+    };
+    let fault = if violation.is_none() {
+        state.faults.lock().expect("lock").pop_front()
+    } else {
+        None
+    };
+    let (status, response) = match (&violation, &found, &fault) {
+        (Some(why), _, _) => {
+            let code = if why.starts_with("no bearer token") {
+                401
+            } else {
+                400
+            };
+            (code, error_list(code, "parameter_invalid", why))
+        }
+        (None, _, Some(Fault::Hang)) => {
+            record(state, &parts.method, &path, &query, &found, parsed, 0, None);
+            std::future::pending::<()>().await;
+            unreachable!("pending never ends")
+        }
+        (None, _, Some(Fault::RateLimited { reset_in })) => {
+            let reset = epoch_seconds(SystemTime::now() + *reset_in + Duration::from_millis(999));
+            let mut response = error_list(
+                429,
+                "rate_limit_exceeded",
+                "Exceeded rate limit of 167 in 10_seconds",
+            );
+            let headers = response.headers_mut();
+            headers.insert("x-ratelimit-limit", 167.into());
+            headers.insert("x-ratelimit-remaining", 0.into());
+            headers.insert("x-ratelimit-reset", reset.into());
+            (429, response)
+        }
+        (None, _, Some(Fault::Status(status))) => (
+            *status,
+            error_list(*status, "server_error", "failed by the mock, as asked"),
+        ),
+        (None, Some((_, op)), None) => {
+            let (status, body) = example(op).unwrap_or((200, json!({})));
+            let mut response = Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(if status == 202 || status == 204 {
+                    String::new()
+                } else {
+                    body.to_string()
+                })))
+                .expect("response");
+            let reset = epoch_seconds(SystemTime::now() + Duration::from_secs(10));
+            let headers = response.headers_mut();
+            headers.insert("x-ratelimit-limit", 167.into());
+            headers.insert("x-ratelimit-remaining", 166.into());
+            headers.insert("x-ratelimit-reset", reset.into());
+            (status, response)
+        }
+        (None, None, None) => unreachable!("no operation is a violation"),
+    };
+    record(
+        state,
+        &parts.method,
+        &path,
+        &query,
+        &found,
+        parsed,
+        status,
+        violation,
+    );
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    state: &State,
+    method: &hyper::Method,
+    path: &str,
+    query: &str,
+    found: &Option<(String, &'static Value)>,
+    body: Option<Value>,
+    status: u16,
+    violation: Option<String>,
+) {
+    let call = Call {
+        method: method.to_string(),
+        path: if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        },
+        operation: found
+            .as_ref()
+            .and_then(|(_, op)| op["operationId"].as_str().map(str::to_owned)),
+        body,
+        status,
+        violation,
+        at: SystemTime::now(),
+    };
+    let watchers: Vec<Watcher> = state.watchers.lock().expect("lock").clone();
+    for watch in &watchers {
+        watch(&call);
+    }
+    state.calls.lock().expect("lock").push(call);
+}
+
+fn epoch_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn error_list(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = json!({"type": "error.list", "request_id": null,
+                      "errors": [{"code": code, "message": message}]});
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("response")
+}
+
+/// The operation for `method` on `path`: its path template and its
+/// description; of several templates, the one with the most literal
+/// segments (`/contacts/search` before `/contacts/{contact_id}`).
+fn operation(method: &str, path: &str) -> Option<(String, &'static Value)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let paths = DESCRIPTION["paths"].as_object()?;
+    paths
+        .iter()
+        .filter_map(|(template, item)| {
+            let op = item.get(method)?;
+            let parts: Vec<&str> = template.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, segment) in parts.iter().zip(&segments) {
+                if part.starts_with('{') && part.ends_with('}') {
+                    if segment.is_empty() {
+                        return None;
+                    }
+                } else if part == segment {
+                    literal += 1;
+                } else {
+                    return None;
+                }
+            }
+            Some((literal, template.clone(), op))
+        })
+        .max_by_key(|(literal, _, _)| *literal)
+        .map(|(_, template, op)| (template, op))
+}
+
+/// Why the description refuses this request, if it does.
+fn check(
+    state: &State,
+    template: &str,
+    method: &str,
+    op: &Value,
+    headers: &HashMap<String, String>,
+    query: &str,
+    body: Option<&Value>,
+) -> Option<String> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty());
+    if !bearer {
+        return Some("no bearer token in Authorization".to_owned());
+    }
+    let path_item = &DESCRIPTION["paths"][template];
+    let parameters: Vec<&Value> = path_item["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(op["parameters"].as_array().into_iter().flatten())
+        .collect();
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    for (name, _) in &pairs {
+        let declared = parameters
+            .iter()
+            .any(|p| p["in"] == "query" && p["name"].as_str() == Some(name.as_str()));
+        if !declared {
+            return Some(format!("query parameter `{name}` is not the operation's"));
+        }
+    }
+    for parameter in &parameters {
+        let name = parameter["name"].as_str().unwrap_or_default();
+        let required = parameter["required"].as_bool().unwrap_or(false);
+        let value = match parameter["in"].as_str() {
+            Some("header") => headers.get(&name.to_ascii_lowercase()).cloned(),
+            Some("query") => pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
+            _ => continue,
+        };
+        match value {
+            None if required => return Some(format!("required parameter `{name}` is missing")),
+            None => {}
+            Some(value) => {
+                let schema = &parameter["schema"];
+                let typed = match resolve(schema)["type"].as_str() {
+                    Some("integer") => value.parse::<i64>().map(Value::from).ok(),
+                    Some("number") => value.parse::<f64>().ok().map(Value::from),
+                    Some("boolean") => value.parse::<bool>().ok().map(Value::from),
+                    _ => Some(Value::String(value.clone())),
+                };
+                let Some(typed) = typed else {
+                    return Some(format!("parameter `{name}`: `{value}` is not of its type"));
+                };
+                if let Some(why) =
+                    invalid(state, &format!("param {template} {name}"), schema, &typed)
+                {
+                    return Some(format!("parameter `{name}`: {why}"));
+                }
+            }
+        }
+    }
+    let request_body = &op["requestBody"];
+    let schema = &request_body["content"]["application/json"]["schema"];
+    match (body, schema.is_null()) {
+        (Some(_), true) => Some(format!(
+            "{} {template} takes no JSON body",
+            method.to_uppercase()
+        )),
+        (None, false) if request_body["required"].as_bool().unwrap_or(false) => {
+            Some("the request body is required".to_owned())
+        }
+        (None, _) => None,
+        (Some(body), false) => invalid(state, &format!("body {method} {template}"), schema, body)
+            .map(|why| format!("body: {why}")),
+    }
+}
+
+/// `schema` itself, or the component its `$ref` names.
+fn resolve(schema: &Value) -> &Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => reference
+            .strip_prefix("#/")
+            .map(|pointer| {
+                DESCRIPTION
+                    .pointer(&format!("/{pointer}"))
+                    .unwrap_or(&Value::Null)
+            })
+            .unwrap_or(&Value::Null),
+        None => schema,
+    }
+}
+
+/// Why `instance` does not match `schema`, if it does not.
+fn invalid(state: &State, key: &str, schema: &Value, instance: &Value) -> Option<String> {
+    let validator = {
+        let mut validators = state.validators.lock().expect("lock");
+        match validators.get(key) {
+            Some(validator) => Arc::clone(validator),
+            None => {
+                let mut schema = schema.clone();
+                nullable_to_null(&mut schema);
+                let root = json!({"allOf": [schema], "components": &*COMPONENTS});
+                let validator = match jsonschema::draft4::new(&root) {
+                    Ok(validator) => Arc::new(validator),
+                    Err(e) => {
+                        return Some(format!("the description's schema does not compile: {e}"));
+                    }
+                };
+                validators.insert(key.to_owned(), Arc::clone(&validator));
+                validator
+            }
+        }
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .take(3)
+        .map(|e| format!("{} (at `{}`)", e, e.instance_path()))
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+/// OpenAPI 3.0's `nullable: true` as JSON Schema: `null` allowed too.
+fn nullable_to_null(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.remove("nullable") == Some(Value::Bool(true)) {
+                match map.get("type").cloned() {
+                    Some(Value::String(kind)) => {
+                        map.insert("type".into(), json!([kind, "null"]));
+                        if let Some(Value::Array(values)) = map.get_mut("enum") {
+                            values.push(Value::Null);
+                        }
+                    }
+                    _ => {
+                        let rest = Value::Object(std::mem::take(map));
+                        map.insert("anyOf".into(), json!([rest, {"type": "null"}]));
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                nullable_to_null(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_to_null),
+        _ => {}
+    }
+}
+
+/// The operation's success status and example body: its first 2xx answer's
+/// first example (`examples`, else `example`), `{}` without one.
+fn example(op: &Value) -> Option<(u16, Value)> {
+    let responses = op["responses"].as_object()?;
+    let (status, response) = responses
+        .iter()
+        .filter(|(code, _)| code.starts_with('2'))
+        .min_by_key(|(code, _)| (*code).clone())?;
+    let status = status.parse().unwrap_or(200);
+    let response = resolve(response);
+    let content = &response["content"]["application/json"];
+    let body = content["examples"]
+        .as_object()
+        .and_then(|examples| examples.values().next())
+        .map(|e| e["value"].clone())
+        .or_else(|| content.get("example").cloned())
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    Some((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_most_literal_template() {
+        let (template, op) = operation("post", "/contacts/search").expect("search");
+        assert_eq!(template, "/contacts/search");
+        assert_eq!(op["operationId"], "SearchContacts");
+        let (template, _) = operation("get", "/contacts/abc").expect("a contact");
+        assert_eq!(template, "/contacts/{contact_id}");
+        assert!(operation("get", "/nothing/here").is_none());
+        assert!(operation("patch", "/contacts/abc").is_none());
+    }
+
+    #[test]
+    fn nullable_becomes_a_null_type() {
+        let mut schema = json!({"type": "object", "properties": {
+            "a": {"type": "string", "nullable": true},
+            "b": {"$ref": "#/x", "nullable": true}}});
+        nullable_to_null(&mut schema);
+        assert_eq!(schema["properties"]["a"]["type"], json!(["string", "null"]));
+        assert_eq!(
+            schema["properties"]["b"]["anyOf"][1],
+            json!({"type": "null"})
+        );
+    }
+
+    #[test]
+    fn me_has_an_example_admin() {
+        assert!(!MockIntercom::admin_id().is_empty());
+    }
+}
