@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use intercom_webhook::dispatch::BoxFuture;
+use intercom_webhook::dispatch::{BoxFuture, Recorded};
 use intercom_webhook::dispatch::{Event, Failure, HandlerError, Outcome, Registry};
 use intercom_webhook::models::{
     Admin, Article, Call, Company, Contact, ContactTag, ContentStat, Conversation, Item, Ticket,
@@ -632,6 +632,12 @@ impl Store for BrokenStore {
     ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
         self.answer()
     }
+    fn step(&self, _: String, _: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+        self.answer()
+    }
+    fn record_step(&self, _: String, _: Recorded, _: i64) -> BoxFuture<Result<(), StoreError>> {
+        self.answer()
+    }
 }
 
 fn with_store(registry: Registry, store: impl Store + 'static) -> Processor {
@@ -736,6 +742,17 @@ impl Store for CompletionsHang {
         now: i64,
     ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
         self.0.advance(id, newest, now)
+    }
+    fn step(&self, id: String, now: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+        self.0.step(id, now)
+    }
+    fn record_step(
+        &self,
+        id: String,
+        recorded: Recorded,
+        expiration: i64,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        self.0.record_step(id, recorded, expiration)
     }
 }
 
@@ -1119,6 +1136,17 @@ impl Store for FreshnessRefused {
     ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
         BrokenStore::Refusing.answer()
     }
+    fn step(&self, id: String, now: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+        self.0.step(id, now)
+    }
+    fn record_step(
+        &self,
+        id: String,
+        recorded: Recorded,
+        expiration: i64,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        self.0.record_step(id, recorded, expiration)
+    }
 }
 
 #[tokio::test]
@@ -1151,5 +1179,260 @@ async fn when_freshness_cannot_be_checked_the_record_fails_and_its_lock_is_relea
         store.0.get("topic-processor#n-1"),
         None,
         "the lock is released"
+    );
+}
+
+/// The Intercom API for a processor's handlers: a token, the mock's URL,
+/// `extra` settings (`OWN_ACTIONS`, `INTERCOM_ADMIN_ID`).
+async fn with_intercom(mut processor: Processor, url: &str, extra: &[(&str, &str)]) -> Processor {
+    let mut vars: Vec<(&str, String)> = vec![
+        ("INTERCOM_ACCESS_TOKEN", "tok".to_owned()),
+        ("INTERCOM_API_URL", url.to_owned()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let settings = intercom_api::ApiSettings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("settings");
+    processor.intercom = topic_processor::intercom::IntercomApi::from_settings(&settings, None)
+        .await
+        .expect("the api");
+    processor
+}
+
+/// A new conversation's handler that replies once and then tags the
+/// conversation, each a step (`Event::once`).
+fn replies_then_tags() -> Registry {
+    use intercom_api::{ReplyKind, WithIntercom as _};
+    let mut registry = Registry::new();
+    registry.on(
+        Topic::ConversationUserCreated,
+        |event: Event<Conversation>| async move {
+            let intercom = event.intercom().expect("a token is configured").clone();
+            let id = event.item.id.clone().expect("an id").0;
+            let part: Value = event
+                .once("reply", || async {
+                    let replied = intercom
+                        .reply(&id, ReplyKind::Comment, "Thanks, we are on it.")
+                        .await?;
+                    Ok(json!({"conversation": replied.id.map(|id| id.0)}))
+                })
+                .await?;
+            assert!(part["conversation"].is_string(), "{part}");
+            event
+                .once("tag", || async {
+                    intercom.tag_conversation(&id, "17").await?;
+                    Ok(())
+                })
+                .await
+        },
+    );
+    registry
+}
+
+/// The conversation id of `body`'s item.
+fn item_id(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body).expect("json")["data"]["item"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_step_that_succeeded_is_not_run_again_when_the_record_is_retried() {
+    let mock = intercom_mock::MockIntercom::start().await;
+    let (processor, store) = idempotent(replies_then_tags());
+    let processor = with_intercom(processor, &mock.url, &[]).await;
+    let body = samples::sample_body(Topic::ConversationUserCreated);
+    let conversation = item_id(&body);
+    let tags = format!("POST /conversations/{conversation}/tags");
+    let reply = format!("POST /conversations/{conversation}/reply");
+    // The reply goes through; the tag meets Intercom's 500: the record fails.
+    mock.then_on(&tags, intercom_mock::Fault::Status(500));
+    let first = batch::run(&processor, vec![record("m-1", &body, None)], &later(), 1).await;
+    assert_eq!(outcomes(&first), [("m-1".to_owned(), "failed")]);
+    assert_eq!(mock.paths(), ["GET /me", reply.as_str(), tags.as_str()]);
+    // SQS delivers the record again: the reply is not sent twice.
+    let retry = batch::run(&processor, vec![record("m-1", &body, None)], &later(), 1).await;
+    assert_eq!(outcomes(&retry), [("m-1".to_owned(), "processed")]);
+    assert_eq!(
+        mock.paths(),
+        ["GET /me", reply.as_str(), tags.as_str(), tags.as_str()]
+    );
+    assert_eq!(mock.violations(), Vec::<String>::new());
+    let key = "topic-processor#notif_sample_conversation_user_created";
+    assert_eq!(store.get(key).expect("the lock").status, "COMPLETED");
+    // A third delivery is a duplicate: nothing is called.
+    let again = batch::run(&processor, vec![record("m-2", &body, None)], &later(), 1).await;
+    assert_eq!(outcomes(&again), [("m-2".to_owned(), "duplicate")]);
+    assert_eq!(mock.calls().len(), 4);
+}
+
+#[tokio::test]
+async fn without_a_table_steps_simply_run_again() {
+    let mock = intercom_mock::MockIntercom::start().await;
+    let processor = with_intercom(Processor::new(replies_then_tags()), &mock.url, &[]).await;
+    let body = samples::sample_body(Topic::ConversationUserCreated);
+    let conversation = item_id(&body);
+    mock.then_on(
+        &format!("POST /conversations/{conversation}/tags"),
+        intercom_mock::Fault::Status(503),
+    );
+    for expected in ["failed", "processed"] {
+        let reports = batch::run(&processor, vec![record("m-1", &body, None)], &later(), 1).await;
+        assert_eq!(outcomes(&reports), [("m-1".to_owned(), expected)]);
+    }
+    let replies = mock
+        .paths()
+        .iter()
+        .filter(|p| p.ends_with("/reply"))
+        .count();
+    assert_eq!(
+        replies,
+        2,
+        "no table, no memory of steps: {:?}",
+        mock.paths()
+    );
+}
+
+/// A `conversation.admin.replied` notification `id` whose newest part admin
+/// `admin_id` wrote.
+fn admin_reply(id: &str, admin_id: &str) -> Vec<u8> {
+    let mut notification: Value =
+        serde_json::from_slice(&samples::sample_body(Topic::ConversationAdminReplied))
+            .expect("json");
+    notification["id"] = id.into();
+    notification["data"]["item"]["conversation_parts"] = json!({
+        "type": "conversation_part.list",
+        "conversation_parts": [
+            {"type": "conversation_part", "id": "1", "part_type": "comment", "created_at": 1,
+             "author": {"type": "user", "id": "u1"}},
+            {"type": "conversation_part", "id": "2", "part_type": "comment", "created_at": 2,
+             "author": {"type": "admin", "id": admin_id}},
+        ],
+        "total_count": 2,
+    });
+    serde_json::to_vec(&notification).expect("json")
+}
+
+#[tokio::test]
+async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
+    let mock = intercom_mock::MockIntercom::start().await;
+    let (registry, seen) = watching();
+    let processor = with_intercom(Processor::new(registry), &mock.url, &[]).await;
+    let me = intercom_mock::MockIntercom::admin_id();
+    let records = vec![
+        record("m-1", &admin_reply("notif_1", &me), None),
+        record("m-2", &admin_reply("notif_2", "someone-else"), None),
+        record("m-3", &admin_reply("notif_3", &me), None),
+    ];
+    let reports = batch::run(&processor, records, &later(), 1).await;
+    assert_eq!(
+        outcomes(&reports),
+        [
+            ("m-1".to_owned(), "own_action"),
+            ("m-2".to_owned(), "processed"),
+            ("m-3".to_owned(), "own_action"),
+        ]
+    );
+    let ran: Vec<String> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(m, _)| m.clone())
+        .collect();
+    assert_eq!(ran, ["m-2"], "only a person's reply reaches the handler");
+    assert_eq!(mock.paths(), ["GET /me"], "asked once, not per record");
+
+    // OWN_ACTIONS=deliver: the handler hears its own echo; nobody asks /me.
+    let mock = intercom_mock::MockIntercom::start().await;
+    let (registry, seen) = watching();
+    let processor = with_intercom(
+        Processor::new(registry),
+        &mock.url,
+        &[("OWN_ACTIONS", "deliver")],
+    )
+    .await;
+    let reports = batch::run(
+        &processor,
+        vec![record("m-1", &admin_reply("notif_1", &me), None)],
+        &later(),
+        1,
+    )
+    .await;
+    assert_eq!(outcomes(&reports), [("m-1".to_owned(), "processed")]);
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+    assert!(mock.calls().is_empty());
+
+    // INTERCOM_ADMIN_ID names the admin: nobody asks /me either.
+    let mock = intercom_mock::MockIntercom::start().await;
+    let (registry, _) = watching();
+    let processor = with_intercom(
+        Processor::new(registry),
+        &mock.url,
+        &[("INTERCOM_ADMIN_ID", "42")],
+    )
+    .await;
+    let reports = batch::run(
+        &processor,
+        vec![record("m-1", &admin_reply("notif_1", "42"), None)],
+        &later(),
+        1,
+    )
+    .await;
+    assert_eq!(outcomes(&reports), [("m-1".to_owned(), "own_action")]);
+    assert!(mock.calls().is_empty());
+}
+
+/// A new conversation's handler that fetches the conversation as it is now.
+fn fetches() -> Registry {
+    use intercom_api::WithIntercom as _;
+    let mut registry = Registry::new();
+    registry.on(
+        Topic::ConversationUserCreated,
+        |event: Event<Conversation>| async move {
+            let id = event.item.id.clone().expect("an id").0;
+            event.intercom().expect("a token").conversation(&id).await?;
+            Ok(())
+        },
+    );
+    registry
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_inside_the_deadline_and_past_it_the_record_fails_to_be_retried() {
+    let mock = intercom_mock::MockIntercom::start().await;
+    let processor = with_intercom(Processor::new(fetches()), &mock.url, &[]).await;
+    let body = samples::sample_body(Topic::ConversationUserCreated);
+    mock.then(intercom_mock::Fault::RateLimited {
+        reset_in: Duration::from_millis(500),
+    });
+    let started = std::time::Instant::now();
+    let reports = batch::run(&processor, vec![record("m-1", &body, None)], &later(), 1).await;
+    assert_eq!(outcomes(&reports), [("m-1".to_owned(), "processed")]);
+    assert_eq!(mock.calls().len(), 2, "the 429, then the call again");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+
+    mock.then(intercom_mock::Fault::RateLimited {
+        reset_in: Duration::from_secs(30),
+    });
+    let started = std::time::Instant::now();
+    let reports = batch::run(
+        &processor,
+        vec![record("m-2", &body, None)],
+        &within(Duration::from_secs(5)),
+        1,
+    )
+    .await;
+    let Outcome::Failed(failure) = &reports[0].outcome else {
+        panic!("{:?}", reports[0].outcome)
+    };
+    assert!(failure.is_retryable(), "{failure}");
+    assert!(failure.to_string().contains("rate limit"), "{failure}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "given up at once, not at the deadline"
     );
 }

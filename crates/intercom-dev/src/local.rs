@@ -271,7 +271,7 @@ fn subject(record: &SqsMessage) -> String {
 fn report_line(report: &RecordReport, subject: &str) -> String {
     let mark = match report.outcome {
         Outcome::Processed => "✓",
-        Outcome::Unhandled | Outcome::Duplicate | Outcome::Stale => "·",
+        Outcome::Unhandled | Outcome::Duplicate | Outcome::Stale | Outcome::OwnAction => "·",
         Outcome::Failed(_) => "✗",
     };
     let detail = match &report.outcome {
@@ -279,6 +279,7 @@ fn report_line(report: &RecordReport, subject: &str) -> String {
         Outcome::Unhandled => " (no handler in handlers.rs)".to_owned(),
         Outcome::Duplicate => " (already processed)".to_owned(),
         Outcome::Stale => " (a newer notification about it was processed: not handled)".to_owned(),
+        Outcome::OwnAction => " (the echo of the app's own action: not handled)".to_owned(),
         Outcome::Processed if report.stale => {
             " (stale: a newer notification about it was processed first)".to_owned()
         }

@@ -75,7 +75,8 @@ type Watcher = Arc<dyn Fn(&Call) + Send + Sync>;
 
 #[derive(Default)]
 struct State {
-    faults: Mutex<VecDeque<Fault>>,
+    /// Faults queued, each for any request or for `"{METHOD} {path}"`.
+    faults: Mutex<VecDeque<(Option<String>, Fault)>>,
     calls: Mutex<Vec<Call>>,
     watchers: Mutex<Vec<Watcher>>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
@@ -132,9 +133,23 @@ impl MockIntercom {
         Ok(Self { url, state, server })
     }
 
-    /// Queues `fault` for the next request that has none queued before it.
+    /// Queues `fault` for the next request the description takes.
     pub fn then(&self, fault: Fault) -> &Self {
-        self.state.faults.lock().expect("lock").push_back(fault);
+        self.state
+            .faults
+            .lock()
+            .expect("lock")
+            .push_back((None, fault));
+        self
+    }
+
+    /// Queues `fault` for the next request `"{METHOD} {path}"` (no query).
+    pub fn then_on(&self, request: &str, fault: Fault) -> &Self {
+        self.state
+            .faults
+            .lock()
+            .expect("lock")
+            .push_back((Some(request.to_owned()), fault));
         self
     }
 
@@ -222,7 +237,13 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         ),
     };
     let fault = if violation.is_none() {
-        state.faults.lock().expect("lock").pop_front()
+        let request = format!("{} {path}", parts.method);
+        let mut faults = state.faults.lock().expect("lock");
+        faults
+            .iter()
+            .position(|(only, _)| only.as_ref().is_none_or(|only| *only == request))
+            .and_then(|at| faults.remove(at))
+            .map(|(_, fault)| fault)
     } else {
         None
     };

@@ -31,13 +31,17 @@
 //! [`Failure::HandlerPanicked`] for its own record, and the rest of the
 //! batch goes on (this needs the release profile's `panic = "unwind"`).
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::FutureExt as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::models::{FromItem, Item};
 use crate::topic::{Family, Topic};
@@ -87,11 +91,126 @@ pub struct Superseded {
     pub created_at: i64,
 }
 
-/// What a handler receives: the item, typed as the handler asked, and its meta.
-#[derive(Debug, Clone, PartialEq)]
+/// What a handler receives: the item, typed as the handler asked, its meta,
+/// and what the processor gives each record besides ([`Context`]).
+#[derive(Debug, Clone)]
 pub struct Event<T> {
     pub item: T,
     pub meta: Meta,
+    pub context: Context,
+}
+
+impl<T> Event<T> {
+    /// Runs `step`, named `name`, at most once for this notification:
+    /// its success and its result are recorded (in the idempotency table,
+    /// under the notification's key), and when SQS retries the record after
+    /// a later step failed, the step is not run again: its recorded result
+    /// is returned instead. Without a step log (no idempotency table)
+    /// steps simply run.
+    ///
+    /// Keep results small (an id, a flag): they are stored with the record
+    /// (at most [`STEP_RESULT_LIMIT`] bytes of JSON; a larger one is
+    /// recorded as done without it, and a retry then fails permanently
+    /// rather than run the step again). A failed step records nothing.
+    pub async fn once<R, F, Fut>(&self, name: &str, step: F) -> Result<R, HandlerError>
+    where
+        R: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, HandlerError>>,
+    {
+        let Some(steps) = &self.context.steps else {
+            return step().await;
+        };
+        match steps.recorded(name).await {
+            Ok(Some(Recorded::Result(json))) => {
+                return serde_json::from_str(&json).map_err(|e| {
+                    HandlerError::permanent(format!(
+                        "step {name} ran before, and its recorded result does not read as what \
+                         it returns now: {e}"
+                    ))
+                });
+            }
+            Ok(Some(Recorded::TooLarge)) => {
+                return Err(HandlerError::permanent(format!(
+                    "step {name} ran before, and its result was too large to record: return \
+                     something smaller from it (an id)"
+                )));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                return Err(HandlerError::retryable(format!(
+                    "could not read whether step {name} ran: {error}"
+                )));
+            }
+        }
+        let result = step().await?;
+        let recorded = match serde_json::to_string(&result) {
+            Ok(json) if json.len() <= STEP_RESULT_LIMIT => Recorded::Result(json),
+            _ => Recorded::TooLarge,
+        };
+        // Best effort: the step ran either way; failing the record now
+        // would only make its retry run the step again.
+        steps.record(name, recorded).await;
+        Ok(result)
+    }
+}
+
+/// The largest step result recorded, in bytes of JSON.
+pub const STEP_RESULT_LIMIT: usize = 4096;
+
+/// A step's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The step's result, as JSON.
+    Result(String),
+    /// The step ran; its result was over [`STEP_RESULT_LIMIT`].
+    TooLarge,
+}
+
+/// Where one record's completed steps are kept.
+pub trait StepLog: Send + Sync {
+    /// The record of step `name`, if it completed before.
+    fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>>;
+    /// Records that step `name` completed; logs (does not return) a failure.
+    fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()>;
+}
+
+/// What the processor gives a record's handler besides the item: its
+/// services (Intercom's API client, bounded by the record's deadline) and
+/// its step log. Handlers reach them through `Event`'s methods
+/// ([`Event::once`]; `intercom_api::WithIntercom::intercom`).
+#[derive(Clone, Default)]
+pub struct Context {
+    services: Vec<Arc<dyn Any + Send + Sync>>,
+    steps: Option<Arc<dyn StepLog>>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("services", &self.services.len())
+            .field("steps", &self.steps.is_some())
+            .finish()
+    }
+}
+
+impl Context {
+    /// With `service`, found again by its type ([`Context::service`]).
+    pub fn with_service<S: Any + Send + Sync>(mut self, service: S) -> Self {
+        self.services.push(Arc::new(service));
+        self
+    }
+
+    /// The service of type `S`, if the processor gave one.
+    pub fn service<S: Any + Send + Sync>(&self) -> Option<&S> {
+        self.services.iter().find_map(|s| s.downcast_ref::<S>())
+    }
+
+    /// With the record's step log.
+    pub fn with_steps(mut self, steps: Arc<dyn StepLog>) -> Self {
+        self.steps = Some(steps);
+        self
+    }
 }
 
 /// Why a handler did not finish.
@@ -117,6 +236,14 @@ impl HandlerError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Retryable(_))
     }
+
+    /// The same error, saying what was being done: `{doing}: {reason}`.
+    pub fn context(self, doing: &str) -> Self {
+        match self {
+            Self::Retryable(reason) => Self::Retryable(format!("{doing}: {reason}")),
+            Self::Permanent(reason) => Self::Permanent(format!("{doing}: {reason}")),
+        }
+    }
 }
 
 impl fmt::Display for HandlerError {
@@ -141,6 +268,9 @@ pub enum Outcome {
     /// A newer notification about the same object was already processed,
     /// and `FRESHNESS=skip` kept the handler from running.
     Stale,
+    /// The echo of the app's own action (its admin wrote the newest part),
+    /// and `OWN_ACTIONS=skip` kept the handler from running.
+    OwnAction,
     Failed(Failure),
 }
 
@@ -152,6 +282,7 @@ impl Outcome {
             Self::Unhandled => "unhandled",
             Self::Duplicate => "duplicate",
             Self::Stale => "stale",
+            Self::OwnAction => "own_action",
             Self::Failed(_) => "failed",
         }
     }
@@ -253,7 +384,8 @@ impl fmt::Display for Failure {
     }
 }
 
-type Handler = Box<dyn Fn(Item, Meta) -> BoxFuture<Result<(), HandlerError>> + Send + Sync>;
+type Handler =
+    Box<dyn Fn(Item, Meta, Context) -> BoxFuture<Result<(), HandlerError>> + Send + Sync>;
 
 /// Which handler takes which topic.
 #[derive(Default)]
@@ -282,18 +414,24 @@ where
     F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
-    Box::new(move |item: Item, meta: Meta| match T::from_item(item) {
-        Ok(item) => Box::pin(handler(Event { item, meta })),
-        Err(item) => {
-            let error = HandlerError::permanent(format!(
-                "the handler for {} takes {} but the item is {}",
-                meta.topic_name,
-                T::NAME,
-                item.model_name()
-            ));
-            Box::pin(std::future::ready(Err(error)))
-        }
-    })
+    Box::new(
+        move |item: Item, meta: Meta, context: Context| match T::from_item(item) {
+            Ok(item) => Box::pin(handler(Event {
+                item,
+                meta,
+                context,
+            })),
+            Err(item) => {
+                let error = HandlerError::permanent(format!(
+                    "the handler for {} takes {} but the item is {}",
+                    meta.topic_name,
+                    T::NAME,
+                    item.model_name()
+                ));
+                Box::pin(std::future::ready(Err(error)))
+            }
+        },
+    )
 }
 
 impl Registry {
@@ -350,17 +488,23 @@ impl Registry {
         }
     }
 
-    /// Runs the handler for `meta.topic` on `item`. A panic in the handler,
-    /// while it builds its future or while that runs, is this record's
-    /// [`Failure::HandlerPanicked`].
+    /// Runs the handler for `meta.topic` on `item`, with no services. A
+    /// panic in the handler, while it builds its future or while that runs,
+    /// is this record's [`Failure::HandlerPanicked`].
     pub fn dispatch(&self, item: Item, meta: Meta) -> BoxFuture<Outcome> {
+        self.dispatch_with(item, meta, Context::default())
+    }
+
+    /// [`Registry::dispatch`], the handler's event carrying `context`.
+    pub fn dispatch_with(&self, item: Item, meta: Meta, context: Context) -> BoxFuture<Outcome> {
         let Some(handler) = self.handler(meta.topic, &meta.topic_name) else {
             return Box::pin(std::future::ready(Outcome::Unhandled));
         };
-        let running = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(item, meta))) {
-            Ok(running) => running,
-            Err(panic) => return Box::pin(std::future::ready(panicked(&*panic))),
-        };
+        let running =
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(item, meta, context))) {
+                Ok(running) => running,
+                Err(panic) => return Box::pin(std::future::ready(panicked(&*panic))),
+            };
         Box::pin(async move {
             match AssertUnwindSafe(running).catch_unwind().await {
                 Ok(Ok(())) => Outcome::Processed,
@@ -372,7 +516,7 @@ impl Registry {
 }
 
 /// The outcome of a handler that panicked with `payload`.
-fn panicked(payload: &(dyn std::any::Any + Send)) -> Outcome {
+fn panicked(payload: &(dyn Any + Send)) -> Outcome {
     let message = payload
         .downcast_ref::<&str>()
         .map(|m| (*m).to_owned())
@@ -383,7 +527,146 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> Outcome {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+
+    /// Steps in memory; `unreadable` makes every read fail.
+    #[derive(Default)]
+    struct MemorySteps {
+        recorded: Mutex<HashMap<String, Recorded>>,
+        unreadable: bool,
+    }
+
+    impl StepLog for MemorySteps {
+        fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>> {
+            let found = if self.unreadable {
+                Err("table unreachable".to_owned())
+            } else {
+                Ok(self.recorded.lock().expect("lock").get(name).cloned())
+            };
+            Box::pin(std::future::ready(found))
+        }
+
+        fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()> {
+            self.recorded
+                .lock()
+                .expect("lock")
+                .insert(name.to_owned(), recorded);
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    fn event(context: Context) -> Event<()> {
+        Event {
+            item: (),
+            meta: meta(Topic::ConversationUserCreated),
+            context,
+        }
+    }
+
+    /// Runs `event.once(name, …)` with a step that counts its runs into
+    /// `runs` and returns `result`.
+    fn step(
+        event: &Event<()>,
+        name: &str,
+        runs: &Mutex<u32>,
+        result: Result<String, HandlerError>,
+    ) -> Result<String, HandlerError> {
+        event
+            .once(name, || async {
+                *runs.lock().expect("lock") += 1;
+                result
+            })
+            .now_or_never()
+            .expect("ready")
+    }
+
+    #[test]
+    fn a_step_runs_once_per_notification_and_its_result_comes_back() {
+        let log = Arc::new(MemorySteps::default());
+        let event = event(Context::default().with_steps(log.clone()));
+        let runs = Mutex::new(0);
+        assert_eq!(
+            step(&event, "reply", &runs, Ok("part-1".into())),
+            Ok("part-1".into())
+        );
+        // The record's retry: the step does not run; its result is returned.
+        assert_eq!(
+            step(&event, "reply", &runs, Ok("part-2".into())),
+            Ok("part-1".into())
+        );
+        assert_eq!(*runs.lock().expect("lock"), 1);
+        // Another step is its own.
+        assert_eq!(step(&event, "tag", &runs, Ok("t".into())), Ok("t".into()));
+        assert_eq!(*runs.lock().expect("lock"), 2);
+    }
+
+    #[test]
+    fn a_failed_step_records_nothing_and_runs_again() {
+        let log = Arc::new(MemorySteps::default());
+        let event = event(Context::default().with_steps(log.clone()));
+        let runs = Mutex::new(0);
+        let failed = step(&event, "reply", &runs, Err(HandlerError::retryable("503")));
+        assert_eq!(failed, Err(HandlerError::retryable("503")));
+        assert!(log.recorded.lock().expect("lock").is_empty());
+        assert_eq!(
+            step(&event, "reply", &runs, Ok("sent".into())),
+            Ok("sent".into())
+        );
+        assert_eq!(*runs.lock().expect("lock"), 2);
+    }
+
+    #[test]
+    fn without_a_log_steps_simply_run() {
+        let event = event(Context::default());
+        let runs = Mutex::new(0);
+        for _ in 0..2 {
+            assert_eq!(step(&event, "reply", &runs, Ok("x".into())), Ok("x".into()));
+        }
+        assert_eq!(*runs.lock().expect("lock"), 2);
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_read_runs_nothing_and_is_retryable() {
+        let log = Arc::new(MemorySteps {
+            unreadable: true,
+            ..MemorySteps::default()
+        });
+        let event = event(Context::default().with_steps(log));
+        let runs = Mutex::new(0);
+        let error = step(&event, "reply", &runs, Ok("x".into())).expect_err("unreadable");
+        assert!(error.is_retryable(), "{error}");
+        assert_eq!(*runs.lock().expect("lock"), 0);
+    }
+
+    #[test]
+    fn a_result_too_large_to_record_is_done_and_never_run_again() {
+        let log = Arc::new(MemorySteps::default());
+        let event = event(Context::default().with_steps(log.clone()));
+        let runs = Mutex::new(0);
+        let large = "x".repeat(STEP_RESULT_LIMIT);
+        assert_eq!(
+            step(&event, "fetch", &runs, Ok(large.clone())),
+            Ok(large.clone())
+        );
+        let error = step(&event, "fetch", &runs, Ok(large)).expect_err("too large before");
+        assert!(!error.is_retryable());
+        assert!(error.to_string().contains("too large to record"), "{error}");
+        assert_eq!(*runs.lock().expect("lock"), 1);
+    }
+
+    #[test]
+    fn services_are_found_by_their_type() {
+        #[derive(Debug, PartialEq)]
+        struct Crm(&'static str);
+        let context = Context::default()
+            .with_service(Crm("acme"))
+            .with_service(7_u32);
+        assert_eq!(context.service::<Crm>(), Some(&Crm("acme")));
+        assert_eq!(context.service::<u32>(), Some(&7));
+        assert_eq!(context.service::<String>(), None);
+    }
 
     fn meta(topic: Topic) -> Meta {
         Meta {

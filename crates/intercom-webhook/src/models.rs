@@ -568,6 +568,42 @@ impl Item {
             Item::Other(_) => "Other",
         }
     }
+
+    /// Who wrote the newest part of a conversation (its latest part by
+    /// `created_at`, or the message that started it when it has none) or
+    /// of a ticket reply or note; `None` for other items.
+    pub fn newest_part_author(&self) -> Option<&Author> {
+        match self {
+            Item::Conversation(conversation) => {
+                let parts = conversation
+                    .conversation_parts
+                    .as_ref()
+                    .and_then(|list| list.conversation_parts.as_deref())
+                    .unwrap_or_default();
+                // The latest; of parts created in the same second, the last listed.
+                let newest = parts
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(n, part)| (part.created_at, *n))
+                    .map(|(_, part)| part);
+                match newest {
+                    Some(part) => part.author.as_ref(),
+                    None => conversation.source.as_ref()?.author.as_ref(),
+                }
+            }
+            Item::TicketWithPart(ticket) => ticket.ticket_part.as_ref()?.author.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether admin `admin_id` wrote the newest part ([`Item::newest_part_author`]):
+    /// the notification is the echo of what that admin (the app) did.
+    pub fn authored_by_admin(&self, admin_id: &str) -> bool {
+        self.newest_part_author().is_some_and(|author| {
+            author.kind.as_deref() == Some("admin")
+                && author.id.as_ref().is_some_and(|id| id.as_str() == admin_id)
+        })
+    }
 }
 
 /// A model that an [`Item`] may hold, so handlers can ask for it by type.
@@ -623,6 +659,54 @@ from_item!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_part_says_whose_echo_a_notification_is() {
+        let item = |topic, json: Value| Item::from_object(topic, object(json)).expect("an item");
+        let admin = |id: &str| serde_json::json!({"type": "admin", "id": id});
+        let conversation = item(
+            Topic::ConversationAdminReplied,
+            serde_json::json!({
+                "type": "conversation", "id": "1",
+                "source": {"author": {"type": "user", "id": "u1"}},
+                "conversation_parts": {"conversation_parts": [
+                    {"id": "p2", "created_at": 1700000005, "author": admin("991")},
+                    {"id": "p1", "created_at": 1700000001, "author": {"type": "user", "id": "u1"}},
+                ]},
+            }),
+        );
+        assert!(conversation.authored_by_admin("991"));
+        assert!(!conversation.authored_by_admin("7"));
+        // A user's id that equals the admin's is not the admin.
+        let by_user = item(
+            Topic::ConversationUserReplied,
+            serde_json::json!({"conversation_parts": {"conversation_parts": [
+                {"created_at": 5, "author": {"type": "user", "id": "991"}}]}}),
+        );
+        assert!(!by_user.authored_by_admin("991"));
+        // Parts of one second: the last listed is the newest.
+        let same_second = item(
+            Topic::ConversationAdminNoted,
+            serde_json::json!({"conversation_parts": {"conversation_parts": [
+                {"created_at": 5, "author": admin("7")},
+                {"created_at": 5, "author": admin("991")}]}}),
+        );
+        assert!(same_second.authored_by_admin("991"));
+        // No parts: the message that started it.
+        let started = item(
+            Topic::ConversationAdminSingleCreated,
+            serde_json::json!({"source": {"author": admin("991")},
+                               "conversation_parts": {"conversation_parts": []}}),
+        );
+        assert!(started.authored_by_admin("991"));
+        let ticket_reply = item(
+            Topic::TicketAdminReplied,
+            serde_json::json!({"ticket": {"id": "5"}, "ticket_part": {"author": admin("991")}}),
+        );
+        assert!(ticket_reply.authored_by_admin("991"));
+        let contact = item(Topic::ContactUserCreated, serde_json::json!({"id": "c"}));
+        assert_eq!(contact.newest_part_author(), None);
+    }
 
     #[test]
     fn ids_and_timestamps_in_every_form_intercom_uses() {

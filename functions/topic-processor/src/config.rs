@@ -35,6 +35,8 @@ pub struct Config {
     /// Whether notifications older than one already processed about the
     /// same object are told apart (`tag`) or not handled (`skip`).
     pub freshness: FreshnessMode,
+    /// Intercom's API for handlers (`INTERCOM_*`, `OWN_ACTIONS`).
+    pub intercom: intercom_api::ApiSettings,
 }
 
 /// `FRESHNESS`: what happens to a notification older than one already
@@ -189,7 +191,10 @@ impl Config {
                 "{FRESHNESS} is set but {IDEMPOTENCY_TABLE} is not: freshness keeps each object's newest notification in the idempotency table"
             )));
         }
+        let intercom = intercom_api::ApiSettings::from_lookup(&var)
+            .map_err(|e| ConfigError(e.trim_start_matches("invalid configuration: ").to_owned()))?;
         Ok(Self {
+            intercom,
             concurrency: usize::try_from(number(RECORD_CONCURRENCY, 8, 1..=1000)?).unwrap_or(8),
             deadline_margin: Duration::from_millis(number(DEADLINE_MARGIN_MS, 1500, 0..=60_000)?),
             idempotency,
@@ -225,6 +230,13 @@ mod tests {
                 event_bus: None,
                 archive: None,
                 freshness: FreshnessMode::Off,
+                intercom: intercom_api::ApiSettings {
+                    token: intercom_api::TokenSource::None,
+                    base_url: "https://api.intercom.io".into(),
+                    version: intercom_api::API_VERSION.into(),
+                    admin_id: None,
+                    own_actions: intercom_api::OwnActions::Deliver,
+                },
             }
         );
         for (vars, variable) in [
@@ -245,6 +257,8 @@ mod tests {
             (vec![(FRESHNESS, "newest")], FRESHNESS),
             (vec![(FRESHNESS, "tag")], IDEMPOTENCY_TABLE),
             (vec![(FRESHNESS, "skip")], FRESHNESS),
+            (vec![("INTERCOM_REGION", "mars")], "INTERCOM_REGION"),
+            (vec![("OWN_ACTIONS", "skip")], "OWN_ACTIONS"),
         ] {
             let err = config(&vars).expect_err(variable);
             assert!(err.to_string().contains(variable), "{err}");

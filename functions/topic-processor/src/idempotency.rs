@@ -39,7 +39,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use intercom_webhook::dispatch::BoxFuture;
+use intercom_webhook::dispatch::{BoxFuture, Recorded, StepLog};
 use intercom_webhook::envelope::body_sha256;
 
 use crate::notification::Notification;
@@ -57,6 +57,10 @@ pub mod attribute {
     pub const NEWEST_CREATED_AT: &str = "newest_created_at";
     /// An object's item: the newest notification's id.
     pub const NEWEST_NOTIFICATION_ID: &str = "newest_notification_id";
+    /// A step's item (`Event::once`): the step's result, as JSON.
+    pub const STEP_RESULT: &str = "step_result";
+    /// A step's item: the step ran, its result was too large to keep.
+    pub const STEP_TOO_LARGE: &str = "step_too_large";
 }
 
 /// `status` of a lock being worked on.
@@ -143,6 +147,16 @@ pub trait Store: Send + Sync {
         newest: Newest,
         now_ms: i64,
     ) -> BoxFuture<Result<Option<Newest>, StoreError>>;
+    /// The record of the step item `id`, unless it expired by `now_s`
+    /// (epoch seconds).
+    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>>;
+    /// Writes the step item `id`, kept until `expiration` (epoch seconds).
+    fn record_step(
+        &self,
+        id: String,
+        recorded: Recorded,
+        expiration: i64,
+    ) -> BoxFuture<Result<(), StoreError>>;
 }
 
 /// Why a record may not run its effects now.
@@ -258,6 +272,50 @@ impl Idempotency {
             .release(lock.key.clone(), lock.owner.clone())
             .await
     }
+
+    /// The step log of the notification `lock` is for: its handler's steps
+    /// (`Event::once`), each an item `{key}#step#{name}` of the table,
+    /// remembered as long as a completed notification. They outlive the
+    /// lock, which a failure deletes, so that the retry skips them.
+    pub fn steps(&self, lock: &Lock) -> Arc<dyn StepLog> {
+        Arc::new(RecordSteps {
+            store: Arc::clone(&self.store),
+            key: lock.key.clone(),
+            ttl: self.ttl,
+        })
+    }
+}
+
+/// One notification's steps in the table.
+struct RecordSteps {
+    store: Arc<dyn Store>,
+    key: String,
+    ttl: Duration,
+}
+
+impl RecordSteps {
+    fn id(&self, name: &str) -> String {
+        format!("{}#step#{name}", self.key)
+    }
+}
+
+impl StepLog for RecordSteps {
+    fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>> {
+        let read = self.store.step(self.id(name), millis(since_epoch()) / 1000);
+        Box::pin(async move { read.await.map_err(|e| e.to_string()) })
+    }
+
+    fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()> {
+        let written =
+            self.store
+                .record_step(self.id(name), recorded, expiration(since_epoch(), self.ttl));
+        let name = name.to_owned();
+        Box::pin(async move {
+            if let Err(error) = written.await {
+                tracing::warn!(step = %name, error = %error, "a step ran but could not be recorded; a retry of its record would run it again");
+            }
+        })
+    }
 }
 
 /// The `expiration` (TTL, epoch seconds) of an item written at `now` and
@@ -289,6 +347,7 @@ fn held_by(item: &LockItem, owner: &str) -> bool {
 pub struct MemoryStore {
     items: Mutex<HashMap<String, LockItem>>,
     objects: Mutex<HashMap<String, Newest>>,
+    steps: Mutex<HashMap<String, (Recorded, i64)>>,
 }
 
 impl MemoryStore {
@@ -374,6 +433,28 @@ impl Store for MemoryStore {
         };
         Box::pin(std::future::ready(Ok(newer)))
     }
+
+    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+        let steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+        let found = steps
+            .get(&id)
+            .filter(|(_, expiration)| *expiration >= now_s)
+            .map(|(recorded, _)| recorded.clone());
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn record_step(
+        &self,
+        id: String,
+        recorded: Recorded,
+        expiration: i64,
+    ) -> BoxFuture<Result<(), StoreError>> {
+        self.steps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (recorded, expiration));
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// The idempotency table in DynamoDB (`IDEMPOTENCY_TABLE`, a name or an ARN).
@@ -397,7 +478,7 @@ mod dynamodb {
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
     use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
     use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-    use intercom_webhook::dispatch::BoxFuture;
+    use intercom_webhook::dispatch::{BoxFuture, Recorded};
 
     use super::{
         COMPLETED, DynamoDbStore, Finished, INPROGRESS, LockItem, Newest, Store, StoreError, Taken,
@@ -620,6 +701,67 @@ mod dynamodb {
                         _ => Err(error(e)),
                     },
                 }
+            })
+        }
+
+        fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+            let store = self.clone();
+            Box::pin(async move {
+                // Strongly consistent: a step recorded by the invocation
+                // before must be seen by its retry.
+                let read = store
+                    .client
+                    .get_item()
+                    .table_name(&store.table)
+                    .key(attribute::ID, text(&id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(error)?;
+                let Some(fields) = read.item() else {
+                    return Ok(None);
+                };
+                let expiration = fields
+                    .get(attribute::EXPIRATION)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or(i64::MAX);
+                if expiration < now_s {
+                    return Ok(None);
+                }
+                if let Some(result) = fields
+                    .get(attribute::STEP_RESULT)
+                    .and_then(|v| v.as_s().ok())
+                {
+                    return Ok(Some(Recorded::Result(result.clone())));
+                }
+                Ok(Some(Recorded::TooLarge))
+            })
+        }
+
+        fn record_step(
+            &self,
+            id: String,
+            recorded: Recorded,
+            expiration: i64,
+        ) -> BoxFuture<Result<(), StoreError>> {
+            let store = self.clone();
+            Box::pin(async move {
+                let request = store
+                    .client
+                    .put_item()
+                    .table_name(&store.table)
+                    .item(attribute::ID, text(&id))
+                    .item(attribute::STATUS, text(COMPLETED))
+                    .item(attribute::EXPIRATION, number(expiration));
+                let request = match recorded {
+                    Recorded::Result(json) => request.item(attribute::STEP_RESULT, text(&json)),
+                    Recorded::TooLarge => {
+                        request.item(attribute::STEP_TOO_LARGE, AttributeValue::Bool(true))
+                    }
+                };
+                request.send().await.map_err(error)?;
+                Ok(())
             })
         }
     }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use intercom_api::TokenSource;
 use intercom_webhook::dispatch::Registry;
 use lambda_init::metrics::Metrics;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
@@ -14,6 +15,7 @@ use crate::config::{Config, ConfigError, FreshnessMode};
 use crate::destinations::{Archive, ArchiveStream, Destinations, EventBus};
 use crate::freshness::Freshness;
 use crate::idempotency::{DynamoDbStore, Idempotency, Store};
+use crate::intercom::IntercomApi;
 use crate::payloads::Payloads;
 use crate::processor::Processor;
 use crate::sdk::sdk_config;
@@ -22,7 +24,9 @@ use crate::{Invocation, batch};
 /// Builds the processor from the environment: `Processor::new(registry)`,
 /// with `IDEMPOTENCY_TABLE` its DynamoDB store (and with `FRESHNESS` its
 /// check, in the same table), and with `EVENT_BUS_NAME` and
-/// `ARCHIVE_BUCKET` (and `ARCHIVE_STREAM`) its destinations; the clients share one SDK
+/// `ARCHIVE_BUCKET` (and `ARCHIVE_STREAM`) its destinations, and with an
+/// Intercom access token (or `INTERCOM_ADMIN_ID`) its Intercom API
+/// ([`IntercomApi`]); the clients share one SDK
 /// configuration, loaded only when one of them is configured (otherwise
 /// the payload reader loads it at the first pointer, if one ever comes).
 pub async fn processor_from_env(
@@ -30,10 +34,17 @@ pub async fn processor_from_env(
     config: &Config,
 ) -> Result<Processor, ConfigError> {
     let mut processor = Processor::new(registry);
-    if config.idempotency.is_none() && config.event_bus.is_none() && config.archive.is_none() {
+    let token_in_secret = matches!(config.intercom.token, TokenSource::Secret(_));
+    if config.idempotency.is_none()
+        && config.event_bus.is_none()
+        && config.archive.is_none()
+        && !token_in_secret
+    {
+        processor.intercom = IntercomApi::from_settings(&config.intercom, None).await?;
         return Ok(processor);
     }
     let sdk = sdk_config().await;
+    processor.intercom = IntercomApi::from_settings(&config.intercom, Some(&sdk)).await?;
     processor.payloads = Payloads::new(Some(sdk.clone()));
     if let Some(idempotency) = &config.idempotency {
         let store: Arc<dyn Store> = Arc::new(DynamoDbStore::new(

@@ -15,6 +15,7 @@ pub mod destinations;
 pub mod freshness;
 pub mod handlers;
 pub mod idempotency;
+pub mod intercom;
 pub mod lambda;
 pub mod notification;
 pub mod payloads;

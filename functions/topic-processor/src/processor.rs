@@ -22,7 +22,9 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use intercom_webhook::dispatch::{Failure, Meta, Outcome, Registry, Superseded};
+use std::sync::Arc;
+
+use intercom_webhook::dispatch::{Context, Failure, Meta, Outcome, Registry, StepLog, Superseded};
 use intercom_webhook::models::Item;
 use intercom_webhook::queue_message::{self, attribute};
 use tokio::time::{Instant, timeout_at};
@@ -31,6 +33,7 @@ use crate::config::FreshnessMode;
 use crate::destinations::{Destinations, Plan};
 use crate::freshness::Freshness;
 use crate::idempotency::{Finished, Idempotency, Lock, Refusal};
+use crate::intercom::IntercomApi;
 use crate::notification::{Notification, message_attribute};
 use crate::payloads::Payloads;
 use crate::{Invocation, epoch_ms, telemetry};
@@ -97,6 +100,9 @@ pub struct Processor {
     pub payloads: Payloads,
     /// `None`: freshness is off (`FRESHNESS` unset or `off`).
     pub freshness: Option<Freshness>,
+    /// Intercom's API for handlers, and the own-actions rule; `None`
+    /// without a token or `INTERCOM_ADMIN_ID`.
+    pub intercom: Option<IntercomApi>,
 }
 
 impl Processor {
@@ -108,6 +114,7 @@ impl Processor {
             destinations: Destinations::default(),
             payloads: Payloads::default(),
             freshness: None,
+            intercom: None,
         }
     }
 
@@ -179,7 +186,7 @@ impl Processor {
         let effects_deadline = self.effects_deadline(invocation);
         let Some(idempotency) = &self.idempotency else {
             let outcome = self
-                .effects(notification, item, plan, None, effects_deadline)
+                .effects(notification, item, plan, None, effects_deadline, None)
                 .await;
             return (outcome, None);
         };
@@ -202,6 +209,7 @@ impl Processor {
                         plan,
                         superseded.clone(),
                         effects_deadline,
+                        Some(idempotency.steps(&lock)),
                     )
                     .await;
                 (outcome, superseded)
@@ -234,7 +242,10 @@ impl Processor {
     /// With a destination configured a topic without a handler is
     /// `processed` once delivered. A stale notification (`superseded`)
     /// reaches its handler under `FRESHNESS=tag`, which can tell from its
-    /// meta, and only the destinations under `skip` (outcome `stale`).
+    /// meta, and only the destinations under `skip` (outcome `stale`); so
+    /// does the echo of the app's own action under `OWN_ACTIONS=skip`
+    /// (outcome `own_action`). The handler's event carries Intercom's
+    /// client and `steps`, the notification's step log.
     async fn effects(
         &self,
         notification: &Notification,
@@ -242,6 +253,7 @@ impl Processor {
         plan: Plan,
         superseded: Option<Superseded>,
         deadline: Instant,
+        steps: Option<Arc<dyn StepLog>>,
     ) -> Outcome {
         let skipped = superseded.is_some()
             && self
@@ -254,10 +266,23 @@ impl Processor {
         };
         let handled = async {
             if skipped {
-                Outcome::Stale
-            } else {
-                self.handle(item, meta).await
+                return Outcome::Stale;
             }
+            let mut context = Context::default();
+            if let Some(api) = &self.intercom {
+                match api.is_own_action(&item, deadline).await {
+                    Ok(true) => return Outcome::OwnAction,
+                    Ok(false) => {}
+                    Err(failure) => return Outcome::Failed(failure),
+                }
+                if let Some(intercom) = api.for_record(deadline) {
+                    context = context.with_service(intercom);
+                }
+            }
+            if let Some(steps) = steps {
+                context = context.with_steps(steps);
+            }
+            self.handle(item, meta, context).await
         };
         let delivered = self.destinations.deliver(plan, notification);
         match timeout_at(deadline, async { tokio::join!(handled, delivered) }).await {
@@ -269,10 +294,10 @@ impl Processor {
     }
 
     /// Runs the topic's handler, timing it.
-    async fn handle(&self, item: Item, meta: Meta) -> Outcome {
+    async fn handle(&self, item: Item, meta: Meta, context: Context) -> Outcome {
         let started = Instant::now();
         let topic = meta.topic_name.clone();
-        let outcome = self.registry.dispatch(item, meta).await;
+        let outcome = self.registry.dispatch_with(item, meta, context).await;
         // `unhandled` is the one outcome no handler ran for.
         if outcome != Outcome::Unhandled {
             telemetry::handler_time(&topic, started.elapsed());
