@@ -64,6 +64,8 @@ pub struct Call {
     /// The operation it matched (`operationId`), if any.
     pub operation: Option<String>,
     pub body: Option<Value>,
+    /// The bearer token it carried.
+    pub token: Option<String>,
     /// The answer's status.
     pub status: u16,
     /// Why the description refuses it.
@@ -257,7 +259,17 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             (code, error_list(code, "parameter_invalid", why))
         }
         (None, _, Some(Fault::Hang)) => {
-            record(state, &parts.method, &path, &query, &found, parsed, 0, None);
+            record(
+                state,
+                &parts.method,
+                &path,
+                &query,
+                &headers,
+                &found,
+                parsed,
+                0,
+                None,
+            );
             std::future::pending::<()>().await;
             unreachable!("pending never ends")
         }
@@ -303,6 +315,7 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         &parts.method,
         &path,
         &query,
+        &headers,
         &found,
         parsed,
         status,
@@ -317,6 +330,7 @@ fn record(
     method: &hyper::Method,
     path: &str,
     query: &str,
+    headers: &HashMap<String, String>,
     found: &Option<(String, &'static Value)>,
     body: Option<Value>,
     status: u16,
@@ -333,6 +347,10 @@ fn record(
             .as_ref()
             .and_then(|(_, op)| op["operationId"].as_str().map(str::to_owned)),
         body,
+        token: headers
+            .get("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned),
         status,
         violation,
         at: SystemTime::now(),

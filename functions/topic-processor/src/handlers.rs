@@ -4,8 +4,12 @@
 //! (`Event<Conversation>`, `Event<Ticket>`, …, or `Event<Item>` for any) and
 //! returns `Ok(())`, or a [`HandlerError`] saying whether a retry could help.
 //! Topics without a handler are acknowledged as `unhandled` and logged.
-//! The examples below only log; replace them with calls to your systems.
+//! The examples below log; the first also acts in Intercom when an access
+//! token is configured (`event.intercom()`), each action a step that runs
+//! once per notification (`event.once`), however often SQS retries it.
+//! Replace them with calls to your systems.
 
+use intercom_api::WithIntercom as _;
 use intercom_webhook::dispatch::{Event, HandlerError, Registry};
 use intercom_webhook::models::{Contact, Conversation, Ticket, TicketWithPart};
 use intercom_webhook::topic::{Family, Topic};
@@ -14,12 +18,39 @@ use intercom_webhook::topic::{Family, Topic};
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
     registry
-        // When a user starts a conversation, do X.
+        // When a user starts a conversation that mentions a refund, tag it
+        // `refund` and leave teammates a note. Each action is a step: if the
+        // note fails and SQS retries the record, the tag is not sent again.
+        // The note comes back as `conversation.admin.noted`, written by this
+        // app's admin: the processor knows its own echo (`own_action`) and
+        // hands it to no handler.
         .on(Topic::ConversationUserCreated, |event: Event<Conversation>| async move {
-            let conversation = event.item;
-            let id = conversation.id.map(|id| id.0).unwrap_or_default();
-            let message_length = conversation.source.and_then(|s| s.body).map_or(0, |b| b.len());
-            tracing::info!(conversation_id = %id, message_length, "new conversation from a user");
+            let conversation = &event.item;
+            let id = conversation.id.as_ref().map(|id| id.0.clone()).unwrap_or_default();
+            let message = conversation.source.as_ref().and_then(|s| s.body.as_deref()).unwrap_or_default();
+            tracing::info!(conversation_id = %id, message_length = message.len(), "new conversation from a user");
+            if !mentions_refund(message) {
+                return Ok(());
+            }
+            let Some(intercom) = event.intercom() else {
+                tracing::info!(conversation_id = %id, "mentions a refund: would tag it `refund` and leave a note (no Intercom access token configured)");
+                return Ok(());
+            };
+            event
+                .once("tag-refund", || async {
+                    let tag = intercom.create_tag(REFUND_TAG).await?;
+                    let tag_id = tag.id.ok_or_else(|| HandlerError::permanent("intercom made a tag without an id"))?;
+                    intercom.tag_conversation(&id, tag_id.as_str()).await?;
+                    Ok(())
+                })
+                .await?;
+            event
+                .once("note-refund", || async {
+                    intercom.note(&id, "<p>Refund request: see the refund policy before replying.</p>").await?;
+                    Ok(())
+                })
+                .await?;
+            tracing::info!(conversation_id = %id, "tagged `refund` and noted");
             Ok(())
         })
         .on(Topic::ContactUserCreated, |event: Event<Contact>| async move {
@@ -63,4 +94,12 @@ pub fn registry() -> Registry {
             Ok(())
         });
     registry
+}
+
+/// The tag the refund example puts on conversations.
+pub const REFUND_TAG: &str = "refund";
+
+/// Whether a message (HTML) mentions a refund.
+pub fn mentions_refund(message: &str) -> bool {
+    message.to_lowercase().contains("refund")
 }
