@@ -378,10 +378,10 @@ class TemplateKnowsAws(unittest.TestCase):
 
         more = load()
         statement = more["Resources"]["ProcessorFunction"]["Properties"]["Policies"][1]["Fn::If"][1]
-        statement["Statement"][0]["Action"].append("dynamodb:GetItem")
+        statement["Statement"][0]["Action"].append("dynamodb:Scan")
         self.assertEqual(
             role_problems(more, seen),
-            ["ProcessorFunction grants dynamodb:GetItem, which its code was never seen calling"],
+            ["ProcessorFunction grants dynamodb:Scan, which its code was never seen calling"],
         )
         fewer = dict(seen, **{"webhook-receiver": seen["webhook-receiver"] + ["kms:Decrypt"]})
         self.assertEqual(

@@ -52,6 +52,18 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
         .create_bus_to_queue("intercom", "intercom", &consumer)
         .await;
     let secret = moto.create_client_secret().await;
+    let token = moto
+        .secrets_manager()
+        .await
+        .create_secret()
+        .name("intercom/access-token")
+        .secret_string("tok")
+        .send()
+        .await
+        .expect("the token's secret")
+        .arn
+        .expect("arn");
+    let intercom = intercom_mock::MockIntercom::start().await;
 
     // The receiver: a secret from Secrets Manager, a notification, and one
     // too large for SQS (to the payload bucket).
@@ -72,9 +84,16 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
     let mut large: serde_json::Value =
         serde_json::from_slice(&samples::conversation_of(MAX_MESSAGE_BYTES + 100)).expect("json");
     large["data"]["item"]["id"] = "a-long-conversation".into();
+    // A reply in another conversation, whose handler calls Intercom in a step.
+    let mut other: serde_json::Value =
+        serde_json::from_slice(&samples::sample_body(Topic::ConversationUserReplied))
+            .expect("json");
+    other["id"] = "notif_another_reply".into();
+    other["data"]["item"]["id"] = "another-conversation".into();
     let bodies = [
         samples::sample_body(Topic::ConversationUserReplied),
         serde_json::to_vec(&large).expect("json"),
+        serde_json::to_vec(&other).expect("json"),
     ];
     assert!(bodies[1].len() > MAX_MESSAGE_BYTES);
     for body in &bodies {
@@ -82,19 +101,20 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
         assert_eq!(receiver.invoke(&event).await["statusCode"], 202);
     }
     let messages = moto.drain(&queue).await;
-    assert_eq!(messages.len(), 2);
+    assert_eq!(messages.len(), 3);
 
     // The processor wired as deployed, every feature on: the pointer read
     // back, the archive (the stream layout, and an object for the body too
-    // large for the bus), the bus, idempotency and freshness; one handler
-    // panics, so its lock is released.
+    // large for the bus), the bus, idempotency and freshness, Intercom's
+    // token from Secrets Manager and a handler's step; one handler panics,
+    // so its lock is released.
     let replied = messages
         .iter()
         .find(|m| {
             m.message_attributes()
-                .and_then(|a| a.get("topic"))
+                .and_then(|a| a.get("notification_id"))
                 .and_then(|t| t.string_value())
-                == Some(Topic::ConversationUserReplied.name())
+                == Some("notif_sample_conversation_user_replied")
         })
         .and_then(|m| m.message_id())
         .expect("the reply's message")
@@ -111,6 +131,8 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
             ("ARCHIVE_BUCKET", archive),
             ("ARCHIVE_STREAM", stream),
             ("PANIC_ON_MESSAGE", replied.clone()),
+            ("INTERCOM_ACCESS_TOKEN_ARN", token),
+            ("INTERCOM_API_URL", intercom.url.clone()),
         ],
     )
     .await;
@@ -122,6 +144,13 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
         "only the panicking record fails"
     );
 
+    assert_eq!(
+        intercom.paths(),
+        // The replies' newest part is an admin's: which admin is the app?
+        ["GET /me", "GET /conversations/another-conversation"],
+        "the step called Intercom"
+    );
+    assert_eq!(intercom.violations(), Vec::<String>::new());
     let seen = aws.actions();
     let granted = granted();
     for function in ["webhook-receiver", "topic-processor"] {

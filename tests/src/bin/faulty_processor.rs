@@ -3,13 +3,15 @@
 //! - `conversation.user.created` logs "slow handler started", sleeps
 //!   `SLOW_HANDLER_MS` (default 10,000), then logs "slow handler finished";
 //! - `conversation.user.replied` panics for the record whose message id is
-//!   `PANIC_ON_MESSAGE` (`*`: every record), and otherwise logs "replied
-//!   handler ran";
+//!   `PANIC_ON_MESSAGE` (`*`: every record), and otherwise, with an
+//!   Intercom token configured, fetches the conversation in a step
+//!   (`Event::once`), then logs "replied handler ran";
 //!
 //! every other topic is unhandled.
 
 use std::time::Duration;
 
+use intercom_api::WithIntercom as _;
 use intercom_webhook::dispatch::{Event, Registry};
 use intercom_webhook::models::Item;
 use intercom_webhook::topic::Topic;
@@ -40,6 +42,20 @@ async fn main() -> Result<(), Error> {
                     let reply: Option<&str> = std::hint::black_box(None);
                     let text = reply.expect("a reply with a body");
                     tracing::info!(text, "unreachable");
+                }
+                if let Some(intercom) = event.intercom() {
+                    let id = match &event.item {
+                        Item::Conversation(conversation) => conversation.id.clone(),
+                        _ => None,
+                    }
+                    .map(|id| id.0)
+                    .unwrap_or_default();
+                    event
+                        .once("fetch", || async {
+                            intercom.conversation(&id).await?;
+                            Ok(())
+                        })
+                        .await?;
                 }
                 tracing::info!(message_id = %event.meta.message_id, "replied handler ran");
                 Ok(())
