@@ -24,10 +24,15 @@ struct Serve {
 
 impl Serve {
     async fn start(env: &[(&str, String)]) -> Self {
+        Self::start_with(&[], env).await
+    }
+
+    async fn start_with(args: &[&str], env: &[(&str, String)]) -> Self {
         let port = moto::free_port();
         let mut command = Command::new(binary("intercom-dev"));
         command
             .args(["serve", "--port", &port.to_string()])
+            .args(args)
             .env_remove("QUEUE_URL")
             .env_remove("INTERCOM_CLIENT_SECRET")
             .stdout(Stdio::piped())
@@ -596,4 +601,89 @@ async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_
     let (ok, report) = check_stack(&moto, &cloudwatch, &["--stack", "no-such-stack"]).await;
     assert!(!ok, "{report}");
     assert!(report.contains("reading stack no-such-stack"), "{report}");
+}
+
+/// `intercom-dev serve --intercom-mock`: the shipped refund example's calls
+/// go to a local mock of Intercom's API and each is printed, checked
+/// against Intercom's description; without the flag the handler only says
+/// what it would do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_the_intercom_mock_prints_each_call_a_handler_makes() {
+    let mut notification: serde_json::Value =
+        serde_json::from_slice(&pipeline_tests::samples::sample_body(
+            intercom_webhook::topic::Topic::ConversationUserCreated,
+        ))
+        .expect("json");
+    notification["data"]["item"]["source"]["body"] = "<p>I would like a refund</p>".into();
+    let conversation = notification["data"]["item"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let file = std::env::temp_dir().join(format!("refund-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_vec(&notification).expect("json")).expect("write");
+    let file = file.to_string_lossy().into_owned();
+
+    let serve = Serve::start_with(&["--intercom-mock"], &[]).await;
+    assert!(
+        serve
+            .lines()
+            .iter()
+            .any(|l| l.contains("intercom api:  a local mock at http://127.0.0.1:")),
+        "{:?}",
+        serve.lines()
+    );
+    let (ok, output) = send(&serve.url, &["--file", &file]).await;
+    assert!(ok, "{output}");
+    assert!(
+        serve
+            .wait_for("✓ processed  conversation.user.created", 1)
+            .await,
+        "{:?}",
+        serve.lines()
+    );
+    let calls: Vec<String> = serve
+        .lines()
+        .into_iter()
+        .filter(|l| is_intercom_call(l))
+        .collect();
+    let expected = [
+        "✓ intercom POST /tags → 200".to_owned(),
+        "✓ intercom GET /me → 200".to_owned(),
+        format!("✓ intercom POST /conversations/{conversation}/tags → 200"),
+        format!("✓ intercom POST /conversations/{conversation}/reply → 200"),
+    ];
+    assert_eq!(calls.len(), expected.len(), "{calls:?}");
+    for (line, start) in calls.iter().zip(&expected) {
+        assert!(
+            line.trim_start().starts_with(start.as_str()),
+            "{line} vs {start}"
+        );
+    }
+    assert!(calls[3].contains(r#""message_type":"note""#), "{calls:?}");
+    drop(serve);
+
+    let serve = Serve::start(&[]).await;
+    assert!(
+        serve
+            .lines()
+            .iter()
+            .any(|l| l.contains("intercom api:  none"))
+    );
+    let (ok, output) = send(&serve.url, &["--file", &file]).await;
+    assert!(ok, "{output}");
+    assert!(
+        serve
+            .wait_for("✓ processed  conversation.user.created", 1)
+            .await,
+        "{:?}",
+        serve.lines()
+    );
+    assert!(!serve.lines().iter().any(|l| is_intercom_call(l)));
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Whether `line` is `serve`'s line for a call to Intercom.
+fn is_intercom_call(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("✓ intercom ") || line.starts_with("✗ intercom ")
 }

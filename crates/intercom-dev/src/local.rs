@@ -24,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use intercom_fixtures::sqs;
+use intercom_mock::{Call, MockIntercom};
 use intercom_webhook::dispatch::Outcome;
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{self, QueueMessage, attribute};
@@ -72,6 +73,9 @@ pub struct ServeOptions {
     pub secret: String,
     /// An SQS queue to use instead of the embedded one.
     pub queue_url: Option<String>,
+    /// Point handlers at a local mock of Intercom's API, and print each
+    /// call they make.
+    pub intercom_mock: bool,
 }
 
 fn say(line: &str) {
@@ -86,7 +90,9 @@ fn say(line: &str) {
 /// checked: in the DynamoDB table `IDEMPOTENCY_TABLE` names, or in memory
 /// for as long as `serve` runs. Freshness is `FRESHNESS`, `tag` when unset,
 /// so that an out-of-order notification shows.
-async fn local_processor() -> Result<Processor, Box<dyn std::error::Error + Send + Sync>> {
+async fn local_processor(
+    intercom_mock: Option<&str>,
+) -> Result<Processor, Box<dyn std::error::Error + Send + Sync>> {
     let registry = topic_processor::handlers::registry();
     let freshness = match std::env::var(topic_processor::config::FRESHNESS) {
         Ok(mode) => FreshnessMode::parse(Some(&mode))?,
@@ -97,6 +103,11 @@ async fn local_processor() -> Result<Processor, Box<dyn std::error::Error + Send
         topic_processor::config::FUNCTION_NAME => Some("intercom-dev".to_owned()),
         topic_processor::config::FRESHNESS if with_table => Some(freshness.name().to_owned()),
         topic_processor::config::FRESHNESS => None,
+        "INTERCOM_ACCESS_TOKEN" if intercom_mock.is_some() => Some("intercom-dev".to_owned()),
+        "INTERCOM_ACCESS_TOKEN_ARN" if intercom_mock.is_some() => None,
+        "INTERCOM_API_URL" => intercom_mock
+            .map(str::to_owned)
+            .or_else(|| std::env::var("INTERCOM_API_URL").ok()),
         other => std::env::var(other).ok(),
     })?;
     let processor = topic_processor::lambda::processor_from_env(registry, &config).await?;
@@ -127,7 +138,16 @@ fn local_invocation(request_id: &str) -> Invocation {
 pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let verifier =
         Verifier::from_comma_separated(&options.secret).map_err(|e| format!("--secret: {e}"))?;
-    let processor = Arc::new(local_processor().await?);
+    // Kept for as long as `serve` runs.
+    let mock = match options.intercom_mock {
+        true => {
+            let mock = MockIntercom::start().await;
+            mock.on_call(|call| say(&intercom_call_line(call)));
+            Some(mock)
+        }
+        false => None,
+    };
+    let processor = Arc::new(local_processor(mock.as_ref().map(|m| m.url.as_str())).await?);
     let (queue, mode) = match &options.queue_url {
         Some(url) => {
             let sdk = webhook_receiver::queue::sdk_config().await;
@@ -176,6 +196,19 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
             .freshness
             .as_ref()
             .map_or("off", |freshness| freshness.mode.name())
+    ));
+    say(&format!(
+        "  intercom api:  {}",
+        match (&mock, processor.intercom.is_some()) {
+            (Some(mock), _) => format!(
+                "a local mock at {} (each request checked against Intercom's OpenAPI description; handlers' calls printed)",
+                mock.url
+            ),
+            (None, true) => "Intercom itself (INTERCOM_ACCESS_TOKEN)".to_owned(),
+            (None, false) =>
+                "none: handlers only log what they would do (--intercom-mock to try their calls)"
+                    .to_owned(),
+        }
     ));
     say(
         "  send a sample: intercom-dev send --url http://ADDRESS/webhook conversation.user.created"
@@ -421,4 +454,21 @@ async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, processor: Arc
             }
         }
     }
+}
+
+/// The line `serve` prints for a handler's call to the mock.
+fn intercom_call_line(call: &Call) -> String {
+    let (mark, why) = match &call.violation {
+        None => ("✓", String::new()),
+        Some(why) => ("✗", format!(" (Intercom's description refuses it: {why})")),
+    };
+    let body = call
+        .body
+        .as_ref()
+        .map(|b| format!(" {b}"))
+        .unwrap_or_default();
+    format!(
+        "  {mark} intercom {} {} → {}{why}{body}",
+        call.method, call.path, call.status
+    )
 }

@@ -37,6 +37,11 @@ enum Command {
         /// An SQS queue URL to use instead of the embedded queue.
         #[arg(long, env = "QUEUE_URL")]
         queue_url: Option<String>,
+        /// Point handlers' Intercom client at a local mock of Intercom's API
+        /// (every request checked against Intercom's OpenAPI description,
+        /// answered with its examples) and print each call they make.
+        #[arg(long)]
+        intercom_mock: bool,
     },
     /// Print the X-Hub-Signature of a body (a file, or standard input).
     Sign {
@@ -315,6 +320,7 @@ fn main() -> ExitCode {
             port,
             secret,
             queue_url,
+            intercom_mock,
         } => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -324,6 +330,7 @@ fn main() -> ExitCode {
                 port,
                 secret,
                 queue_url,
+                intercom_mock,
             })) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e.to_string()),
