@@ -62,20 +62,41 @@ struct Inner {
     limit: Mutex<RateLimit>,
     /// `INTERCOM_ADMIN_ID`, or `GET /me`'s id once asked.
     admin_id: tokio::sync::OnceCell<String>,
-    http: HyperClient<Connector, Full<Bytes>>,
+    /// Built at the first call: loading the system's CA roots is a cold
+    /// start's cost only for processes that call Intercom.
+    http: std::sync::OnceLock<Result<HyperClient<Connector, Full<Bytes>>, String>>,
 }
 
 impl Client {
     /// A client for `settings`'s server calling with `token`; `refresher`
-    /// reads the token again after a 401. Loads the system's CA roots for
-    /// an `https` server.
+    /// reads the token again after a 401. Nothing is loaded or connected
+    /// until the first call.
     pub fn new(
         settings: &ApiSettings,
         token: Token,
         refresher: Option<Arc<dyn TokenRefresh>>,
     ) -> Result<Self, String> {
-        let connector = if settings.base_url.starts_with("http://") {
-            // A local mock: no TLS, so no roots to load.
+        let admin_id = tokio::sync::OnceCell::new_with(settings.admin_id.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                base_url: settings.base_url.clone(),
+                version: HeaderValue::from_str(&settings.version)
+                    .map_err(|_| "INTERCOM_API_VERSION is not a header value".to_owned())?,
+                token: RwLock::new(token),
+                refresher,
+                last_refresh: Mutex::new(None),
+                limit: Mutex::new(RateLimit::default()),
+                admin_id,
+                http: std::sync::OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The HTTP client: for a local mock (`http://`) without TLS, so
+    /// without roots to load; for Intercom itself over TLS, trusting the
+    /// system's roots.
+    fn http_client(base_url: &str) -> Result<HyperClient<Connector, Full<Bytes>>, String> {
+        let connector = if base_url.starts_with("http://") {
             let config = rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))
@@ -96,20 +117,7 @@ impl Client {
                 .enable_http1()
                 .build()
         };
-        let admin_id = tokio::sync::OnceCell::new_with(settings.admin_id.clone());
-        Ok(Self {
-            inner: Arc::new(Inner {
-                base_url: settings.base_url.clone(),
-                version: HeaderValue::from_str(&settings.version)
-                    .map_err(|_| "INTERCOM_API_VERSION is not a header value".to_owned())?,
-                token: RwLock::new(token),
-                refresher,
-                last_refresh: Mutex::new(None),
-                limit: Mutex::new(RateLimit::default()),
-                admin_id,
-                http: HyperClient::builder(TokioExecutor::new()).build(connector),
-            }),
-        })
+        Ok(HyperClient::builder(TokioExecutor::new()).build(connector))
     }
 
     /// A handle for one record: every call through it ends by `deadline`.
@@ -211,12 +219,13 @@ impl Intercom {
             let request = request
                 .body(Full::new(body.clone().unwrap_or_default()))
                 .map_err(|e| ApiError::Transport(format!("{uri}: {e}")))?;
+            let http = inner
+                .http
+                .get_or_init(|| Client::http_client(&inner.base_url))
+                .as_ref()
+                .map_err(|e| ApiError::Transport(e.clone()))?;
             let sent = async {
-                let response = inner
-                    .http
-                    .request(request)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let response = http.request(request).await.map_err(|e| e.to_string())?;
                 let (parts, body) = response.into_parts();
                 let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
                 Ok::<_, String>((parts, body))
