@@ -21,6 +21,11 @@
 //!   does what AWS documents: every message of the source queue to the
 //!   destination, body, attributes and FIFO group kept, then reports the
 //!   task `COMPLETED` with the number moved.
+//! - **An eventually consistent `GetItem` may miss a write made moments
+//!   ago** (a strongly consistent one, `ConsistentRead: true`, may not);
+//!   moto's reads always see every write. The proxy answers an eventually
+//!   consistent `GetItem` with the worst AWS allows for an item just
+//!   written: no item.
 //! - **EventBridge takes at most 1 MB of entries in one `PutEvents`**,
 //!   counted as AWS counts them (`Time` 14 bytes, `Source`, `DetailType`,
 //!   `Detail` and each of `Resources` in UTF-8); moto takes any size. Over
@@ -418,6 +423,15 @@ impl Rules {
                 self.send_message(parts, body, upstream).await
             }
             "AmazonSQS.StartMessageMoveTask" => self.move_messages(&body, upstream).await,
+            // An eventually consistent read may miss a write made moments
+            // ago; moto's never does. Such a read gets the worst AWS
+            // allows for an item just written: no item.
+            "DynamoDB_20120810.GetItem"
+                if serde_json::from_slice::<Value>(&body).unwrap_or_default()["ConsistentRead"]
+                    != Value::Bool(true) =>
+            {
+                json_answer(&json!({}))
+            }
             "Firehose_20150804.CreateDeliveryStream" => {
                 let request: Value = serde_json::from_slice(&body).unwrap_or_default();
                 let stream = Stream::of(&request);

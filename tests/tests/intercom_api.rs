@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use intercom_mock::{Fault, MockIntercom};
 use intercom_webhook::topic::Topic;
+use pipeline_tests::aws_rules::AwsRules;
 use pipeline_tests::function::Function;
 use pipeline_tests::moto::Moto;
 use pipeline_tests::samples;
@@ -79,27 +80,33 @@ async fn outcomes(processor: &Function, count: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn processor(
-    moto: &Moto,
+/// The release processor with the refund example, a token and `table`,
+/// its AWS calls to `aws` (the AWS rules proxy, or moto itself).
+async fn start_processor(
+    aws: &str,
     mock: &MockIntercom,
     table: &str,
     extra: &[(&str, String)],
 ) -> Function {
     let mut env = vec![
+        ("AWS_ENDPOINT_URL", aws.to_owned()),
         ("IDEMPOTENCY_TABLE", table.to_owned()),
         ("INTERCOM_ACCESS_TOKEN", "tok-inline".to_owned()),
         ("INTERCOM_API_URL", mock.url.clone()),
     ];
     env.extend(extra.iter().cloned());
-    Function::start("topic-processor", Some(moto), &env).await
+    Function::start("topic-processor", None, &env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() {
     let moto = Moto::start().await;
+    // Through the AWS rules: a step's record must be read strongly
+    // consistent, or its retry may not see it.
+    let aws = AwsRules::start(moto.port).await;
     let table = moto.create_idempotency_table("idempotency").await;
     let mock = MockIntercom::start().await;
-    let processor = processor(&moto, &mock, &table, &[]).await;
+    let processor = start_processor(&aws.endpoint(), &mock, &table, &[]).await;
     let (body, conversation) = refund_request("notif_refund_1");
     let note = format!("POST /conversations/{conversation}/reply");
     let tag = format!("POST /conversations/{conversation}/tags");
@@ -156,7 +163,7 @@ async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() 
     );
 
     // A new cold start asks once more, for its first admin-written part only.
-    let fresh = processor_again(&moto, &mock, &table).await;
+    let fresh = start_processor(&aws.endpoint(), &mock, &table, &[]).await;
     let response = fresh
         .invoke(&event(&[
             ("m-4", &noted_by("notif_echo_2", &me)),
@@ -170,16 +177,12 @@ async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() 
     assert_eq!(mock.violations(), Vec::<String>::new());
 }
 
-async fn processor_again(moto: &Moto, mock: &MockIntercom, table: &str) -> Function {
-    processor(moto, mock, table, &[]).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_waited_out_inside_the_deadline_and_past_it_the_record_is_retried() {
     let moto = Moto::start().await;
     let table = moto.create_idempotency_table("idempotency").await;
     let mock = MockIntercom::start().await;
-    let processor = processor(&moto, &mock, &table, &[]).await;
+    let processor = start_processor(&moto.endpoint(), &mock, &table, &[]).await;
 
     mock.then(Fault::RateLimited {
         reset_in: Duration::from_millis(1200),
