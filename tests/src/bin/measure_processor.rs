@@ -113,16 +113,63 @@ async fn main() {
     }
 }
 
-/// Init, peak RSS and size of the processor with nothing configured.
+/// Init, peak RSS and size of the processor with nothing configured; then
+/// its init with an Intercom token, inline and in Secrets Manager (moto
+/// behind a keep-alive proxy: the SDK's load and one read).
 async fn cold(starts: usize) {
+    let (inits, _) = cold_starts(starts, &[]).await;
+    let inline = [("INTERCOM_ACCESS_TOKEN", "tok".to_owned())];
+    let (inline_inits, _) = cold_starts(starts, &inline).await;
+    let moto = Moto::start().await;
+    let proxy = KeepAliveProxy::start_logging(moto.port, true).await;
+    let secret = moto
+        .secrets_manager()
+        .await
+        .create_secret()
+        .name("intercom/access-token")
+        .secret_string("tok")
+        .send()
+        .await
+        .expect("the token's secret")
+        .arn
+        .expect("arn");
+    let in_secret = [
+        ("AWS_ENDPOINT_URL", proxy.endpoint()),
+        ("INTERCOM_ACCESS_TOKEN_ARN", secret),
+    ];
+    let (secret_inits, _) = cold_starts(starts, &in_secret).await;
+    // nginx logs a call after answering it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reads: usize = proxy
+        .calls()
+        .iter()
+        .filter(|(target, _)| target.contains("GetSecretValue"))
+        .map(|(_, count)| count)
+        .sum();
+    say("topic-processor, cold with an Intercom token, medians:");
+    say(&format!(
+        "  none {:.2} ms, inline {:.2} ms, in Secrets Manager {:.2} ms ({reads} reads in {} starts)",
+        median(inits),
+        median(inline_inits),
+        median(secret_inits),
+        starts.max(1)
+    ));
+}
+
+/// `starts` cold starts with `env`, a 10-record batch each: the inits (ms)
+/// and peak RSS (KiB); the first set printed with sizes when `env` is empty.
+async fn cold_starts(starts: usize, env: &[(&str, String)]) -> (Vec<f64>, Vec<u64>) {
     let mut inits = Vec::new();
     let mut rss = Vec::new();
     for n in 0..starts.max(1) {
-        let function = Function::start("topic-processor", None, &[]).await;
+        let function = Function::start("topic-processor", None, env).await;
         run(&function, &batch(n * 10, 10)).await;
         let first_poll = function.api.first_poll().expect("polled");
         inits.push(first_poll.duration_since(function.started).as_secs_f64() * 1000.0);
         rss.push(peak_rss_kib(function.pid().expect("pid")));
+    }
+    if !env.is_empty() {
+        return (inits, rss);
     }
     let binary = binary("topic-processor");
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
@@ -132,17 +179,18 @@ async fn cold(starts: usize) {
     ));
     say(&format!(
         "  init (exec to first poll)   {:>6.2} ms",
-        median(inits)
+        median(inits.clone())
     ));
     say(&format!(
         "  peak RSS after a batch      {:>6.1} MiB",
-        median(rss) as f64 / 1024.0
+        median(rss.clone()) as f64 / 1024.0
     ));
     say(&format!(
         "  binary {:.2} MB, zip {:.2} MB",
         size as f64 / 1e6,
         zipped_size(&binary) as f64 / 1e6
     ));
+    (inits, rss)
 }
 
 /// What the idempotency table adds to a record, and its calls on the wire.
