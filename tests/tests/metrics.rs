@@ -219,9 +219,16 @@ async fn the_receiver_counts_every_answer_of_the_mix_and_carries_each_trace_head
         counted.keys().all(|a| ANSWERS.contains(&a.as_str())),
         "{counted:?}"
     );
-    // One SQS send per queued notification, each timed.
+    // One EMF document per request: the send's time shares its dimensions
+    // with the request's count.
+    assert_eq!(documents.len() as u64, total, "one document per request");
+    // One SQS send per queued notification, each timed, under its answer.
     let sends = emf::values(&documents, "QueueSendTime", &[]);
     assert_eq!(sends.len() as u64, answers["queued"]);
+    assert_eq!(
+        emf::values(&documents, "QueueSendTime", &[("Answer", "queued")]).len() as u64,
+        answers["queued"]
+    );
     assert!(
         sends.iter().all(|ms| *ms > 0.0 && *ms < 3000.0),
         "{sends:?}"
@@ -267,7 +274,16 @@ async fn a_queue_that_does_not_answer_is_counted_and_timed() {
         3
     );
     assert_eq!(emf::count(&documents, "Requests", &[]), 3);
-    assert_eq!(emf::values(&documents, "QueueSendTime", &[]).len(), 3);
+    assert_eq!(
+        emf::values(
+            &documents,
+            "QueueSendTime",
+            &[("Answer", "queue_unavailable")]
+        )
+        .len(),
+        3
+    );
+    assert_eq!(documents.len(), 3, "one document per request");
 }
 
 /// A record as Lambda delivers it, sent under `trace`, with the `topic`

@@ -10,7 +10,8 @@
 //! Metrics (through the `metrics` facade; a no-op unless the binary installed
 //! a recorder): `Requests` by `Answer` ([`answer_name`]: `queued`, `pong`,
 //! `head` or a rejection code), and `QueueSendTime`, the milliseconds of each
-//! SQS send.
+//! SQS send, by the `Answer` of the request it was for (`queued`, `pong`,
+//! `queue_unavailable`): one dimension set, so one EMF document a request.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -139,6 +140,8 @@ struct Noted {
     topic: Option<String>,
     notification_id: Option<String>,
     app_id: Option<String>,
+    /// How long the SQS send took, when one finished.
+    queue_send_ms: Option<f64>,
 }
 
 /// The receiver: configuration, secrets and queue, built once at cold start.
@@ -194,7 +197,13 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             Ok(accepted) => accepted.response(),
             Err(rejection) => rejection.response(),
         };
-        metrics::counter!(REQUESTS_METRIC, ANSWER_DIMENSION => answer_name(&outcome)).increment(1);
+        // Both under the same dimensions, so that one EMF document per
+        // request carries them (a document per dimension set otherwise).
+        let answer = answer_name(&outcome);
+        metrics::counter!(REQUESTS_METRIC, ANSWER_DIMENSION => answer).increment(1);
+        if let Some(ms) = noted.queue_send_ms {
+            metrics::histogram!(QUEUE_SEND_TIME_METRIC, ANSWER_DIMENSION => answer).record(ms);
+        }
         log_request(
             request,
             &noted,
@@ -299,8 +308,7 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             }
             let sending = Instant::now();
             let sent = self.queue.send(&message, trace_header).await;
-            metrics::histogram!(QUEUE_SEND_TIME_METRIC)
-                .record(sending.elapsed().as_secs_f64() * 1000.0);
+            noted.queue_send_ms = Some(sending.elapsed().as_secs_f64() * 1000.0);
             sent
         };
         let deadline = started + ANSWER_BUDGET;
