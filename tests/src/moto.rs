@@ -29,6 +29,25 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// `python3 -m moto.server`, with its request recorder made safe for
+/// concurrent requests: moto's threaded server appends each recorded
+/// request to the file in as many writes as the entry takes (8 KB each),
+/// so two large requests recorded at once interleave into one unreadable
+/// line and both are lost to the count (`metered`). One lock around each
+/// entry keeps them whole.
+const SERVER: &str = "\
+import sys, threading
+from moto.moto_api._internal.recorder.models import Recorder
+lock = threading.Lock()
+record = Recorder._record_request
+def record_whole(self, *args, **kwargs):
+    with lock:
+        return record(self, *args, **kwargs)
+Recorder._record_request = record_whole
+from moto.server import main
+main(sys.argv[1:])
+";
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {
@@ -83,8 +102,8 @@ impl Moto {
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         let child = Command::new(python)
             .args([
-                "-m",
-                "moto.server",
+                "-c",
+                SERVER,
                 "-H",
                 "127.0.0.1",
                 "-p",
