@@ -155,7 +155,7 @@ impl Intercom {
             .admin_id
             .get_or_try_init(|| async {
                 let me: intercom_webhook::models::Admin =
-                    self.call(Method::GET, "/me", None).await?;
+                    self.request(Method::GET, "/me", None).await?;
                 me.id
                     .map(|id| id.0)
                     .ok_or_else(|| ApiError::Decode("GET /me names no admin id".to_owned()))
@@ -167,7 +167,7 @@ impl Intercom {
     /// Any call: `method` on `path` (from the base URL, with its query),
     /// with a JSON `body`, its answer decoded as `T` (`serde_json::Value`
     /// for anything).
-    pub async fn call<T: DeserializeOwned>(
+    pub async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

@@ -11,7 +11,7 @@
 //! - [`ApiError`] says what failed, and whether a retry of the record can
 //!   help (`From<ApiError> for HandlerError`).
 //! - [`operations`] has the calls handlers make most, typed as Intercom's
-//!   OpenAPI description 2.15 has them; [`Intercom::call`] reaches any other.
+//!   OpenAPI description 2.15 has them; [`Intercom::request`] reaches any other.
 
 pub mod client;
 pub mod error;

@@ -1,4 +1,4 @@
-//! The calls handlers make most, typed, as Intercom's OpenAPI description (2.15) has them; [`Intercom::call`] reaches the rest.
+//! The calls handlers make most, typed, as Intercom's OpenAPI description (2.15) has them; [`Intercom::request`] reaches the rest.
 //!
 //! Calls that act in Intercom's inbox (replies, notes, assignment, state,
 //! conversation tags) act as the client's admin ([`Intercom::admin_id`]):
@@ -72,13 +72,13 @@ fn segment(id: &str) -> String {
 impl Intercom {
     /// `GET /me`: the admin the token acts as.
     pub async fn me(&self) -> Result<Admin, ApiError> {
-        self.call(Method::GET, "/me", None).await
+        self.request(Method::GET, "/me", None).await
     }
 
     /// `GET /conversations/{id}`: the conversation as it is now (a
     /// notification carries it as it was).
     pub async fn conversation(&self, id: &str) -> Result<Conversation, ApiError> {
-        self.call(
+        self.request(
             Method::GET,
             &format!("/conversations/{}", segment(id)),
             None,
@@ -100,7 +100,7 @@ impl Intercom {
             "admin_id": admin_id,
             "body": body,
         });
-        self.call(
+        self.request(
             Method::POST,
             &format!("/conversations/{}/reply", segment(conversation_id)),
             Some(&request),
@@ -115,7 +115,7 @@ impl Intercom {
 
     /// `POST /conversations/{id}/parts`: one of the state changes.
     async fn part(&self, conversation_id: &str, request: Value) -> Result<Conversation, ApiError> {
-        self.call(
+        self.request(
             Method::POST,
             &format!("/conversations/{}/parts", segment(conversation_id)),
             Some(&request),
@@ -187,7 +187,7 @@ impl Intercom {
         tag_id: &str,
     ) -> Result<Tag, ApiError> {
         let admin_id = self.admin_id().await?;
-        self.call(
+        self.request(
             Method::POST,
             &format!("/conversations/{}/tags", segment(conversation_id)),
             Some(&json!({"id": tag_id, "admin_id": admin_id})),
@@ -202,7 +202,7 @@ impl Intercom {
         tag_id: &str,
     ) -> Result<Tag, ApiError> {
         let admin_id = self.admin_id().await?;
-        self.call(
+        self.request(
             Method::DELETE,
             &format!(
                 "/conversations/{}/tags/{}",
@@ -222,7 +222,7 @@ impl Intercom {
         conversation_id: &str,
         custom_attributes: &serde_json::Map<String, Value>,
     ) -> Result<Conversation, ApiError> {
-        self.call(
+        self.request(
             Method::PUT,
             &format!("/conversations/{}", segment(conversation_id)),
             Some(&json!({"custom_attributes": custom_attributes})),
@@ -232,14 +232,14 @@ impl Intercom {
 
     /// `GET /contacts/{id}`.
     pub async fn contact(&self, id: &str) -> Result<Contact, ApiError> {
-        self.call(Method::GET, &format!("/contacts/{}", segment(id)), None)
+        self.request(Method::GET, &format!("/contacts/{}", segment(id)), None)
             .await
     }
 
     /// `PUT /contacts/{id}` with the fields to change (`name`, `email`,
     /// `custom_attributes`, …).
     pub async fn update_contact(&self, id: &str, fields: &Value) -> Result<Contact, ApiError> {
-        self.call(
+        self.request(
             Method::PUT,
             &format!("/contacts/{}", segment(id)),
             Some(fields),
@@ -249,7 +249,7 @@ impl Intercom {
 
     /// `POST /contacts/{id}/tags`.
     pub async fn tag_contact(&self, contact_id: &str, tag_id: &str) -> Result<Tag, ApiError> {
-        self.call(
+        self.request(
             Method::POST,
             &format!("/contacts/{}/tags", segment(contact_id)),
             Some(&json!({"id": tag_id})),
@@ -259,7 +259,7 @@ impl Intercom {
 
     /// `DELETE /contacts/{id}/tags/{tag_id}`.
     pub async fn untag_contact(&self, contact_id: &str, tag_id: &str) -> Result<Tag, ApiError> {
-        self.call(
+        self.request(
             Method::DELETE,
             &format!("/contacts/{}/tags/{}", segment(contact_id), segment(tag_id)),
             None,
@@ -270,7 +270,7 @@ impl Intercom {
     /// `POST /contacts/{id}/notes`, as the client's admin.
     pub async fn note_contact(&self, contact_id: &str, body: &str) -> Result<Value, ApiError> {
         let admin_id = self.admin_id().await?;
-        self.call(
+        self.request(
             Method::POST,
             &format!("/contacts/{}/notes", segment(contact_id)),
             Some(&json!({"body": body, "admin_id": admin_id})),
@@ -280,14 +280,14 @@ impl Intercom {
 
     /// `GET /tickets/{id}`.
     pub async fn ticket(&self, id: &str) -> Result<Ticket, ApiError> {
-        self.call(Method::GET, &format!("/tickets/{}", segment(id)), None)
+        self.request(Method::GET, &format!("/tickets/{}", segment(id)), None)
             .await
     }
 
     /// `PUT /tickets/{id}` with the fields to change (`ticket_attributes`,
     /// `ticket_state_id`, `open`, …).
     pub async fn update_ticket(&self, id: &str, fields: &Value) -> Result<Ticket, ApiError> {
-        self.call(
+        self.request(
             Method::PUT,
             &format!("/tickets/{}", segment(id)),
             Some(fields),
@@ -303,7 +303,7 @@ impl Intercom {
         body: &str,
     ) -> Result<Value, ApiError> {
         let admin_id = self.admin_id().await?;
-        self.call(
+        self.request(
             Method::POST,
             &format!("/tickets/{}/reply", segment(ticket_id)),
             Some(
@@ -316,19 +316,19 @@ impl Intercom {
 
     /// `GET /tags`: every tag of the workspace.
     pub async fn tags(&self) -> Result<Vec<Tag>, ApiError> {
-        let list: TagList = self.call(Method::GET, "/tags", None).await?;
+        let list: TagList = self.request(Method::GET, "/tags", None).await?;
         Ok(list.data)
     }
 
     /// `POST /tags`: creates the tag, or returns the one with that name.
     pub async fn create_tag(&self, name: &str) -> Result<Tag, ApiError> {
-        self.call(Method::POST, "/tags", Some(&json!({"name": name})))
+        self.request(Method::POST, "/tags", Some(&json!({"name": name})))
             .await
     }
 
     /// `GET /companies/{id}`.
     pub async fn company(&self, id: &str) -> Result<Company, ApiError> {
-        self.call(Method::GET, &format!("/companies/{}", segment(id)), None)
+        self.request(Method::GET, &format!("/companies/{}", segment(id)), None)
             .await
     }
 
@@ -351,7 +351,9 @@ impl Intercom {
             request["metadata"] = json!(metadata);
         }
         // Intercom answers 202 with an empty body.
-        let _: Value = self.call(Method::POST, "/events", Some(&request)).await?;
+        let _: Value = self
+            .request(Method::POST, "/events", Some(&request))
+            .await?;
         Ok(())
     }
 }

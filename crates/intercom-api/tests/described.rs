@@ -139,7 +139,7 @@ async fn a_request_the_description_refuses_is_refused_and_recorded() {
     let mock = MockIntercom::start().await;
     let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(30));
     let wrong = intercom
-        .call::<Value>(
+        .request::<Value>(
             Method::POST,
             "/conversations/123/reply",
             Some(&json!({"message_type": "shout", "type": "admin", "admin_id": "1"})),
@@ -151,7 +151,7 @@ async fn a_request_the_description_refuses_is_refused_and_recorded() {
         "{wrong:?}"
     );
     let unknown = intercom
-        .call::<Value>(Method::GET, "/conversations?colour=red", None)
+        .request::<Value>(Method::GET, "/conversations?colour=red", None)
         .await
         .expect_err("refused");
     assert!(
