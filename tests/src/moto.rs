@@ -423,11 +423,22 @@ impl Moto {
 
     /// The client secret in Secrets Manager, as the stack keeps it; its ARN.
     pub async fn create_client_secret(&self) -> String {
+        self.create_secret("intercom/client-secret", crate::fixtures::TEST_SECRET)
+            .await
+    }
+
+    /// An Intercom access token in Secrets Manager, as the stack keeps
+    /// `IntercomAccessToken`; its ARN.
+    pub async fn create_access_token(&self, token: &str) -> String {
+        self.create_secret("intercom/access-token", token).await
+    }
+
+    async fn create_secret(&self, name: &str, value: &str) -> String {
         self.secrets_manager()
             .await
             .create_secret()
-            .name("intercom/client-secret")
-            .secret_string(crate::fixtures::TEST_SECRET)
+            .name(name)
+            .secret_string(value)
             .send()
             .await
             .expect("create secret")

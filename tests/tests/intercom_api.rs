@@ -235,17 +235,7 @@ async fn the_token_is_read_from_secrets_manager_at_cold_start() {
     let moto = Moto::start().await;
     let table = moto.create_idempotency_table("idempotency").await;
     let mock = MockIntercom::start().await;
-    let secret = moto
-        .secrets_manager()
-        .await
-        .create_secret()
-        .name("intercom/access-token")
-        .secret_string("tok-from-secret")
-        .send()
-        .await
-        .expect("secret")
-        .arn
-        .expect("arn");
+    let secret = moto.create_access_token("tok-from-secret").await;
     let processor = Function::start(
         "topic-processor",
         Some(&moto),

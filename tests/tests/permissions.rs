@@ -52,17 +52,7 @@ async fn each_function_calls_exactly_the_actions_its_role_grants() {
         .create_bus_to_queue("intercom", "intercom", &consumer)
         .await;
     let secret = moto.create_client_secret().await;
-    let token = moto
-        .secrets_manager()
-        .await
-        .create_secret()
-        .name("intercom/access-token")
-        .secret_string("tok")
-        .send()
-        .await
-        .expect("the token's secret")
-        .arn
-        .expect("arn");
+    let token = moto.create_access_token("tok").await;
     let intercom = intercom_mock::MockIntercom::start().await;
 
     // The receiver: a secret from Secrets Manager, a notification, and one

@@ -122,17 +122,7 @@ async fn cold(starts: usize) {
     let (inline_inits, _) = cold_starts(starts, &inline).await;
     let moto = Moto::start().await;
     let proxy = KeepAliveProxy::start_logging(moto.port, true).await;
-    let secret = moto
-        .secrets_manager()
-        .await
-        .create_secret()
-        .name("intercom/access-token")
-        .secret_string("tok")
-        .send()
-        .await
-        .expect("the token's secret")
-        .arn
-        .expect("arn");
+    let secret = moto.create_access_token("tok").await;
     let in_secret = [
         ("AWS_ENDPOINT_URL", proxy.endpoint()),
         ("INTERCOM_ACCESS_TOKEN_ARN", secret),
