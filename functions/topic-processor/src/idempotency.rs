@@ -517,14 +517,19 @@ mod dynamodb {
         AttributeValue::S(s.to_owned())
     }
 
-    fn item(fields: &std::collections::HashMap<String, AttributeValue>) -> Option<LockItem> {
+    type Fields = std::collections::HashMap<String, AttributeValue>;
+
+    /// The whole number attribute `name` of an item, if it has one.
+    fn integer(fields: &Fields, name: &str) -> Option<i64> {
+        fields
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    }
+
+    fn item(fields: &Fields) -> Option<LockItem> {
         let text = |name: &str| fields.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let int = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-        };
+        let int = |name: &str| integer(fields, name);
         Some(LockItem {
             id: text(attribute::ID)?,
             status: text(attribute::STATUS)?,
@@ -537,13 +542,8 @@ mod dynamodb {
 
     /// The object item a refused `advance` met; when the table did not say
     /// (it always does, with `ALL_OLD`), a notification newer than any.
-    fn newest_of(fields: Option<&std::collections::HashMap<String, AttributeValue>>) -> Newest {
-        let int = |name: &str| {
-            fields
-                .and_then(|f| f.get(name))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-        };
+    fn newest_of(fields: Option<&Fields>) -> Newest {
+        let int = |name: &str| fields.and_then(|f| integer(f, name));
         Newest {
             created_at: int(attribute::NEWEST_CREATED_AT).unwrap_or(i64::MAX),
             notification_id: fields
@@ -721,11 +721,7 @@ mod dynamodb {
                 let Some(fields) = read.item() else {
                     return Ok(None);
                 };
-                let expiration = fields
-                    .get(attribute::EXPIRATION)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .unwrap_or(i64::MAX);
+                let expiration = integer(fields, attribute::EXPIRATION).unwrap_or(i64::MAX);
                 if expiration < now_s {
                     return Ok(None);
                 }
