@@ -15,6 +15,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use intercom_webhook::signature::comma_separated;
+
 use crate::check::Checked;
 
 /// The outputs `check --stack` reads, by their names in the template.
@@ -90,8 +92,8 @@ pub async fn stored_secret(sdk: &SdkConfig, deployed: &Deployed) -> Result<Strin
 /// Whether the stored secret (comma-separated during a rotation, as the
 /// receiver reads it) holds `given`, the app's client secret.
 pub fn holds(stored: &str, given: &str) -> bool {
-    let given = given.split(',').map(str::trim).next().unwrap_or_default();
-    stored.split(',').map(str::trim).any(|s| s == given)
+    let given = comma_separated(given).next().unwrap_or_default();
+    comma_separated(stored).any(|s| s == given)
 }
 
 /// The line comparing the app's client secret with the stored one.
@@ -252,22 +254,29 @@ async fn alarms(sdk: &SdkConfig, topic_arn: &str) -> Result<Vec<Alarm>, String> 
                 aws_sdk_cloudwatch::error::DisplayErrorContext(e)
             )
         })?;
-        // `ActionPrefix` matches a prefix; the stack's alarms name the topic exactly.
-        for alarm in page.metric_alarms() {
-            if alarm.alarm_actions().iter().any(|a| a == topic_arn) {
+        let metric = page.metric_alarms().iter().map(|a| {
+            (
+                a.alarm_name(),
+                a.alarm_description(),
+                a.alarm_actions(),
+                a.state_value(),
+            )
+        });
+        let composite = page.composite_alarms().iter().map(|a| {
+            (
+                a.alarm_name(),
+                a.alarm_description(),
+                a.alarm_actions(),
+                a.state_value(),
+            )
+        });
+        for (name, description, actions, state) in metric.chain(composite) {
+            // `ActionPrefix` matches a prefix; the stack's alarms name the topic exactly.
+            if actions.iter().any(|a| a == topic_arn) {
                 found.push(Alarm {
-                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
-                    description: alarm.alarm_description().unwrap_or_default().to_owned(),
-                    firing: alarm.state_value() == Some(&StateValue::Alarm),
-                });
-            }
-        }
-        for alarm in page.composite_alarms() {
-            if alarm.alarm_actions().iter().any(|a| a == topic_arn) {
-                found.push(Alarm {
-                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
-                    description: alarm.alarm_description().unwrap_or_default().to_owned(),
-                    firing: alarm.state_value() == Some(&StateValue::Alarm),
+                    name: name.unwrap_or_default().to_owned(),
+                    description: description.unwrap_or_default().to_owned(),
+                    firing: state == Some(&StateValue::Alarm),
                 });
             }
         }

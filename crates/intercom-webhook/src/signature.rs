@@ -79,6 +79,12 @@ impl fmt::Debug for Verifier {
     }
 }
 
+/// The secrets of a comma-separated list (a rotation's new and old), as
+/// the receiver reads `INTERCOM_CLIENT_SECRET` and its secret: each trimmed.
+pub fn comma_separated(secrets: &str) -> impl Iterator<Item = &str> {
+    secrets.split(',').map(str::trim)
+}
+
 impl Verifier {
     /// A verifier that accepts signatures made with any of `secrets`.
     pub fn new<S: AsRef<[u8]>>(secrets: impl IntoIterator<Item = S>) -> Result<Self, SecretsError> {
@@ -99,7 +105,7 @@ impl Verifier {
     /// A verifier from the configuration form: secrets separated by commas,
     /// surrounding white space ignored.
     pub fn from_comma_separated(secrets: &str) -> Result<Self, SecretsError> {
-        Self::new(secrets.split(',').map(str::trim))
+        Self::new(comma_separated(secrets))
     }
 
     /// How many secrets this verifier accepts.
