@@ -14,7 +14,7 @@ use pipeline_tests::samples;
 use pipeline_tests::sqs::{self, Received};
 use serde_json::{Value, json};
 
-/// Every `Answer` the receiver can count a request under (README, Metrics).
+/// Every `Answer` the receiver can count a request under (docs/operations.md, Metrics).
 const ANSWERS: [&str; 11] = [
     "queued",
     "pong",
@@ -30,7 +30,7 @@ const ANSWERS: [&str; 11] = [
 ];
 const OUTCOMES: [&str; 5] = ["processed", "unhandled", "duplicate", "stale", "failed"];
 const DESTINATIONS: [&str; 2] = ["event_bus", "archive"];
-/// Every metric and its unit (README, Metrics).
+/// Every metric and its unit (docs/operations.md, Metrics).
 const UNITS: [(&str, &str); 6] = [
     ("Requests", "Count"),
     ("QueueSendTime", "Milliseconds"),
