@@ -302,7 +302,9 @@ fn months(runs: &[(Stack, &str, Usage)]) {
                     })
                     .map(|l| l.dollars)
                     .sum();
-                let secret = month.line("Secrets Manager secrets").map_or(0.0, |l| l.dollars);
+                let secret = month
+                    .line("Secrets Manager secrets")
+                    .map_or(0.0, |l| l.dollars);
                 format!("{} ${:.2}", volume_name(*v), per_request + secret)
             })
             .collect();
