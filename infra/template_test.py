@@ -292,6 +292,42 @@ def check_stack_problems(template):
     return problems
 
 
+def small_team_default_problems(template):
+    """The defaults cut to what a small team pays for (README, What it
+    costs) without losing a guarantee: X-Ray PassThrough, no second archive
+    beside the S3 one, the ticket example rule off; and still a FIFO queue,
+    idempotency, a dead-letter queue behind the queue, the S3 archive."""
+    problems = []
+    params = template["Parameters"]
+    wanted = {
+        "Tracing": "PassThrough",
+        "EventBusArchive": "disabled",
+        "TicketRuleExample": "disabled",
+        "QueueType": "fifo",
+        "Idempotency": "enabled",
+        "Archive": "enabled",
+        "EventBus": "enabled",
+    }
+    for name, value in wanted.items():
+        default = params.get(name, {}).get("Default")
+        if default != value:
+            problems.append(f"{name} defaults to {default!r}, not {value!r}")
+    conditions = {
+        "NotificationBusArchive": "UseBusArchive",
+        "TicketEventsRule": "UseTicketRuleExample",
+        "TicketEventsLogGroup": "UseTicketRuleExample",
+        "TicketEventsLogPolicy": "UseTicketRuleExample",
+    }
+    for name, condition in conditions.items():
+        found = template["Resources"].get(name, {}).get("Condition")
+        if found != condition:
+            problems.append(f"{name} is under {found!r}, not {condition!r}")
+    queue = template["Resources"]["NotificationQueue"]["Properties"]
+    if referenced(queue.get("RedrivePolicy", {}).get("deadLetterTargetArn")) != "DeadLetterQueue":
+        problems.append("NotificationQueue has no dead-letter queue")
+    return problems
+
+
 # --- the tests: the template as shipped, and broken -------------------------
 
 
@@ -389,6 +425,23 @@ class TemplateKnowsAws(unittest.TestCase):
             ["ReceiverFunction does not grant kms:Decrypt, which its code calls"],
         )
 
+
+    def test_the_defaults_are_cut_to_the_bone_and_keep_every_guarantee(self):
+        template = load()
+        self.assertEqual(small_team_default_problems(template), [])
+
+        costly = load()
+        costly["Parameters"]["Tracing"]["Default"] = "Active"
+        costly["Resources"]["NotificationBusArchive"]["Condition"] = "UseEventBus"
+        del costly["Resources"]["NotificationQueue"]["Properties"]["RedrivePolicy"]
+        self.assertEqual(
+            small_team_default_problems(costly),
+            [
+                "Tracing defaults to 'Active', not 'PassThrough'",
+                "NotificationBusArchive is under 'UseEventBus', not 'UseBusArchive'",
+                "NotificationQueue has no dead-letter queue",
+            ],
+        )
 
     def test_check_stack_finds_every_output_and_alarm_it_reads(self):
         template = load()

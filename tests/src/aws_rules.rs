@@ -195,6 +195,9 @@ impl AwsRules {
                     };
                     prefix = prefix.replace(&format!("!{{partitionKeyFromQuery:{key}}}"), &value);
                 }
+                let counted = flushed.partitions.entry(prefix.clone()).or_default();
+                counted.0 += 1;
+                counted.1 += record.len() as u64;
                 partitions
                     .entry(prefix)
                     .or_default()
@@ -265,6 +268,9 @@ pub struct Flushed {
     pub records_bytes: u64,
     /// The objects' bytes, compressed (what S3 keeps).
     pub objects_bytes: u64,
+    /// Records and their bytes, by the partition (object prefix) they went
+    /// to: how a month's traffic spreads over partitions.
+    pub partitions: BTreeMap<String, (u64, u64)>,
 }
 
 /// What the proxy knows of a Firehose stream's S3 destination.

@@ -70,6 +70,20 @@ pub struct Prices {
     pub firehose_ingested_gb: Price,
     pub firehose_partitioned_gb: Price,
     pub firehose_object: Price,
+    /// Monthly items (`tests/src/monthly.rs`): a custom metric a month,
+    /// prorated by the hour it is published (first 10,000).
+    pub custom_metric_month: Price,
+    /// A standard-resolution alarm a month (each metric it reads).
+    pub alarm_month: Price,
+    pub dashboard_month: Price,
+    /// A customer managed KMS key a month (rotation included).
+    pub kms_key_month: Price,
+    pub secret_month: Price,
+    /// EventBridge archive: events archived, by the gigabyte, and kept.
+    pub events_archived_gb: Price,
+    pub events_archive_gb_month: Price,
+    /// CloudWatch Logs storage (archival), per GB-month.
+    pub logs_stored_gb_month: Price,
 }
 
 pub const PRICES: Prices = Prices {
@@ -102,6 +116,14 @@ pub const PRICES: Prices = Prices {
     firehose_ingested_gb: Price::new(0.029, 1.0, "https://aws.amazon.com/firehose/pricing/"),
     firehose_partitioned_gb: Price::new(0.020, 1.0, "https://aws.amazon.com/firehose/pricing/"),
     firehose_object: Price::new(0.005, 1e3, "https://aws.amazon.com/firehose/pricing/"),
+    custom_metric_month: Price::new(0.30, 1.0, "https://aws.amazon.com/cloudwatch/pricing/"),
+    alarm_month: Price::new(0.10, 1.0, "https://aws.amazon.com/cloudwatch/pricing/"),
+    dashboard_month: Price::new(3.00, 1.0, "https://aws.amazon.com/cloudwatch/pricing/"),
+    kms_key_month: Price::new(1.00, 1.0, "https://aws.amazon.com/kms/pricing/"),
+    secret_month: Price::new(0.40, 1.0, "https://aws.amazon.com/secrets-manager/pricing/"),
+    events_archived_gb: Price::new(0.10, 1.0, "https://aws.amazon.com/eventbridge/pricing/"),
+    events_archive_gb_month: Price::new(0.023, 1.0, "https://aws.amazon.com/eventbridge/pricing/"),
+    logs_stored_gb_month: Price::new(0.03, 1.0, "https://aws.amazon.com/cloudwatch/pricing/"),
 };
 
 /// Firehose bills each record's size rounded up to 5 KB.
@@ -114,7 +136,7 @@ pub const HTTP_API_CHUNK: usize = 512 * 1024;
 /// DynamoDB: one write unit per 1 KB of item, one read unit per 4 KB.
 const WRITE_UNIT: usize = 1024;
 const READ_UNIT: usize = 4 * 1024;
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Whole chunks of `size` bytes `bytes` takes, at least one.
 pub fn chunks(bytes: usize, size: usize) -> u64 {
@@ -345,6 +367,17 @@ pub struct Usage {
     /// bills), and of the gzip objects it wrote (what S3 keeps).
     pub stream_processed_bytes: u64,
     pub stream_stored_bytes: u64,
+    /// The stream's records and their bytes by partition (object prefix).
+    pub stream_partitions: BTreeMap<String, (u64, u64)>,
+    /// Every custom metric the functions' EMF documents published (its
+    /// function, name and dimension values, `webhook-receiver Requests
+    /// Answer=queued`), with how many documents carried it.
+    pub metrics: BTreeMap<String, u64>,
+    /// Bytes of the events the bus took, as EventBridge keeps them (the
+    /// notification as `detail` in EventBridge's envelope), and of those of
+    /// `ticket.*` topics (what the ticket example rule copies to its logs).
+    pub bus_event_bytes: u64,
+    pub ticket_event_bytes: u64,
 }
 
 /// One line of a bill: a component, its units per notification and its

@@ -13,6 +13,7 @@ pub mod hot_path;
 pub mod keepalive;
 pub mod load;
 pub mod metered;
+pub mod monthly;
 pub mod moto;
 pub mod process_stats;
 pub mod proxy;

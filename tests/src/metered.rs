@@ -42,12 +42,43 @@ pub struct Stack {
     pub archive_stream: bool,
     pub large_payloads: bool,
     pub metrics: bool,
+    /// `Tracing=Active` (X-Ray records traces); `PassThrough` otherwise.
     pub tracing: bool,
+    /// `EventBusArchive=enabled`: the bus's own EventBridge archive.
+    pub bus_archive: bool,
+    /// `TicketRuleExample=enabled`: every `ticket.*` event into a log group.
+    pub ticket_rule: bool,
+}
+
+impl Stack {
+    /// Whether the template's condition `name` holds for this
+    /// configuration (no alarm e-mail, no Intercom token: the template's
+    /// defaults); `None` for a condition this model does not know, so that a
+    /// new one cannot go uncounted.
+    pub fn condition(&self, name: &str) -> Option<bool> {
+        Some(match name {
+            "IsFifo" => self.fifo,
+            "UseHttpApi" => self.front == Front::HttpApi,
+            "UseFunctionUrl" => self.front == Front::FunctionUrl,
+            "UseIdempotency" => self.idempotency,
+            "UseFreshness" => self.freshness,
+            "UseEventBus" => self.event_bus,
+            "UseBusArchive" => self.event_bus && self.bus_archive,
+            "UseTicketRuleExample" => self.event_bus && self.ticket_rule,
+            "UseArchive" => self.archive,
+            "UseArchiveStream" => self.archive && self.archive_stream,
+            "UsePayloadBucket" => self.large_payloads,
+            "UseMetrics" => self.metrics,
+            "HasAlarmEmail" | "HasIntercomToken" => false,
+            _ => return None,
+        })
+    }
 }
 
 /// The template's defaults: HTTP API, FIFO, idempotency, the bus, the
-/// archive (stream layout), large payloads, metrics and active tracing on;
-/// freshness off.
+/// archive (stream layout), large payloads and metrics on; freshness, X-Ray
+/// (`PassThrough`), the bus's EventBridge archive and the ticket example
+/// rule off.
 pub const DEFAULTS: Stack = Stack {
     name: "defaults",
     front: Front::HttpApi,
@@ -59,18 +90,23 @@ pub const DEFAULTS: Stack = Stack {
     archive_stream: true,
     large_payloads: true,
     metrics: true,
-    tracing: true,
+    tracing: false,
+    bus_archive: false,
+    ticket_rule: false,
 };
 
 /// The template's `ArchiveBufferSeconds` default: how long the stream
 /// gathers lines before writing an object per partition.
-pub const ARCHIVE_BUFFER_SECONDS: f64 = 300.0;
+pub const ARCHIVE_BUFFER_SECONDS: f64 = 900.0;
 
 /// The configurations the cost table shows.
-pub const STACKS: [Stack; 5] = [
+pub const STACKS: [Stack; 6] = [
     Stack {
-        name: "every feature on (defaults and FRESHNESS=tag)",
+        name: "every feature on (Freshness=tag, Tracing=Active, EventBusArchive, TicketRuleExample)",
         freshness: true,
+        tracing: true,
+        bus_archive: true,
+        ticket_rule: true,
         ..DEFAULTS
     },
     DEFAULTS,
@@ -90,6 +126,11 @@ pub const STACKS: [Stack; 5] = [
         archive: false,
         ..DEFAULTS
     },
+    Stack {
+        name: "defaults on a standard queue (QueueType=standard)",
+        fifo: false,
+        ..DEFAULTS
+    },
 ];
 
 /// What a run counted.
@@ -103,14 +144,18 @@ pub struct Run {
     pub failed_records: usize,
 }
 
-/// The memory size the template gives `resource` (`ReceiverFunction`).
-pub fn template_memory_mb(resource: &str) -> u32 {
-    let template = std::fs::read_to_string(concat!(
+/// The text of `infra/template.yaml`.
+pub fn template_text() -> String {
+    std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../infra/template.yaml"
     ))
-    .expect("infra/template.yaml");
-    template
+    .expect("infra/template.yaml")
+}
+
+/// The memory size the template gives `resource` (`ReceiverFunction`).
+pub fn template_memory_mb(resource: &str) -> u32 {
+    template_text()
         .split_once(&format!("\n  {resource}:\n"))
         .and_then(|(_, rest)| {
             rest.lines()
@@ -299,17 +344,40 @@ pub async fn run(stack: &Stack, deliveries: &[Delivery], rate: f64) -> Run {
     // Lines reach the log readers a moment after the answer.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut log_bytes = BTreeMap::new();
+    let mut metrics = BTreeMap::new();
     for (name, function) in [
         ("webhook-receiver", &receiver),
         ("topic-processor", &processor),
     ] {
         for line in function.logs() {
             let what = if line.contains(r#""_aws":"#) {
+                for metric in emf_metrics(&line) {
+                    *metrics.entry(format!("{name} {metric}")).or_default() += 1;
+                }
                 "EMF documents"
             } else {
                 "log lines"
             };
             *log_bytes.entry(format!("{name} {what}")).or_default() += line.len() as u64 + 1;
+        }
+    }
+    // The events the bus took: each notification the processor handled
+    // once (Intercom's retries are dropped by the FIFO queue or found
+    // duplicate), as EventBridge keeps it.
+    let (mut bus_event_bytes, mut ticket_event_bytes) = (0, 0);
+    if stack.event_bus {
+        let mut seen = std::collections::HashSet::new();
+        for delivery in deliveries.iter().filter(|d| d.expected == 202) {
+            let notification: Value = serde_json::from_slice(&delivery.body).unwrap_or_default();
+            let topic = notification["topic"].as_str().unwrap_or_default();
+            if !seen.insert(delivery.id.clone()) || topic == "ping" {
+                continue;
+            }
+            let bytes = event_as_kept(topic, &delivery.body);
+            bus_event_bytes += bytes;
+            if topic.starts_with("ticket.") {
+                ticket_event_bytes += bytes;
+            }
         }
     }
 
@@ -371,8 +439,74 @@ pub async fn run(stack: &Stack, deliveries: &[Delivery], rate: f64) -> Run {
             stream_objects,
             stream_processed_bytes: stream.records_bytes,
             stream_stored_bytes: stream.objects_bytes,
+            stream_partitions: stream.partitions,
+            metrics,
+            bus_event_bytes,
+            ticket_event_bytes,
         },
         recorded,
         failed_records,
     }
+}
+
+/// The custom metrics one EMF document publishes: each metric name with
+/// its dimension values, `Requests Answer=queued Function=…` (the `Function`
+/// value left out: one per deployed function).
+pub fn emf_metrics(line: &str) -> Vec<String> {
+    let Ok(document) = serde_json::from_str::<Value>(line) else {
+        return Vec::new();
+    };
+    let mut metrics = Vec::new();
+    for directive in document["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        for set in directive["Dimensions"].as_array().into_iter().flatten() {
+            let mut dimensions: Vec<String> = set
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|d| *d != FUNCTION_DIMENSION)
+                .map(|d| format!("{d}={}", document[d].as_str().unwrap_or_default()))
+                .collect();
+            dimensions.sort();
+            for name in &names {
+                metrics.push(
+                    format!("{name} {}", dimensions.join(" "))
+                        .trim_end()
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    metrics
+}
+
+/// The dimension every metric carries (`lambda_init::metrics`): one value
+/// per deployed function, so not a metric of its own per value.
+const FUNCTION_DIMENSION: &str = "Function";
+
+/// The bytes of one notification as an EventBridge event: the envelope
+/// EventBridge wraps every entry in, with the notification as `detail`.
+pub fn event_as_kept(topic: &str, body: &[u8]) -> u64 {
+    let envelope = serde_json::json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": topic,
+        "source": "intercom",
+        "account": "123456789012",
+        "time": "2026-12-04T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {}
+    });
+    (envelope.to_string().len() - 2 + body.len()) as u64
 }

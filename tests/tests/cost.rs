@@ -1,10 +1,33 @@
-//! The cost count (`measure-cost`) on a small run: every request the stack made, counted at the proxy, is in moto's own log, and each configuration bills what its design says.
+//! The cost count (`measure-cost`) on a small run: every request the stack made, counted at the proxy, is in moto's own log, each configuration bills what its design says, and every resource the template deploys is on the month's bill or named free.
 
 use std::collections::BTreeMap;
 
-use pipeline_tests::cost::Front;
+use pipeline_tests::cost::{Front, Usage};
 use pipeline_tests::load::mix;
-use pipeline_tests::metered::{self, DEFAULTS, EVENT_SOURCE_MAPPING, STACKS};
+use pipeline_tests::metered::{self, DEFAULTS, EVENT_SOURCE_MAPPING, STACKS, Stack};
+use pipeline_tests::monthly::{self, Charge};
+
+/// Every resource of the template `stack` deploys is billed by a line of
+/// its month (or named free in `monthly::RESOURCES`).
+fn every_deployed_resource_is_on_the_bill(stack: &Stack, usage: &Usage) {
+    let month = monthly::month(usage, stack, 1e6);
+    let deployed = monthly::deployed(stack).unwrap_or_else(|e| panic!("{}: {e}", stack.name));
+    for (resource, charge) in deployed {
+        if let Charge::Billed(line) = charge {
+            assert!(
+                month.lines.iter().any(|l| l.component.starts_with(line)),
+                "{}: {} is billed by {line:?}, not on the bill {:?}",
+                stack.name,
+                resource.id,
+                month
+                    .lines
+                    .iter()
+                    .map(|l| l.component.as_str())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
 
 /// Requests the proxy forwarded, by caller and action.
 fn forwarded(run: &metered::Run) -> BTreeMap<(String, String), usize> {
@@ -128,13 +151,14 @@ async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
         "CloudWatch Logs: webhook-receiver log lines",
         "CloudWatch Logs: webhook-receiver EMF documents",
         "CloudWatch Logs: topic-processor log lines",
-        "X-Ray traces",
     ] {
         assert!(
             components.contains(&expected),
             "{expected} in {components:?}"
         );
     }
+    // X-Ray is PassThrough by default: no traces recorded, none billed.
+    assert!(!components.contains(&"X-Ray traces"), "{components:?}");
     let api = bill
         .iter()
         .find(|l| l.component == "API Gateway HTTP API")
@@ -143,6 +167,59 @@ async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
         (api.per_million - 1.0).abs() < 1e-9,
         "one HTTP API request per delivery: {api:?}"
     );
+
+    // The custom metrics the run published: from the bounded sets only (no
+    // family, no topic), within the ceiling the README states.
+    let metrics: Vec<&String> = run.usage.metrics.keys().collect();
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.as_str() == "webhook-receiver Requests Answer=queued"),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.as_str() == "topic-processor Records Outcome=processed"),
+        "{metrics:?}"
+    );
+    for metric in &metrics {
+        assert!(!metric.contains("Family="), "{metric}");
+    }
+    assert!(metrics.len() <= 23, "{metrics:?}");
+
+    // The month: every deployed resource on the bill, with the defaults and
+    // with every feature the run does not exercise turned on.
+    every_deployed_resource_is_on_the_bill(&DEFAULTS, &run.usage);
+    let all_on = Stack {
+        tracing: true,
+        bus_archive: true,
+        ticket_rule: true,
+        ..DEFAULTS
+    };
+    every_deployed_resource_is_on_the_bill(&all_on, &run.usage);
+    let quiet = monthly::month(&run.usage, &DEFAULTS, 1e5);
+    let busy = monthly::month(&run.usage, &DEFAULTS, 1e8);
+    assert!(
+        quiet.per_million() > busy.per_million(),
+        "fixed costs weigh on a quiet month"
+    );
+    let with_all = monthly::month(&run.usage, &all_on, 1e6);
+    for line in [
+        "X-Ray traces (fixed Lambda sampling)",
+        "EventBridge archive (events archived and kept 30 days)",
+        "Ticket example rule: ticket.* events into CloudWatch Logs",
+    ] {
+        assert!(
+            with_all.line(line).is_some_and(|l| l.dollars > 0.0),
+            "{line}"
+        );
+    }
+    // X-Ray records nearly every request at 1 M a month (0.4 a second).
+    let traces = with_all
+        .line("X-Ray traces (fixed Lambda sampling)")
+        .expect("x-ray");
+    assert!((traces.dollars - 5.0).abs() < 0.01, "{traces:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,5 +274,6 @@ async fn the_object_layout_a_function_url_and_no_destinations_bill_what_they_use
             has("Firehose ingestion (5 KB steps)"),
             stack.archive && stack.archive_stream
         );
+        every_deployed_resource_is_on_the_bill(stack, &run.usage);
     }
 }

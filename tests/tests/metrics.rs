@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use intercom_webhook::topic::{Family, Topic};
+use intercom_webhook::topic::Topic;
 use pipeline_tests::emf;
 use pipeline_tests::fixtures::{Request, Shape, padded_body};
 use pipeline_tests::function::Function;
@@ -39,15 +39,6 @@ const UNITS: [(&str, &str); 6] = [
     ("HandlerTime", "Milliseconds"),
     ("DestinationFailures", "Count"),
 ];
-
-fn families() -> BTreeSet<String> {
-    Topic::ALL
-        .iter()
-        .map(|t| t.family())
-        .chain([Family::Unknown])
-        .map(|f| f.name().to_owned())
-        .collect()
-}
 
 /// A distinct, well-formed X-Ray trace header for request `n`.
 fn trace_header(n: usize) -> String {
@@ -310,7 +301,8 @@ fn now_secs() -> i64 {
 }
 
 /// One record of the processor test: message id, body, `topic` attribute,
-/// the outcome and family it should be counted under.
+/// the outcome it should be counted under, and its topic's family (no
+/// longer a dimension: the metrics must not split by it).
 type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, &'a str, &'a str);
 
 /// A notification of `topic` Intercom created `age` seconds ago.
@@ -321,7 +313,7 @@ fn notification(topic: &str, id: &str, item: Value, age: i64) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trace() {
+async fn the_processor_counts_every_outcome_and_logs_each_records_trace() {
     let moto = Moto::start().await;
     let table = moto.create_idempotency_table("idempotency").await;
     let processor = Function::start(
@@ -447,19 +439,17 @@ async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trac
         ),
     ];
     let mut traces = HashMap::new();
-    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut n = 0;
     for records in [&first, &second] {
         let event = batch(
             records
                 .iter()
-                .map(|(id, body, topic, outcome, family)| {
+                .map(|(id, body, topic, outcome, _)| {
                     n += 1;
                     let header = trace_header(1000 + n);
                     traces.insert((*id).to_owned(), root(&header).to_owned());
-                    *expected
-                        .entry(((*outcome).to_owned(), (*family).to_owned()))
-                        .or_default() += 1;
+                    *expected.entry((*outcome).to_owned()).or_default() += 1;
                     record(id, body, *topic, &header)
                 })
                 .collect(),
@@ -494,32 +484,27 @@ async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trac
         &documents,
         "topic-processor",
         "IntercomWebhooks",
-        &["Outcome", "Family", "Destination"],
+        &["Outcome", "Destination"],
     );
-    let mut counted: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut counted: BTreeMap<String, u64> = BTreeMap::new();
     for outcome in emf::dimension_values(&documents, "Records", "Outcome") {
-        for family in emf::dimension_values(&documents, "Records", "Family") {
-            let n = emf::count(
-                &documents,
-                "Records",
-                &[("Outcome", &outcome), ("Family", &family)],
-            );
-            if n > 0 {
-                counted.insert((outcome.clone(), family.clone()), n);
-            }
+        let n = emf::count(&documents, "Records", &[("Outcome", &outcome)]);
+        if n > 0 {
+            counted.insert(outcome, n);
         }
     }
-    assert_eq!(counted, expected, "Records by Outcome and Family");
-    let outcomes: BTreeSet<&str> = counted.keys().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(counted, expected, "Records by Outcome");
+    let outcomes: BTreeSet<&str> = counted.keys().map(String::as_str).collect();
     assert_eq!(
         outcomes,
         OUTCOMES.into_iter().collect(),
         "every outcome seen"
     );
-    let families = families();
+    // A metric per outcome, none per topic or family: the month's custom
+    // metrics do not grow with the topics a workspace sends.
     assert!(
-        emf::dimension_values(&documents, "Records", "Family").is_subset(&families),
-        "families from the catalogue only"
+        emf::dimension_values(&documents, "Records", "Family").is_empty(),
+        "no Family dimension"
     );
 
     // Lag: one value per record whose created_at is known (all but m7, m8),
@@ -533,20 +518,10 @@ async fn the_processor_counts_every_outcome_by_family_and_logs_each_records_trac
         "{lags:?}"
     );
     assert!((119_000.0..135_000.0).contains(m11), "{lags:?}");
-    // HandlerTime: one per handler run, by family (m1; m2; m3 and m4).
-    for (family, runs) in [
-        ("conversation", 1),
-        ("contact", 1),
-        ("ticket", 2),
-        ("admin", 0),
-    ] {
-        assert_eq!(
-            emf::values(&documents, "HandlerTime", &[("Family", family)]).len(),
-            runs,
-            "{family}"
-        );
-    }
+    // HandlerTime: one per handler run (m1, m2, m3 and m4), under no
+    // dimension but Function.
     assert_eq!(emf::values(&documents, "HandlerTime", &[]).len(), 4);
+    assert!(emf::dimension_values(&documents, "HandlerTime", "Family").is_empty());
     assert_eq!(emf::count(&documents, "DestinationFailures", &[]), 0);
 }
 
@@ -588,7 +563,7 @@ async fn a_destination_that_refuses_is_counted_per_notification() {
         &documents,
         "topic-processor",
         "IntercomWebhooks",
-        &["Outcome", "Family", "Destination"],
+        &["Outcome", "Destination"],
     );
     assert_eq!(
         emf::count(

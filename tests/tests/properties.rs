@@ -1,4 +1,4 @@
-//! Property tests: signatures accept exactly the right signer, envelope parsing accepts exactly what the contract calls valid, and metric dimensions stay bounded.
+//! Property tests: signatures accept exactly the right signer, and envelope parsing accepts exactly what the contract calls valid.
 //!
 //! Signatures are checked against an HMAC computed here with the `hmac` crate
 //! directly; envelopes against `intercom_fixtures::contract`, the contract's rules
@@ -6,15 +6,11 @@
 //! (CI runs the default 256 per property; the figures in BENCHMARKS.md come
 //! from 100,000).
 
-use std::collections::BTreeSet;
-
 use hmac::{Hmac, KeyInit, Mac};
 use intercom_webhook::signature::{SignatureError, Verifier};
-use intercom_webhook::topic::{Family, Topic};
 use pipeline_tests::contract::parser_agrees;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use topic_processor::telemetry;
 
 fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("any key length");
@@ -264,38 +260,5 @@ proptest! {
             _ => format!(r#"{{"type":"notification_event","topic":"t","id":"n","app_id":"a","created_at":1,"data":{{"item":{{}},"x":{nested}}}}}"#),
         };
         agrees(body.as_bytes())?;
-    }
-}
-
-/// Every topic a record could name: any text, topic-shaped words, and the
-/// catalogue's own.
-fn any_topic() -> impl Strategy<Value = String> {
-    let catalogued: Vec<String> = Topic::ALL.iter().map(|t| t.name().to_owned()).collect();
-    prop_oneof![
-        any::<String>(),
-        "[a-z_]{1,12}(\\.[a-z_]{1,12}){0,3}",
-        prop::sample::select(catalogued),
-    ]
-}
-
-proptest! {
-    /// Whatever topic arrives, the processor's `Family` dimension is one of
-    /// the catalogue's families or `unknown`, and a catalogued topic gets its
-    /// own: the number of custom metrics cannot grow with topics.
-    #[test]
-    fn the_family_dimension_is_bounded_whatever_the_topic(topic in any_topic()) {
-        let families: BTreeSet<&str> = Topic::ALL
-            .iter()
-            .map(|t| t.family().name())
-            .chain([Family::Unknown.name()])
-            .collect();
-        let family = telemetry::family(Some(&topic));
-        prop_assert!(families.contains(family), "{topic:?} → {family}");
-        let known = Topic::from_name(&topic);
-        if known != Topic::Unknown {
-            prop_assert_eq!(family, known.family().name());
-        } else {
-            prop_assert_eq!(family, "unknown");
-        }
     }
 }

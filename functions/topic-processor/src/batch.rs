@@ -116,7 +116,7 @@ fn log(report: &RecordReport) {
         .created_at
         .map(|created| now_ms.saturating_sub(created.saturating_mul(1000)));
     let topic = report.topic.as_deref();
-    telemetry::record(topic, &report.outcome, lag_ms);
+    telemetry::record(&report.outcome, lag_ms);
     let notification_id = report.notification_id.as_deref();
     let message_id = report.message_id.as_str();
     let trace_id = report.trace_id.as_deref();

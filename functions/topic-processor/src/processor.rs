@@ -296,11 +296,10 @@ impl Processor {
     /// Runs the topic's handler, timing it.
     async fn handle(&self, item: Item, meta: Meta, context: Context) -> Outcome {
         let started = Instant::now();
-        let topic = meta.topic_name.clone();
         let outcome = self.registry.dispatch_with(item, meta, context).await;
         // `unhandled` is the one outcome no handler ran for.
         if outcome != Outcome::Unhandled {
-            telemetry::handler_time(&topic, started.elapsed());
+            telemetry::handler_time(started.elapsed());
         }
         outcome
     }

@@ -6,25 +6,26 @@
 //!
 //! | metric | unit | dimensions |
 //! |---|---|---|
-//! | `Records` | Count | `Outcome` (`processed`, `unhandled`, `duplicate`, `stale`, `failed`), `Family` |
+//! | `Records` | Count | `Outcome` (`processed`, `unhandled`, `duplicate`, `stale`, `failed`) |
 //! | `Lag` | Milliseconds | none: from the notification's `created_at` to its record's end |
-//! | `HandlerTime` | Milliseconds | `Family`: the typed handler's own run |
+//! | `HandlerTime` | Milliseconds | none: the typed handler's own run |
 //! | `DestinationFailures` | Count | `Destination` (`event_bus`, `archive`) |
 //!
-//! `Family` is the topic's family in the catalogue ([`Family::name`]), and
-//! `unknown` for a topic outside it or a record whose topic is unknown.
+//! No metric is split by topic or family: CloudWatch bills each combination
+//! of dimension values as a metric ($0.30 a month), and a split by family
+//! made dozens of them, most of a small stack's bill (BENCHMARKS.md, *What a
+//! team pays each month*). Each record's log line carries its `topic` and
+//! `outcome`; Logs Insights splits by them when needed.
 
 use std::time::Duration;
 
 use intercom_webhook::dispatch::Outcome;
-use intercom_webhook::topic::{Family, Topic};
 
 pub const RECORDS_METRIC: &str = "Records";
 pub const LAG_METRIC: &str = "Lag";
 pub const HANDLER_TIME_METRIC: &str = "HandlerTime";
 pub const DESTINATION_FAILURES_METRIC: &str = "DestinationFailures";
 pub const OUTCOME_DIMENSION: &str = "Outcome";
-pub const FAMILY_DIMENSION: &str = "Family";
 pub const DESTINATION_DIMENSION: &str = "Destination";
 
 /// A destination, as the `Destination` dimension names it.
@@ -47,7 +48,7 @@ impl Destination {
 /// Call once, after installing the recorder.
 pub fn describe() {
     use metrics::Unit;
-    metrics::describe_counter!(RECORDS_METRIC, Unit::Count, "records by outcome and family");
+    metrics::describe_counter!(RECORDS_METRIC, Unit::Count, "records by outcome");
     metrics::describe_histogram!(LAG_METRIC, Unit::Milliseconds, "created_at to processed");
     metrics::describe_histogram!(HANDLER_TIME_METRIC, Unit::Milliseconds, "handler run time");
     metrics::describe_counter!(
@@ -57,30 +58,17 @@ pub fn describe() {
     );
 }
 
-/// The `Family` dimension of a record with `topic` (as sent, if known).
-pub fn family(topic: Option<&str>) -> &'static str {
-    topic
-        .map_or(Family::Unknown, |t| Topic::from_name(t).family())
-        .name()
-}
-
 /// Counts one record's outcome, and its lag when its `created_at` is known.
-pub fn record(topic: Option<&str>, outcome: &Outcome, lag_ms: Option<i64>) {
-    metrics::counter!(
-        RECORDS_METRIC,
-        OUTCOME_DIMENSION => outcome.name(),
-        FAMILY_DIMENSION => family(topic)
-    )
-    .increment(1);
+pub fn record(outcome: &Outcome, lag_ms: Option<i64>) {
+    metrics::counter!(RECORDS_METRIC, OUTCOME_DIMENSION => outcome.name()).increment(1);
     if let Some(lag) = lag_ms {
         metrics::histogram!(LAG_METRIC).record(lag.max(0) as f64);
     }
 }
 
-/// How long a handler ran for a notification of `topic`.
-pub fn handler_time(topic: &str, took: Duration) {
-    metrics::histogram!(HANDLER_TIME_METRIC, FAMILY_DIMENSION => family(Some(topic)))
-        .record(took.as_secs_f64() * 1000.0);
+/// How long a handler ran.
+pub fn handler_time(took: Duration) {
+    metrics::histogram!(HANDLER_TIME_METRIC).record(took.as_secs_f64() * 1000.0);
 }
 
 /// Counts one notification `destination` did not take.
@@ -104,16 +92,6 @@ pub fn trace_id(header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn families_come_from_the_catalogue_or_are_unknown() {
-        assert_eq!(family(Some("conversation.user.created")), "conversation");
-        assert_eq!(family(Some("ticket.state.updated")), "ticket");
-        assert_eq!(family(Some("ping")), "ping");
-        assert_eq!(family(Some("conversation.user.created.v9")), "unknown");
-        assert_eq!(family(Some("<script>")), "unknown");
-        assert_eq!(family(None), "unknown");
-    }
 
     #[test]
     fn trace_ids_are_the_root() {
