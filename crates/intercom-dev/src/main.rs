@@ -416,8 +416,16 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e.to_string()),
             };
             match runtime.block_on(local::drain_to_event(&queue_url)) {
-                Ok(event) => {
+                Ok((event, full)) => {
                     out(&event);
+                    if full {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "intercom-dev: a batch from a FIFO queue holds at most {} records, \
+                             as Lambda's does: run again for the next",
+                            local::FIFO_BATCH_MOST
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
@@ -544,11 +552,14 @@ fn check_command(url: Option<String>, secret: Option<String>, stack: Option<Stri
                 }
                 None => stored,
             };
-            (
-                url.unwrap_or_else(|| deployed.webhook_url.clone()),
-                secret,
-                Some((runtime, sdk, deployed)),
-            )
+            let Some(url) = url.or_else(|| deployed.webhook_url.clone()) else {
+                return fail(&format!(
+                    "stack {} has no WebhookUrl output (served by neither its HTTP API nor a \
+                     function URL, e.g. behind a load balancer): give the webhook URL with --url",
+                    deployed.stack
+                ));
+            };
+            (url, secret, Some((runtime, sdk, deployed)))
         }
     };
     let Ok(verifier) = Verifier::from_comma_separated(&secret) else {
