@@ -583,9 +583,13 @@ async fn benchmark_dlq_list_on_a_large_queue() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{err}");
     let peak_kib = err.lines().last().unwrap_or_default().trim().to_owned();
-    let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+    // Calls by action, and the time their answers took at the proxy (the
+    // latency added, and moto's own time).
+    let mut calls: BTreeMap<String, (usize, std::time::Duration)> = BTreeMap::new();
     for call in &aws.calls()[before..] {
-        *calls.entry(call.action.clone()).or_default() += 1;
+        let entry = calls.entry(call.action.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += call.elapsed;
     }
     let mut ids: Vec<&str> = out
         .lines()
