@@ -328,6 +328,84 @@ def small_team_default_problems(template):
     return problems
 
 
+def reserved_concurrency_problems(template):
+    """A function's reserved concurrency, when set, at least the
+    MaximumConcurrency of every SQS event source on it (Lambda otherwise
+    throttles the poller's invocations, and messages reach the dead-letter
+    queue unprocessed). A literal is compared; a parameter set through
+    !If [condition, !Ref P, NoValue] must be held by a Rule asserting
+    !Equals [P, the maximum's parameter] (CloudFormation rules cannot compare
+    numbers), and its default must pass too."""
+    problems = []
+    parameters = template.get("Parameters", {})
+    rules = template.get("Rules", {})
+
+    def parameter(value):
+        if isinstance(value, dict) and "Fn::If" in value:
+            value = value["Fn::If"][1]
+        name = referenced(value)
+        return name if name in parameters else None
+
+    def equal_asserted(a, b):
+        for rule in rules.values():
+            for assertion in as_list(rule.get("Assertions", [])):
+                equals = assertion.get("Assert", {}).get("Fn::Equals")
+                if equals and sorted(referenced(v) or "" for v in equals) == sorted([a, b]):
+                    return True
+        return False
+
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        props = function.get("Properties", {})
+        reserved = props.get("ReservedConcurrentExecutions")
+        if reserved is None:
+            continue
+        for event_name, event in props.get("Events", {}).items():
+            if event.get("Type") != "SQS":
+                continue
+            maximum = event.get("Properties", {}).get("ScalingConfig", {}).get("MaximumConcurrency")
+            if maximum is None:
+                continue
+            reserved_p, maximum_p = parameter(reserved), parameter(maximum)
+            if isinstance(reserved, int) and isinstance(maximum, int):
+                if reserved < maximum:
+                    problems.append(f"{name} reserves {reserved}, below {event_name}'s MaximumConcurrency {maximum}")
+            elif reserved_p and maximum_p:
+                default = parameters[reserved_p].get("Default")
+                if not equal_asserted(reserved_p, maximum_p):
+                    problems.append(
+                        f"no rule holds {reserved_p} equal to {maximum_p}, {name}'s {event_name} MaximumConcurrency"
+                    )
+                if default not in (-1, "-1") and str(default) != str(parameters[maximum_p].get("Default")):
+                    problems.append(f"{reserved_p}'s default {default} is not {maximum_p}'s")
+            else:
+                problems.append(f"{name}'s reserved concurrency and {event_name}'s maximum cannot be compared")
+    return problems
+
+
+def alarm_key_problems(template):
+    """A key statement granting cloudwatch.amazonaws.com holds it to this
+    account (aws:SourceAccount) and to its alarms (aws:SourceArn, an alarm
+    ARN of this account): the confused deputy."""
+    problems = []
+    for key_name, key in resources(template, "AWS::KMS::Key").items():
+        for statement in as_list(key["Properties"]["KeyPolicy"]["Statement"]):
+            principal = statement.get("Principal", {})
+            services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+            if "cloudwatch.amazonaws.com" not in services:
+                continue
+            condition = statement.get("Condition", {})
+            account = condition.get("StringEquals", {}).get("aws:SourceAccount")
+            if account != {"Ref": "AWS::AccountId"}:
+                problems.append(f"{key_name} grants CloudWatch without aws:SourceAccount = the account")
+            arn = condition.get("ArnLike", {}).get("aws:SourceArn") or condition.get("ArnEquals", {}).get(
+                "aws:SourceArn"
+            )
+            text = arn.get("Fn::Sub", "") if isinstance(arn, dict) else str(arn or "")
+            if ":cloudwatch:" not in text or "${AWS::AccountId}:alarm:" not in text:
+                problems.append(f"{key_name} grants CloudWatch without aws:SourceArn naming this account's alarms")
+    return problems
+
+
 # --- the tests: the template as shipped, and broken -------------------------
 
 
@@ -457,6 +535,43 @@ class TemplateKnowsAws(unittest.TestCase):
                 "the DeadLetterQueueUrl output has a condition; check --stack needs it always",
                 "no AlarmTopicArn output, which check --stack reads",
                 "OldestMessageAgeAlarm does not act on AlarmTopic; check --stack would not see it",
+            ],
+        )
+
+    def test_reserved_concurrency_never_throttles_the_queue(self):
+        template = load()
+        self.assertEqual(reserved_concurrency_problems(template), [])
+
+        no_rule = load()
+        del no_rule["Rules"]["ProcessorReservedConcurrencyCoversTheQueue"]
+        self.assertEqual(
+            reserved_concurrency_problems(no_rule),
+            [
+                "no rule holds ProcessorReservedConcurrency equal to ProcessorMaximumConcurrency, "
+                "ProcessorFunction's Notifications MaximumConcurrency"
+            ],
+        )
+        literal = load()
+        processor = literal["Resources"]["ProcessorFunction"]["Properties"]
+        processor["ReservedConcurrentExecutions"] = 5
+        processor["Events"]["Notifications"]["Properties"]["ScalingConfig"]["MaximumConcurrency"] = 10
+        self.assertEqual(
+            reserved_concurrency_problems(literal),
+            ["ProcessorFunction reserves 5, below Notifications's MaximumConcurrency 10"],
+        )
+
+    def test_the_alarm_key_serves_only_this_accounts_alarms(self):
+        template = load()
+        self.assertEqual(alarm_key_problems(template), [])
+
+        open_key = load()
+        for statement in open_key["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]:
+            statement.pop("Condition", None)
+        self.assertEqual(
+            alarm_key_problems(open_key),
+            [
+                "AlarmTopicKey grants CloudWatch without aws:SourceAccount = the account",
+                "AlarmTopicKey grants CloudWatch without aws:SourceArn naming this account's alarms",
             ],
         )
 

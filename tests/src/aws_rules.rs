@@ -43,6 +43,13 @@
 //!   named `{stream}-1-{time}-{n}`, gzip-compressed (`.gz`) with
 //!   `CompressionFormat` `GZIP`.
 //!
+//! - **Every SQS call takes time**: tens of milliseconds within a region,
+//!   more from a laptop; moto answers in about one. With
+//!   [`AwsRules::sqs_latency`] the proxy holds each SQS request that long
+//!   before forwarding it, so that a tool reading a large queue takes as
+//!   long as it would on SQS, and visibility timeouts (which moto keeps)
+//!   run out while it reads.
+//!
 //! It also records, per caller, the IAM action of every request it sees
 //! ([`AwsRules::actions`]): the caller is the SDK's application id
 //! (`AWS_SDK_UA_APP_ID`, which the SDK writes into its user agent as
@@ -235,6 +242,12 @@ impl AwsRules {
     pub fn hold_sends(&self, hold: Option<Duration>) {
         *self.rules.hold_sends.lock().expect("lock") = hold;
     }
+
+    /// Holds every SQS request this long before answering it, as SQS's
+    /// own latency would; `None` answers at once.
+    pub fn sqs_latency(&self, latency: Option<Duration>) {
+        *self.rules.sqs_latency.lock().expect("lock") = latency;
+    }
 }
 
 /// What the proxy keeps between requests.
@@ -247,6 +260,8 @@ struct Rules {
     deduplication: Mutex<HashMap<(String, String), (Instant, Bytes)>>,
     /// How long each `SendMessage` waits before it is forwarded.
     hold_sends: Mutex<Option<Duration>>,
+    /// How long every SQS request waits before it is answered.
+    sqs_latency: Mutex<Option<Duration>>,
     /// Message move tasks, by source ARN: the last one's answer.
     move_tasks: Mutex<HashMap<String, Value>>,
     /// IAM actions seen, by caller.
@@ -420,6 +435,12 @@ impl Rules {
         body: Bytes,
         upstream: u16,
     ) -> Response<Full<Bytes>> {
+        if target.starts_with("AmazonSQS.") {
+            let latency = *self.sqs_latency.lock().expect("lock");
+            if let Some(latency) = latency {
+                tokio::time::sleep(latency).await;
+            }
+        }
         match target {
             "AmazonSQS.SendMessage" => {
                 let hold = *self.hold_sends.lock().expect("lock");

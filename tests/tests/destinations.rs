@@ -663,6 +663,174 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
     assert!(moto.drain(&queue).await.is_empty());
 }
 
+/// Four notifications about one conversation, archived under four topics
+/// (the listing's order is topic first: assigned, closed, replied,
+/// created), one of them in a stream object and one on the day before, and
+/// a notification about another conversation between them: replayed onto a
+/// FIFO queue, the conversation's arrive in `created_at` order, and the
+/// replay says what it does day by day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_queues_each_objects_notifications_in_created_at_order() {
+    use intercom_webhook::destination::{ArchiveRecord, STREAM_PREFIX};
+
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let queue = moto.create_queue("intercom.fifo").await;
+    let bucket = moto.create_bucket("intercom-archive").await;
+    let s3 = moto.s3().await;
+    // 29 November 2026, 23:59:50 UTC, then the next morning.
+    let evening = 1_795_996_790_i64;
+    let morning = 1_795_996_800_i64 + 9 * 3600;
+    let conversation = [
+        (Topic::ConversationUserCreated, evening, false),
+        (Topic::ConversationAdminReplied, morning, false),
+        (Topic::ConversationAdminAssigned, morning + 60, true),
+        (Topic::ConversationAdminClosed, morning + 120, false),
+    ];
+    let mut notifications: Vec<(Value, bool)> = conversation
+        .iter()
+        .enumerate()
+        .map(|(n, (topic, created_at, stream))| {
+            let mut notification = samples::sample(*topic);
+            notification["id"] = format!("notif_order_{n}").into();
+            notification["created_at"] = (*created_at).into();
+            notification["data"]["item"]["id"] = "conversation-order".into();
+            (notification, *stream)
+        })
+        .collect();
+    let mut other = samples::sample(Topic::ConversationAdminReplied);
+    other["id"] = "notif_other".into();
+    other["created_at"] = (morning + 30).into();
+    other["data"]["item"]["id"] = "conversation-other".into();
+    notifications.push((other, false));
+    for (notification, stream) in &notifications {
+        let body = serde_json::to_vec(notification).expect("json");
+        let key = archive_key(
+            PREFIX,
+            notification["app_id"].as_str().expect("app_id"),
+            notification["topic"].as_str().expect("topic"),
+            notification["created_at"].as_i64().expect("created_at"),
+            notification["id"].as_str(),
+            &body,
+        );
+        let put = s3.put_object().bucket(&bucket);
+        if *stream {
+            let record = ArchiveRecord {
+                app_id: notification["app_id"].as_str().expect("app_id").into(),
+                topic: notification["topic"].as_str().expect("topic").into(),
+                created_at: notification["created_at"].as_i64().expect("created_at"),
+                id: notification["id"].as_str().map(str::to_owned),
+                signature: Some(sign(&body)),
+                received_at: None,
+                subscription_id: None,
+                body: Some(body.clone()),
+                object: None,
+            };
+            let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gzip, record.to_line().as_bytes()).expect("gzip");
+            let (partition, _) = key
+                .strip_prefix(PREFIX)
+                .and_then(|k| k.rsplit_once('/'))
+                .expect("a partition");
+            put.key(format!(
+                "{PREFIX}{STREAM_PREFIX}{partition}/intercom-archive-1-2026-11-30-09-05-00-0.gz"
+            ))
+            .body(gzip.finish().expect("gzip").into())
+        } else {
+            put.key(key)
+                .metadata("signature", sign(&body))
+                .body(body.into())
+        }
+        .send()
+        .await
+        .expect("archived");
+    }
+
+    let (output, ok) = intercom_dev_replay(
+        &aws.endpoint(),
+        &[
+            "--bucket",
+            &bucket,
+            "--prefix",
+            PREFIX,
+            "--queue-url",
+            &queue,
+        ],
+    );
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("2 day(s) of archive partitions match"),
+        "{output}"
+    );
+    assert!(
+        output.contains("[day 1/2] 2026-11-29: 1 notification(s) to queue")
+            && output.contains("[day 2/2] 2026-11-30: 4 notification(s) to queue"),
+        "{output}"
+    );
+    assert!(output.contains("replayed 5 of 5 matching"), "{output}");
+    let queued: Vec<(String, i64)> = moto
+        .drain(&queue)
+        .await
+        .iter()
+        .map(|m| {
+            let body: Value = serde_json::from_str(m.body().expect("body")).expect("json");
+            (
+                body["id"].as_str().expect("id").to_owned(),
+                body["created_at"].as_i64().expect("created_at"),
+            )
+        })
+        .collect();
+    let order: Vec<&str> = queued
+        .iter()
+        .filter(|(id, _)| id.starts_with("notif_order_"))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "notif_order_0",
+            "notif_order_1",
+            "notif_order_2",
+            "notif_order_3"
+        ],
+        "the conversation's notifications in created_at order: {queued:?}"
+    );
+    assert!(
+        queued.iter().any(|(id, _)| id == "notif_other"),
+        "{queued:?}"
+    );
+
+    // A dry run of the whole range says the same, day by day, and queues nothing.
+    let (output, ok) = intercom_dev_replay(
+        &aws.endpoint(),
+        &[
+            "--bucket",
+            &bucket,
+            "--prefix",
+            PREFIX,
+            "--queue-url",
+            &queue,
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--dry-run",
+        ],
+    );
+    assert!(ok, "{output}");
+    let would: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("would queue"))
+        .collect();
+    assert_eq!(would.len(), 5, "{output}");
+    assert!(would[0].contains("conversation.user.created"), "{output}");
+    assert!(would[4].contains("conversation.admin.closed"), "{output}");
+    assert!(
+        moto.drain(&queue).await.is_empty(),
+        "a dry run queues nothing"
+    );
+}
+
 /// The stream layout (`ARCHIVE_STREAM`): one line per notification through
 /// Firehose, gzip objects per partition once its buffer ends; the bodies
 /// read back byte for byte with their signatures; a body too long for a

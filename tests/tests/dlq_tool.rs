@@ -1,5 +1,6 @@
-//! `intercom-dev dlq` against moto behind the AWS rules proxy: list (lines and JSON, filtered), show, redrive (dry and real, filtered batch by batch, unfiltered by a message move task), a redrive longer than the visibility timeout, FIFO groups moved whole or named, and clear errors.
+//! `intercom-dev dlq` against moto behind the AWS rules proxy: list (lines and JSON, filtered, limited), show, redrive (dry and real, filtered batch by batch, unfiltered by a message move task), a list and a redrive longer than the visibility timeout, FIFO groups moved whole or named, and clear errors.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
@@ -11,9 +12,12 @@ use pipeline_tests::samples;
 use serde_json::{Value, json};
 
 /// Runs `intercom-dev dlq` with `args` against `endpoint` (the AWS rules
-/// proxy in front of moto, or moto); its stdout, stderr and success.
+/// proxy in front of moto, or moto); its stdout, stderr and success. A run
+/// that has not ended after two minutes is stopped (`timeout`) and fails.
 fn dlq(endpoint: &str, args: &[&str]) -> (String, String, bool) {
-    let output = Command::new(binary("intercom-dev"))
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(binary("intercom-dev"))
         .arg("dlq")
         .args(args)
         .env_clear()
@@ -374,4 +378,236 @@ async fn a_fifo_group_moves_whole_and_in_order_or_is_named() {
         ["notif_dead_101", "notif_dead_102"],
         "the rest of the mixed group stays, in order"
     );
+}
+
+/// A queue whose reading lasts longer than the tool's hold (every SQS call
+/// takes 150 ms, the hold is 2 s): `list` ends, lists each of the 200
+/// messages once and leaves every one in the queue; `--limit` stops early
+/// and says so; a filtered redrive as slow moves what it takes and counts
+/// exactly what it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_longer_than_its_hold_reads_each_message_once_and_leaves_them_all() {
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let sqs = moto.sqs().await;
+    let dead = moto.create_queue("slow-dlq").await;
+    let source = moto.create_queue("slow-source").await;
+    let count = 200;
+    for n in 0..count {
+        let topic = if n % 2 == 0 {
+            Topic::TicketCreated
+        } else {
+            Topic::ContactUserCreated
+        };
+        put_dead(&sqs, &dead, n, topic, None).await;
+    }
+    let everyone: Vec<String> = {
+        let mut ids: Vec<String> = (0..count).map(|n| format!("notif_dead_{n}")).collect();
+        ids.sort();
+        ids
+    };
+    aws.sqs_latency(Some(std::time::Duration::from_millis(150)));
+    let before = aws.calls().len();
+    let started = std::time::Instant::now();
+    let (out, err, ok) = dlq(
+        &aws.endpoint(),
+        &[
+            "list",
+            "--queue-url",
+            &dead,
+            "--json",
+            "--visibility-timeout",
+            "2s",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(ok, "{err}");
+    assert!(
+        took > std::time::Duration::from_secs(3),
+        "the reading took {took:?}, not longer than the 2 s hold"
+    );
+    let listed: Vec<Value> = serde_json::from_str(&out).expect("JSON");
+    let mut ids: Vec<String> = listed
+        .iter()
+        .map(|m| m["notification_id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, everyone, "each message listed once");
+    // No hold ran out: each message was received once (20 full receives
+    // and the empty one that ends the reading), holds were extended and
+    // given back in batches.
+    let calls = aws.calls();
+    let count_of = |action: &str| {
+        calls[before..]
+            .iter()
+            .filter(|c| c.action == action)
+            .count()
+    };
+    assert_eq!(count_of("sqs:ReceiveMessage"), count / 10 + 1);
+    assert!(count_of("sqs:ChangeMessageVisibilityBatch") > count / 10);
+    aws.sqs_latency(None);
+    let mut left = notification_ids(&moto.drain(&dead).await);
+    left.sort();
+    assert_eq!(left, everyone, "every message left in the queue, visible");
+    for n in 0..count {
+        let topic = if n % 2 == 0 {
+            Topic::TicketCreated
+        } else {
+            Topic::ContactUserCreated
+        };
+        put_dead(&sqs, &dead, n, topic, None).await;
+    }
+
+    let (out, err, ok) = dlq(
+        &aws.endpoint(),
+        &["list", "--queue-url", &dead, "--limit", "15"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("15 message(s); stopped at --limit: the queue holds more"),
+        "{out}"
+    );
+    let (_, err, ok) = dlq(
+        &aws.endpoint(),
+        &["list", "--queue-url", &dead, "--limit", "0"],
+    );
+    assert!(!ok && err.contains("--limit"), "{err}");
+
+    aws.sqs_latency(Some(std::time::Duration::from_millis(40)));
+    let (out, err, ok) = dlq(
+        &aws.endpoint(),
+        &[
+            "redrive",
+            "--queue-url",
+            &dead,
+            "--to",
+            &source,
+            "--topic",
+            "ticket.*",
+            "--visibility-timeout",
+            "2s",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "moved {} message(s) to {source}; 0 failed (left in the dead-letter queue); {} not matching left there; {count} read",
+            count / 2,
+            count / 2
+        )),
+        "{out}"
+    );
+    aws.sqs_latency(None);
+    let moved = notification_ids(&moto.drain(&source).await);
+    let left = notification_ids(&moto.drain(&dead).await);
+    assert_eq!((moved.len(), left.len()), (count / 2, count / 2));
+    let mut all: Vec<String> = moved.into_iter().chain(left).collect();
+    all.sort();
+    assert_eq!(all, everyone, "each message once, moved or left");
+}
+
+/// A benchmark, not run by default: `dlq list` on a dead-letter queue of
+/// `DLQ_BENCH_MESSAGES` messages (100,000) through the rules proxy with
+/// every SQS call held `DLQ_BENCH_LATENCY_MS` (20 ms, SQS's usual answer
+/// within a region). Prints the time, the calls by action and the tool's
+/// peak memory; checks that each message is listed once and all are left.
+/// BENCHMARKS.md has the figures and the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark (BENCHMARKS.md): minutes"]
+async fn benchmark_dlq_list_on_a_large_queue() {
+    let count: usize = std::env::var("DLQ_BENCH_MESSAGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let latency: u64 = std::env::var("DLQ_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let moto = Moto::start().await;
+    let aws = AwsRules::start(moto.port).await;
+    let sqs = moto.sqs().await;
+    let dead = moto.create_queue("bench-dlq").await;
+    let filling = std::time::Instant::now();
+    let mut notification = samples::sample(Topic::TicketCreated);
+    let text = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .expect("attribute")
+    };
+    let mut sends = tokio::task::JoinSet::new();
+    for first in (0..count).step_by(10) {
+        let mut entries = Vec::new();
+        for n in first..(first + 10).min(count) {
+            notification["id"] = format!("notif_bench_{n}").into();
+            entries.push(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(n.to_string())
+                    .message_body(notification.to_string())
+                    .message_attributes("topic", text("ticket.created"))
+                    .message_attributes("notification_id", text(&format!("notif_bench_{n}")))
+                    .build()
+                    .expect("entry"),
+            );
+        }
+        let send = sqs
+            .send_message_batch()
+            .queue_url(&dead)
+            .set_entries(Some(entries));
+        while sends.len() >= 8 {
+            sends.join_next().await;
+        }
+        sends.spawn(async move { send.send().await.expect("send a batch") });
+    }
+    while sends.join_next().await.is_some() {}
+    eprintln!("filled {count} messages in {:.1?}", filling.elapsed());
+
+    aws.sqs_latency(Some(std::time::Duration::from_millis(latency)));
+    let before = aws.calls().len();
+    let started = std::time::Instant::now();
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(binary("intercom-dev"))
+        .args(["dlq", "list", "--queue-url", &dead])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", aws.endpoint())
+        .env("AWS_REGION", moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run intercom-dev dlq list");
+    let took = started.elapsed();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    let peak_kib = err.lines().last().unwrap_or_default().trim().to_owned();
+    // Calls by action, and the time their answers took at the proxy (the
+    // latency added, and moto's own time).
+    let mut calls: BTreeMap<String, (usize, std::time::Duration)> = BTreeMap::new();
+    for call in &aws.calls()[before..] {
+        let entry = calls.entry(call.action.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += call.elapsed;
+    }
+    let mut ids: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|id| id.starts_with("notif_bench_"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "each message listed once");
+    assert!(
+        out.contains(&format!("\n{count} message(s)")),
+        "{}",
+        &out[out.len().saturating_sub(300)..]
+    );
+    eprintln!(
+        "dlq list: {count} messages, {latency} ms per SQS call: {took:.1?}; peak RSS {peak_kib} KiB; calls {calls:?}"
+    );
+    aws.sqs_latency(None);
+    let left = moto.drain(&dead).await.len();
+    assert_eq!(left, count, "every message left in the queue");
 }

@@ -219,6 +219,82 @@ async fn serve_with_queue_url_goes_through_real_sqs() {
     );
 }
 
+/// `intercom-dev sqs-event` on a FIFO queue of 12 messages in two groups
+/// prints the batch Lambda would hand the processor: at most 10 records,
+/// each group in order, and says the rest wait; run again, the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_event_on_a_fifo_queue_gives_a_batch_lambda_would() {
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("events.fifo").await;
+    let sqs = moto.sqs().await;
+    for n in 0..12 {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(format!("{{\"n\":{n}}}"))
+            .message_group_id(format!("group-{}", n % 2))
+            .message_deduplication_id(format!("m-{n}"))
+            .send()
+            .await
+            .expect("send");
+    }
+    let event = || async {
+        let output = Command::new(binary("intercom-dev"))
+            .args(["sqs-event", &queue])
+            .env_clear()
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_REGION", moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .await
+            .expect("intercom-dev sqs-event");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let event: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("an SQS event");
+        let numbers: Vec<(String, i64)> = event["Records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value =
+                    serde_json::from_str(r["body"].as_str().expect("body")).expect("json");
+                (
+                    r["attributes"]["MessageGroupId"]
+                        .as_str()
+                        .expect("a group")
+                        .to_owned(),
+                    body["n"].as_i64().expect("n"),
+                )
+            })
+            .collect();
+        (
+            numbers,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (first, note) = event().await;
+    assert_eq!(first.len(), 10, "{first:?}");
+    assert!(note.contains("at most 10 records"), "{note}");
+    let (second, _) = event().await;
+    assert_eq!(second.len(), 2, "{second:?}");
+    for group in ["group-0", "group-1"] {
+        let order: Vec<i64> = first
+            .iter()
+            .chain(&second)
+            .filter(|(g, _)| g == group)
+            .map(|(_, n)| *n)
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!((order.len(), &order), (6, &sorted), "{group} in order");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_marks_an_older_notification_stale_and_skips_it_when_asked() {
     for (freshness, expected) in [
@@ -387,7 +463,8 @@ const STACK_TEMPLATE: &str = r#"{
 /// secret from it, then the queues, the alarms and the alarm topic. An
 /// alarm topic nobody hears, a dead letter, an alarm in ALARM and a stored
 /// secret that is not the app's each fail the check, named; a healthy
-/// stack passes; a stack that does not exist is said so.
+/// stack passes; a stack with no webhook URL (behind an ALB) asks for
+/// `--url`; a stack that does not exist is said so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_hears_them() {
     let moto = Moto::start().await;
@@ -597,6 +674,47 @@ async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_
         "{report}"
     );
     assert!(report.contains("2 of 9 checks failed"), "{report}");
+
+    // A stack served by neither its HTTP API nor a function URL (an ALB in
+    // front of the receiver) has no WebhookUrl output: said so, and --url
+    // gives it.
+    let behind_alb =
+        STACK_TEMPLATE.replace(r#""WebhookUrl": {"Value": {"Ref": "WebhookUrl"}},"#, "");
+    assert_ne!(behind_alb, STACK_TEMPLATE);
+    cloudformation
+        .create_stack()
+        .stack_name("intercom-webhooks-alb")
+        .template_body(behind_alb)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("WebhookUrl")
+                .parameter_value("unused")
+                .build(),
+        )
+        .parameters(
+            Parameter::builder()
+                .parameter_key("ClientSecretArn")
+                .parameter_value(&secret_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the stack behind an ALB");
+    let (ok, report) = check_stack(&moto, &cloudwatch, &["--stack", "intercom-webhooks-alb"]).await;
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("stack intercom-webhooks-alb has no WebhookUrl output")
+            && report.contains("give the webhook URL with --url"),
+        "{report}"
+    );
+    let (_, report) = check_stack(
+        &moto,
+        &cloudwatch,
+        &["--stack", "intercom-webhooks-alb", "--url", &serve.url],
+    )
+    .await;
+    assert_reported(&report, "✓ signed ping", "200");
+    assert_reported(&report, "✓ dead-letter queue", "0 dead");
 
     let (ok, report) = check_stack(&moto, &cloudwatch, &["--stack", "no-such-stack"]).await;
     assert!(!ok, "{report}");

@@ -3,7 +3,7 @@
 //! Everything is read with the user's credentials and the SDK's usual
 //! settings (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`), nothing is
 //! written. The stack is found by name through CloudFormation's outputs
-//! (`WebhookUrl`, `QueueUrl`, `DeadLetterQueueUrl`, `ClientSecretArn`,
+//! (`WebhookUrl` where the stack serves one, `QueueUrl`, `DeadLetterQueueUrl`, `ClientSecretArn`,
 //! `AlarmTopicArn`, as `infra/template.yaml` declares them). Its alarms are
 //! the ones whose action is the stack's alarm topic (every alarm in the
 //! template has it, `infra/template_test.py` holds it so), which finds them
@@ -23,7 +23,9 @@ use crate::check::Checked;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
     pub stack: String,
-    pub webhook_url: String,
+    /// `None` for a stack served by neither its HTTP API nor a function URL
+    /// (an ALB in front of the receiver): `--url` gives it.
+    pub webhook_url: Option<String>,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub client_secret_arn: String,
@@ -47,23 +49,26 @@ pub async fn outputs(sdk: &SdkConfig, stack: &str) -> Result<Deployed, String> {
         .stacks()
         .first()
         .ok_or_else(|| format!("stack {stack} does not exist"))?;
-    let output = |key: &str| {
+    let optional_output = |key: &str| {
         found
             .outputs()
             .iter()
             .find(|o| o.output_key() == Some(key))
             .and_then(|o| o.output_value())
+            .filter(|v| !v.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| {
-                format!(
-                    "stack {stack} has no {key} output: is it a stack of infra/template.yaml, \
+    };
+    let output = |key: &str| {
+        optional_output(key).ok_or_else(|| {
+            format!(
+                "stack {stack} has no {key} output: is it a stack of infra/template.yaml, \
                      and is its deploy finished?"
-                )
-            })
+            )
+        })
     };
     Ok(Deployed {
         stack: stack.to_owned(),
-        webhook_url: output("WebhookUrl")?,
+        webhook_url: optional_output("WebhookUrl"),
         queue_url: output("QueueUrl")?,
         dead_letter_queue_url: output("DeadLetterQueueUrl")?,
         client_secret_arn: output("ClientSecretArn")?,

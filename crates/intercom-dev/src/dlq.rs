@@ -1,18 +1,25 @@
 //! `intercom-dev dlq`: list, show and redrive what is in the dead-letter queue, through the SDK's own settings.
 //!
-//! Reading a queue means receiving its messages: every command receives
-//! them with a short visibility timeout and gives back (visibility 0) what
-//! it does not move, so the queue is as it was. `redrive` without filters
+//! Reading a queue means receiving its messages: every command reads it
+//! through a [`Reader`], which sees each message once however long reading
+//! takes (a seen set by message id, holds extended while reading) and at
+//! the end gives back (visibility 0) what it did not move, so the queue is
+//! as it was and the counts are exact. `redrive` without filters
 //! has SQS move everything (`StartMessageMoveTask`); with filters it moves
 //! one received batch at a time, each message sent to the source queue with
 //! its body, attributes and FIFO group and deleted from the dead-letter
 //! queue only once the source acknowledged it (see [`redrive`]).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::io::{IsTerminal as _, Write as _};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
+    QueueAttributeName,
+};
 use intercom_webhook::queue_message::{self, attribute};
 use serde_json::{Value, json};
 
@@ -99,6 +106,18 @@ impl Dead {
             age: Duration::from_millis(now_ms.saturating_sub(sent_ms)),
             message,
         }
+    }
+
+    /// The same, without what `list` does not show (body, attributes,
+    /// receipt handle): a list of a large queue holds only this.
+    fn without_body(mut self) -> Self {
+        self.message.body = None;
+        self.message.message_attributes = None;
+        self.message.attributes = None;
+        self.message.receipt_handle = None;
+        self.message.md5_of_body = None;
+        self.message.md5_of_message_attributes = None;
+        self
     }
 
     fn id(&self) -> &str {
@@ -205,78 +224,386 @@ fn explain(queue_url: &str, error: impl std::error::Error) -> String {
     }
 }
 
-/// One receive of up to 10 messages of `queue_url`, invisible for `hold`;
-/// `wait` long-polls a second.
-async fn receive_batch(
+/// SQS's longest visibility timeout, counted from the receive.
+const MOST_INVISIBLE: Duration = Duration::from_secs(12 * 3600);
+
+/// Reads a queue through, each message once however long reading takes.
+///
+/// Every message received stays invisible (held) until the end, when
+/// [`Reader::release`] gives it back, or until it is forgotten (deleted):
+/// a message read once never comes back to be read again, so reading
+/// ends when a long-polled receive finds nothing (long polling asks every
+/// SQS server, so an empty answer means no visible message is left). A
+/// hold is the receive's visibility timeout: `hold` at first, then the
+/// time reading looks likely to need (twice the estimated rest, from the
+/// queue's approximate size and the pace so far, or from the time spent),
+/// so that few holds need extending; a hold about to end is extended
+/// (`ChangeMessageVisibilityBatch`) before the next receive. A message
+/// that comes back all the same (an extension failed) is known by its id
+/// and not read twice. Interrupted (Ctrl-C), reading ends with an error and
+/// the caller gives back what was read; killed, the tool leaves messages
+/// invisible for at most their hold, then SQS gives them back.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    sqs: &'a Client,
+    queue_url: &'a str,
+    hold: Duration,
+    started: Instant,
+    /// The queue's approximate size when reading began, if SQS said.
+    approximate: Option<usize>,
+    seen: HashSet<String>,
+    /// Held messages by id: the newest receipt handle, when it was
+    /// received, when its hold ends.
+    held: HashMap<String, Held>,
+    /// Hold ends, soonest first (entries of forgotten or re-held
+    /// messages are skipped).
+    ends: BinaryHeap<Reverse<(Instant, String)>>,
+    /// Receives that brought a message back that was read already.
+    pub repeats: usize,
+    done: bool,
+}
+
+#[derive(Debug)]
+struct Held {
+    handle: String,
+    received: Instant,
+    until: Instant,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `queue_url`, holding what it reads for at least `hold`.
+    pub async fn new(sqs: &'a Client, queue_url: &'a str, hold: Duration) -> Result<Self, Error> {
+        let hold = hold.clamp(Duration::from_secs(1), MOST_INVISIBLE);
+        let approximate = sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| explain(queue_url, e))?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse().ok());
+        Ok(Self {
+            sqs,
+            queue_url,
+            hold,
+            started: Instant::now(),
+            approximate,
+            seen: HashSet::new(),
+            held: HashMap::new(),
+            ends: BinaryHeap::new(),
+            repeats: 0,
+            done: false,
+        })
+    }
+
+    /// How many messages were read.
+    pub fn read(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// The queue's approximate size when reading began.
+    pub fn approximate(&self) -> Option<usize> {
+        self.approximate
+    }
+
+    /// How long a hold given now should last: `hold`, plus twice the time
+    /// the rest of the reading looks likely to take.
+    fn hold_now(&self) -> Duration {
+        let elapsed = self.started.elapsed();
+        let read = self.seen.len();
+        let rest = match self.approximate {
+            Some(total) if read > 0 && total > read => {
+                elapsed.mul_f64((total - read) as f64 / read as f64)
+            }
+            _ => elapsed,
+        };
+        (self.hold + rest * 2).min(MOST_INVISIBLE - Duration::from_secs(60))
+    }
+
+    /// The next messages not read before; `None` once the queue is read
+    /// through. Holds about to end are extended first.
+    pub async fn next(&mut self) -> Result<Option<Vec<Dead>>, Error> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            self.extend_holds().await;
+            let visibility = self.hold_now();
+            let receive = self
+                .sqs
+                .receive_message()
+                .queue_url(self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(i32::try_from(visibility.as_secs()).unwrap_or(43_200))
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send();
+            // Ctrl-C ends the reading; the caller gives back what was read.
+            let received = tokio::select! {
+                received = receive => received.map_err(|e| explain(self.queue_url, e))?,
+                _ = tokio::signal::ctrl_c() => {
+                    self.done = true;
+                    return Err(format!(
+                        "interrupted: the {} message(s) read are given back",
+                        self.seen.len()
+                    )
+                    .into());
+                }
+            }
+            .messages
+            .unwrap_or_default();
+            if received.is_empty() {
+                self.done = true;
+                return Ok(None);
+            }
+            let now = Instant::now();
+            let mut fresh = Vec::new();
+            for message in received {
+                let dead = Dead::of(message);
+                let id = dead.id().to_owned();
+                let handle = dead.message.receipt_handle().unwrap_or_default().to_owned();
+                let until = now + visibility;
+                self.ends.push(Reverse((until, id.clone())));
+                self.held.insert(
+                    id.clone(),
+                    Held {
+                        handle,
+                        received: now,
+                        until,
+                    },
+                );
+                if self.seen.insert(id) {
+                    fresh.push(dead);
+                } else {
+                    self.repeats += 1;
+                }
+            }
+            if !fresh.is_empty() {
+                return Ok(Some(fresh));
+            }
+        }
+    }
+
+    /// Stops reading: the next [`Reader::next`] says the queue is read.
+    pub fn stop(&mut self) {
+        self.done = true;
+    }
+
+    /// The message `id` was deleted: nothing to hold or give back.
+    pub fn forget(&mut self, id: &str) {
+        self.held.remove(id);
+    }
+
+    /// Extends every hold that ends within half a `hold` (or sooner than
+    /// the next receive could come back), ten to a call.
+    async fn extend_holds(&mut self) {
+        let soon = Instant::now() + self.hold / 2;
+        let mut due = Vec::new();
+        while let Some(Reverse((until, id))) = self.ends.peek().cloned() {
+            if until > soon {
+                break;
+            }
+            self.ends.pop();
+            if self.held.get(&id).is_some_and(|h| h.until == until) {
+                due.push(id);
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let extension = self.hold_now();
+        let now = Instant::now();
+        let mut calls = Vec::new();
+        for ids in due.chunks(10) {
+            let mut entries = Vec::new();
+            for id in ids {
+                let Some(held) = self.held.get_mut(id) else {
+                    continue;
+                };
+                // SQS refuses a hold beyond 12 hours from the receive: such
+                // a message comes back, and is known when it does.
+                let most =
+                    MOST_INVISIBLE.saturating_sub(now - held.received + Duration::from_secs(60));
+                let timeout = extension.min(most);
+                if timeout <= self.hold / 2 {
+                    continue;
+                }
+                held.until = now + timeout;
+                self.ends.push(Reverse((held.until, id.clone())));
+                entries.push((held.handle.clone(), timeout));
+            }
+            calls.push(entries);
+        }
+        visibility_calls(self.sqs, self.queue_url, calls).await;
+    }
+
+    /// Gives every held message back (visible at once), ten to a call and
+    /// several calls at a time. A handle that expired meanwhile fails, and
+    /// its message is visible already: nothing is lost either way.
+    pub async fn release(self) {
+        let handles: Vec<(String, Duration)> = self
+            .held
+            .into_values()
+            .map(|h| (h.handle, Duration::ZERO))
+            .collect();
+        let calls = handles.chunks(10).map(<[_]>::to_vec).collect();
+        visibility_calls(self.sqs, self.queue_url, calls).await;
+    }
+}
+
+/// `ChangeMessageVisibilityBatch` calls, one per list of up to ten
+/// (receipt handle, new timeout), eight at a time; failures are left to
+/// the seen set (a message whose hold was not extended comes back, and
+/// is known).
+async fn visibility_calls(sqs: &Client, queue_url: &str, calls: Vec<Vec<(String, Duration)>>) {
+    let mut running = tokio::task::JoinSet::new();
+    for entries in calls.into_iter().filter(|e| !e.is_empty()) {
+        while running.len() >= 8 {
+            running.join_next().await;
+        }
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = entries
+            .into_iter()
+            .enumerate()
+            .filter_map(|(n, (handle, timeout))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(n.to_string())
+                    .receipt_handle(handle)
+                    .visibility_timeout(i32::try_from(timeout.as_secs()).unwrap_or(0))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let call = sqs
+            .change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries));
+        running.spawn(async move {
+            let _ = call.send().await;
+        });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Shows reading's progress on a terminal (standard error), at most a few
+/// times a second; silent when standard error is not a terminal.
+#[derive(Debug)]
+pub struct Progress {
+    terminal: bool,
+    last: Option<Instant>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+}
+
+impl Progress {
+    fn show(&mut self, reader: &Reader<'_>, taken: usize) {
+        if !self.terminal
+            || self
+                .last
+                .is_some_and(|l| l.elapsed() < Duration::from_millis(200))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let of = reader
+            .approximate()
+            .map_or_else(String::new, |n| format!(" of about {n}"));
+        let _ = write!(
+            std::io::stderr(),
+            "\rread {}{of} message(s), {taken} taken, {:.0?}   ",
+            reader.read(),
+            reader.started.elapsed()
+        );
+    }
+
+    fn end(&self) {
+        if self.last.is_some() {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+/// What [`list`] found.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// The messages the filter takes, oldest first (without their bodies).
+    pub messages: Vec<Dead>,
+    /// Every message read.
+    pub read: usize,
+    /// Whether `limit` stopped the reading before the queue's end.
+    pub limited: bool,
+}
+
+/// The messages of `queue_url` that `filter` takes, oldest first, at most
+/// `limit`; each message is read once and the queue is left as it was.
+pub async fn list(
     sqs: &Client,
     queue_url: &str,
+    filter: &Filter,
+    limit: Option<usize>,
     hold: Duration,
-    wait: bool,
-) -> Result<Vec<Dead>, Error> {
-    let received = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(i32::from(wait))
-        .visibility_timeout(i32::try_from(hold.as_secs()).unwrap_or(60))
-        .message_attribute_names("All")
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .send()
-        .await
-        .map_err(|e| explain(queue_url, e))?
-        .messages
-        .unwrap_or_default();
-    Ok(received.into_iter().map(Dead::of).collect())
-}
-
-/// Every message now in `queue_url`, received with a visibility timeout of
-/// `hold` so none comes twice (a FIFO group shows its first message only:
-/// the rest stay behind it while it is invisible).
-async fn receive_all(sqs: &Client, queue_url: &str, hold: Duration) -> Result<Vec<Dead>, Error> {
-    let mut all = Vec::new();
-    let mut empty = 0;
-    while empty < 2 {
-        let received = receive_batch(sqs, queue_url, hold, empty > 0).await?;
-        if received.is_empty() {
-            empty += 1;
-        } else {
-            empty = 0;
-            all.extend(received);
+) -> Result<Listed, Error> {
+    let mut reader = Reader::new(sqs, queue_url, hold).await?;
+    let mut progress = Progress::default();
+    let mut listed = Listed::default();
+    let outcome = async {
+        while let Some(batch) = reader.next().await? {
+            for dead in batch {
+                if limit.is_some_and(|l| listed.messages.len() >= l) {
+                    listed.limited = true;
+                    reader.stop();
+                } else if filter.takes(&dead) {
+                    listed.messages.push(dead.without_body());
+                }
+            }
+            progress.show(&reader, listed.messages.len());
         }
+        Ok::<_, Error>(())
     }
-    Ok(all)
+    .await;
+    progress.end();
+    listed.read = reader.read();
+    reader.release().await;
+    outcome?;
+    listed.messages.sort_by_key(|m| Reverse(m.age));
+    Ok(listed)
 }
 
-/// Makes `messages` visible again at once. A handle that expired meanwhile
-/// fails, and its message is visible already: nothing is lost either way.
-async fn give_back(sqs: &Client, queue_url: &str, messages: &[Dead]) {
-    for message in messages {
-        if let Some(handle) = message.message.receipt_handle() {
-            let _ = sqs
-                .change_message_visibility()
-                .queue_url(queue_url)
-                .receipt_handle(handle)
-                .visibility_timeout(0)
-                .send()
-                .await;
+/// The message `message_id` of `queue_url`, if it is there; reading stops
+/// once it is found, and the queue is left as it was.
+pub async fn show(
+    sqs: &Client,
+    queue_url: &str,
+    message_id: &str,
+    hold: Duration,
+) -> Result<Option<Dead>, Error> {
+    let mut reader = Reader::new(sqs, queue_url, hold).await?;
+    let mut progress = Progress::default();
+    let mut found = None;
+    let outcome = async {
+        while let Some(batch) = reader.next().await? {
+            if let Some(dead) = batch.into_iter().find(|m| m.id() == message_id) {
+                found = Some(dead);
+                break;
+            }
+            progress.show(&reader, 0);
         }
+        Ok::<_, Error>(())
     }
-}
-
-/// The messages of `queue_url` that `filter` takes, oldest first; the
-/// queue is left as it was.
-pub async fn list(sqs: &Client, queue_url: &str, filter: &Filter) -> Result<Vec<Dead>, Error> {
-    let all = receive_all(sqs, queue_url, Duration::from_secs(60)).await?;
-    give_back(sqs, queue_url, &all).await;
-    let mut taken: Vec<Dead> = all.into_iter().filter(|m| filter.takes(m)).collect();
-    taken.sort_by_key(|m| std::cmp::Reverse(m.age));
-    Ok(taken)
-}
-
-/// The message `message_id` of `queue_url`, if it is there.
-pub async fn show(sqs: &Client, queue_url: &str, message_id: &str) -> Result<Option<Dead>, Error> {
-    let all = list(sqs, queue_url, &Filter::default()).await?;
-    Ok(all.into_iter().find(|m| m.id() == message_id))
+    .await;
+    progress.end();
+    reader.release().await;
+    outcome?;
+    Ok(found)
 }
 
 /// What a redrive did.
@@ -332,8 +659,8 @@ pub struct RedriveOptions {
 /// batch (up to 10) at a time and moves the batch's messages before it
 /// receives again, so no receipt handle outlives its visibility timeout
 /// (a deletion with an expired handle fails, and the message would come
-/// back as a duplicate). A message the filter leaves stays invisible until
-/// the end, then is given back. On a FIFO queue a group moves whole, in
+/// back as a duplicate). A message the filter leaves stays held by the
+/// [`Reader`] until the end, read once, then is given back. On a FIFO queue a group moves whole, in
 /// order, or, when a message of it is left or fails, its later messages
 /// stay behind it and the summary names the group.
 pub async fn redrive(
@@ -353,59 +680,50 @@ pub async fn redrive(
         return move_task(sqs, dlq_url, to, progress).await;
     }
     let mut done = Redriven::default();
-    let mut seen = HashSet::new();
-    // Received and not moved: given back at the end.
-    let mut kept: Vec<Dead> = Vec::new();
     let mut held_groups = BTreeSet::new();
-    let mut empty = 0;
+    let mut reader = Reader::new(sqs, dlq_url, *hold).await?;
     let mut step = 0;
-    // Two receives in a row with nothing new: SQS samples its servers, so
-    // one empty receive does not prove the queue empty.
-    while empty < 2 {
-        let batch = receive_batch(sqs, dlq_url, *hold, empty > 0).await?;
-        let (fresh, again): (Vec<Dead>, Vec<Dead>) = batch
-            .into_iter()
-            .partition(|m| seen.insert(m.id().to_owned()));
-        // Seen before: left by the filter, back after its hold.
-        kept.extend(again);
-        if fresh.is_empty() {
-            empty += 1;
-            continue;
-        }
-        empty = 0;
-        for dead in fresh {
-            step += 1;
-            let step = format!("[{step}] {}", dead.line());
-            let group = dead.group().map(str::to_owned);
-            let behind = group.as_ref().is_some_and(|g| held_groups.contains(g));
-            if behind || !filter.takes(&dead) {
-                held_groups.extend(group);
-                done.left += 1;
-                kept.push(dead);
-            } else if dry_run {
-                progress(&format!("{step}: would move"));
-                done.moved += 1;
-                kept.push(dead);
-            } else {
-                match move_one(sqs, dlq_url, to, &dead).await {
-                    Ok(()) => {
-                        done.moved += 1;
-                        progress(&format!("{step}: moved"));
-                    }
-                    Err(error) => {
-                        done.failed += 1;
-                        progress(&format!("{step}: failed: {error}"));
-                        held_groups.extend(group);
-                        kept.push(dead);
+    // Each batch is moved before the next receive, within its own
+    // receive's visibility; what is not moved stays held, read once, and
+    // is given back at the end.
+    let outcome = async {
+        while let Some(batch) = reader.next().await? {
+            for dead in batch {
+                step += 1;
+                let step = format!("[{step}] {}", dead.line());
+                let group = dead.group().map(str::to_owned);
+                let behind = group.as_ref().is_some_and(|g| held_groups.contains(g));
+                if behind || !filter.takes(&dead) {
+                    held_groups.extend(group);
+                    done.left += 1;
+                } else if dry_run {
+                    progress(&format!("{step}: would move"));
+                    done.moved += 1;
+                } else {
+                    match move_one(sqs, dlq_url, to, &dead).await {
+                        Ok(()) => {
+                            done.moved += 1;
+                            reader.forget(dead.id());
+                            progress(&format!("{step}: moved"));
+                        }
+                        Err(error) => {
+                            done.failed += 1;
+                            progress(&format!("{step}: failed: {error}"));
+                            held_groups.extend(group);
+                        }
                     }
                 }
             }
         }
+        Ok::<_, Error>(())
     }
-    give_back(sqs, dlq_url, &kept).await;
+    .await;
+    let read = reader.read();
+    reader.release().await;
+    outcome?;
     let verb = if dry_run { "would move" } else { "moved" };
     progress(&format!(
-        "{verb} {} message(s) to {to}; {} failed (left in the dead-letter queue); {} not matching left there",
+        "{verb} {} message(s) to {to}; {} failed (left in the dead-letter queue); {} not matching left there; {read} read",
         done.moved, done.failed, done.left
     ));
     if !held_groups.is_empty() {

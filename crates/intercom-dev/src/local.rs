@@ -345,17 +345,36 @@ async fn consume_embedded(
     }
 }
 
-/// Receives and deletes every message now in `queue_url` and returns, as
-/// JSON, the SQS event Lambda would hand the processor for them.
-pub async fn drain_to_event(queue_url: &str) -> Result<String, String> {
-    let sqs = aws_sdk_sqs::Client::new(&webhook_receiver::queue::sdk_config().await);
+/// Most records Lambda hands a function in one batch from a FIFO queue.
+pub const FIFO_BATCH_MOST: usize = 10;
+
+/// Receives and deletes every message now in `queue_url` (on a FIFO queue
+/// the first [`FIFO_BATCH_MOST`], as Lambda's batch from a FIFO queue
+/// holds at most that many, in group order) and returns, as JSON, the SQS
+/// event Lambda would hand the processor for them, and whether messages
+/// were left. Each receive long-polls a second, so an empty answer means
+/// the queue is empty (a short poll may miss messages).
+pub async fn drain_to_event(queue_url: &str) -> Result<(String, bool), String> {
+    // The SDK's own settings, not the receiver's (whose operation timeout
+    // is cut for its 3-second answers, shorter than a long poll may take).
+    let sqs = aws_sdk_sqs::Client::new(
+        &aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await,
+    );
     let arn = queue_arn(&sqs, queue_url).await?;
+    let most = if queue_url.ends_with(".fifo") {
+        FIFO_BATCH_MOST
+    } else {
+        usize::MAX
+    };
     let mut records = Vec::new();
-    loop {
+    while records.len() < most {
         let received = sqs
             .receive_message()
             .queue_url(queue_url)
-            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .max_number_of_messages(i32::try_from((most - records.len()).min(10)).unwrap_or(10))
             .message_attribute_names("All")
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
@@ -377,7 +396,10 @@ pub async fn drain_to_event(queue_url: &str) -> Result<String, String> {
             }
         }
     }
-    serde_json::to_string(&sqs::event(records, &arn)).map_err(|e| e.to_string())
+    let full = records.len() >= most;
+    serde_json::to_string(&sqs::event(records, &arn))
+        .map(|event| (event, full))
+        .map_err(|e| e.to_string())
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String, String> {

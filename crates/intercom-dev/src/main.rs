@@ -116,7 +116,8 @@ enum Command {
     Topics,
     /// Receive and delete every message now in an SQS queue, and print the SQS
     /// event Lambda would hand topic-processor for them (for
-    /// `cargo lambda invoke topic-processor --data-file`).
+    /// `cargo lambda invoke topic-processor --data-file`); from a FIFO queue
+    /// at most 10, in group order, as Lambda's FIFO batches hold.
     ///
     /// Uses the SDK's usual settings (AWS_ENDPOINT_URL, AWS_REGION, credentials).
     SqsEvent {
@@ -192,17 +193,31 @@ enum Command {
 enum DlqCommand {
     /// One line per message: message id, topic, notification id, receive
     /// count, age; oldest first.
+    ///
+    /// Reads the whole queue, each message once however long that takes,
+    /// and gives every message back at the end; on a terminal it shows its
+    /// progress.
     List {
         #[command(flatten)]
         filter: DlqFilter,
         /// One JSON array instead of lines.
         #[arg(long)]
         json: bool,
+        /// Stop after this many messages (a first look at a huge queue).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// How long a message read stays invisible at first (extended
+        /// while reading lasts; all are given back at the end).
+        #[arg(long, value_parser = dlq::parse_age, default_value = "60s")]
+        visibility_timeout: std::time::Duration,
     },
     /// One message: the notification, pretty-printed, with its attributes.
     Show {
         /// The message id (from `list`).
         message_id: String,
+        /// How long a message read stays invisible at first.
+        #[arg(long, value_parser = dlq::parse_age, default_value = "60s")]
+        visibility_timeout: std::time::Duration,
     },
     /// Move messages back to the source queue. Without filters SQS moves
     /// everything itself (a message move task, waited for); with filters,
@@ -252,22 +267,39 @@ impl From<DlqFilter> for dlq::Filter {
 async fn run_dlq(queue_url: &str, command: DlqCommand) -> Result<(), String> {
     let sqs = dlq::client().await;
     match command {
-        DlqCommand::List { filter, json } => {
-            let messages = dlq::list(&sqs, queue_url, &filter.into())
+        DlqCommand::List {
+            filter,
+            json,
+            limit,
+            visibility_timeout,
+        } => {
+            let filter: dlq::Filter = filter.into();
+            let limit = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+            let listed = dlq::list(&sqs, queue_url, &filter, limit, visibility_timeout)
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
-                let all: Vec<_> = messages.iter().map(dlq::Dead::summary).collect();
+                let all: Vec<_> = listed.messages.iter().map(dlq::Dead::summary).collect();
                 out(&serde_json::to_string_pretty(&all).unwrap_or_default());
             } else {
-                for message in &messages {
+                for message in &listed.messages {
                     out(&message.line());
                 }
-                out(&format!("{} message(s)", messages.len()));
+                let mut summary = format!("{} message(s)", listed.messages.len());
+                if !filter.is_empty() {
+                    summary += &format!(" taken by the filter, of {} read", listed.read);
+                }
+                if listed.limited {
+                    summary += "; stopped at --limit: the queue holds more";
+                }
+                out(&summary);
             }
         }
-        DlqCommand::Show { message_id } => {
-            let message = dlq::show(&sqs, queue_url, &message_id)
+        DlqCommand::Show {
+            message_id,
+            visibility_timeout,
+        } => {
+            let message = dlq::show(&sqs, queue_url, &message_id, visibility_timeout)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no message {message_id} in {queue_url}"))?;
@@ -384,8 +416,16 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e.to_string()),
             };
             match runtime.block_on(local::drain_to_event(&queue_url)) {
-                Ok(event) => {
+                Ok((event, full)) => {
                     out(&event);
+                    if full {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "intercom-dev: a batch from a FIFO queue holds at most {} records, \
+                             as Lambda's does: run again for the next",
+                            local::FIFO_BATCH_MOST
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
@@ -512,11 +552,14 @@ fn check_command(url: Option<String>, secret: Option<String>, stack: Option<Stri
                 }
                 None => stored,
             };
-            (
-                url.unwrap_or_else(|| deployed.webhook_url.clone()),
-                secret,
-                Some((runtime, sdk, deployed)),
-            )
+            let Some(url) = url.or_else(|| deployed.webhook_url.clone()) else {
+                return fail(&format!(
+                    "stack {} has no WebhookUrl output (served by neither its HTTP API nor a \
+                     function URL, e.g. behind a load balancer): give the webhook URL with --url",
+                    deployed.stack
+                ));
+            };
+            (url, secret, Some((runtime, sdk, deployed)))
         }
     };
     let Ok(verifier) = Verifier::from_comma_separated(&secret) else {

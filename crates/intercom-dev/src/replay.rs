@@ -18,16 +18,22 @@
 //! point to the object that does. A notification found twice (a stream
 //! retried by Firehose or by SQS, a body both in a line and in an object)
 //! is queued once per run.
+//!
+//! Order: each FIFO group's notifications are queued in `created_at` order
+//! (the contract's Destinations), whatever the listing order (topic first).
+//! The day partition is the `created_at` date, so days are replayed oldest
+//! first, each day's notifications read whole, sorted and queued: memory
+//! holds one day, never the range ([`replay`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read as _;
 use std::time::SystemTime;
 
 use aws_sdk_s3::Client as S3;
-use intercom_webhook::destination::{ArchiveRecord, ArchivedKey, STREAM_PREFIX, stream_partitions};
+use intercom_webhook::destination::{ArchiveRecord, ArchivedKey, STREAM_PREFIX};
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{self, CarriedBody, Delivery, QueueMessage};
-use intercom_webhook::signature::Verifier;
+use intercom_webhook::signature::{VerifiedBody, Verifier};
 use webhook_receiver::queue::{Queue, SqsQueue};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -161,8 +167,113 @@ fn date_bounds(from: Option<i64>, to: Option<i64>) -> (Option<String>, Option<St
     (from.map(date), to.map(|to| date(to - 1)))
 }
 
-/// Replays what `options` select; `progress` hears one line per object and
-/// the summary.
+/// The day partitions `options` select, oldest day first, each with the
+/// partition paths (`…app_id=…/topic=…/dt=…/`) of both layouts holding it.
+/// Found by listing with a delimiter, level by level (apps, topics, days),
+/// so that nothing but partition names is held for the whole range.
+async fn day_partitions(
+    s3: &S3,
+    options: &ReplayOptions,
+) -> Result<BTreeMap<String, Vec<(String, bool)>>, Error> {
+    let (first_day, last_day) = date_bounds(options.from, options.to);
+    let mut days: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    let stream_root = format!("{}{STREAM_PREFIX}", options.prefix);
+    for (root, stream) in [
+        (options.prefix.as_str(), false),
+        (stream_root.as_str(), true),
+    ] {
+        let apps = list_dirs(s3, &options.bucket, root).await?;
+        for app in apps
+            .iter()
+            .filter(|a| a[root.len()..].starts_with("app_id="))
+        {
+            for topic in list_dirs(s3, &options.bucket, app).await? {
+                for day in list_dirs(s3, &options.bucket, &topic).await? {
+                    let Some(partition) = ArchivedKey::of_partition(&day[root.len()..]) else {
+                        continue;
+                    };
+                    let in_days = first_day.as_ref().is_none_or(|d| partition.date >= *d)
+                        && last_day.as_ref().is_none_or(|d| partition.date <= *d);
+                    if in_days && topic_matches(&options.topics, &partition.topic) {
+                        days.entry(partition.date).or_default().push((day, stream));
+                    }
+                }
+            }
+        }
+    }
+    Ok(days)
+}
+
+/// The "folders" right under `prefix` (S3's common prefixes with `/`).
+async fn list_dirs(s3: &S3, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+    let mut dirs = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| listing_error(bucket, prefix, e))?;
+        dirs.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned)),
+        );
+    }
+    Ok(dirs)
+}
+
+/// The keys under `prefix`.
+async fn list_keys(s3: &S3, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| listing_error(bucket, prefix, e))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    Ok(keys)
+}
+
+fn listing_error(bucket: &str, prefix: &str, error: impl std::error::Error) -> Error {
+    format!(
+        "listing s3://{bucket}/{prefix}: {}",
+        aws_sdk_s3::error::DisplayErrorContext(error)
+    )
+    .into()
+}
+
+/// One notification of the day being replayed, waiting for its turn.
+struct Pending {
+    created_at: i64,
+    /// Where it was read: the key, and the line of a stream object.
+    label: String,
+    archived: Archived,
+}
+
+/// Replays what `options` select; `progress` hears a line per day, one per
+/// notification, and the summary.
+///
+/// Each FIFO group's notifications are queued in `created_at` order,
+/// whatever the archive's listing order: a notification's day partition is
+/// its `created_at` date, so the days are taken oldest first and each day's
+/// notifications (every topic, both layouts) are read, sorted by
+/// `created_at` (ties in listing order) and queued one at a time. Memory
+/// holds one day's notifications, never the whole range. A notification
+/// found twice is queued once (its copies share its day). On a FIFO queue,
+/// once a notification of a group fails, the group's later ones are not
+/// queued (they fail too, and say why), so that no group is queued out of
+/// order.
 pub async fn replay(
     options: &ReplayOptions,
     progress: &mut dyn FnMut(&str),
@@ -178,74 +289,80 @@ pub async fn replay(
         queue = queue.with_payload_bucket(&sdk, bucket.clone());
     }
     let fifo = options.queue_url.ends_with(".fifo");
-    let (first_day, last_day) = date_bounds(options.from, options.to);
-
-    let mut keys = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(&options.bucket)
-        .prefix(&options.prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            format!(
-                "listing s3://{}/{}: {}",
-                options.bucket,
-                options.prefix,
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
-        })?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            let Some(after_prefix) = key.strip_prefix(options.prefix.as_str()) else {
-                continue;
-            };
-            let (archived, stream) = match after_prefix.strip_prefix(STREAM_PREFIX) {
-                Some(after_stream) => (stream_partitions(after_stream), true),
-                None => (ArchivedKey::parse(after_prefix), false),
-            };
-            let Some(archived) = archived else {
-                continue;
-            };
-            let in_days = first_day.as_ref().is_none_or(|d| archived.date >= *d)
-                && last_day.as_ref().is_none_or(|d| archived.date <= *d);
-            if in_days && topic_matches(&options.topics, &archived.topic) {
-                keys.push((key.to_owned(), stream));
-            }
-        }
-    }
+    let days = day_partitions(&s3, options).await?;
     let mut summary = Summary::default();
     progress(&format!(
-        "{} archive object(s) match in s3://{}/{}",
-        keys.len(),
+        "{} day(s) of archive partitions match in s3://{}/{}",
+        days.len(),
         options.bucket,
         options.prefix
     ));
-    let mut seen = HashSet::new();
-    for (n, (key, stream)) in keys.iter().enumerate() {
-        let step = format!("[{}/{}] {key}", n + 1, keys.len());
-        let archived = match fetch(options, &s3, key, *stream).await {
-            Ok(archived) => archived,
-            Err(error) => {
-                summary.failed += 1;
-                progress(&format!("{step}: failed: {error}"));
-                continue;
+    // Groups with a notification that failed: their later ones wait.
+    let mut broken_groups = HashSet::new();
+    for (n, (date, partitions)) in days.iter().enumerate() {
+        let day = format!("[day {}/{}] {date}", n + 1, days.len());
+        let mut pending = Vec::new();
+        let mut seen = HashSet::new();
+        for (partition, stream) in partitions {
+            for key in list_keys(&s3, &options.bucket, partition).await? {
+                let name = &key[partition.len()..];
+                if name.is_empty() || name.contains('/') || !(*stream || name.ends_with(".json")) {
+                    continue;
+                }
+                let archived = match fetch(options, &s3, &key, *stream).await {
+                    Ok(archived) => archived,
+                    Err(error) => {
+                        summary.failed += 1;
+                        progress(&format!("{day} {key}: failed: {error}"));
+                        continue;
+                    }
+                };
+                for (i, archived) in archived.into_iter().enumerate() {
+                    let label = if *stream {
+                        format!("{key} line {}", i + 1)
+                    } else {
+                        key.clone()
+                    };
+                    match prepare(options, &verifier, &archived, &mut seen) {
+                        Ok(Prepared::Again) => {}
+                        Ok(Prepared::OutOfRange) => {
+                            summary.matched += 1;
+                            summary.out_of_range += 1;
+                        }
+                        Ok(Prepared::Pending(created_at)) => pending.push(Pending {
+                            created_at,
+                            label,
+                            archived,
+                        }),
+                        Err(error) => {
+                            summary.matched += 1;
+                            summary.failed += 1;
+                            progress(&format!("{day} {label}: failed: {error}"));
+                        }
+                    }
+                }
             }
-        };
-        for (i, archived) in archived.into_iter().enumerate() {
-            let step = if *stream {
-                format!("{step} line {}", i + 1)
-            } else {
-                step.clone()
-            };
-            let replayed = replay_one(options, &queue, &verifier, fifo, &archived, &mut seen).await;
-            if !matches!(replayed, Ok(Replayed::Again)) {
-                summary.matched += 1;
-            }
-            match replayed {
-                Ok(Replayed::Again) => {}
-                Ok(Replayed::Queued(topic)) => {
+        }
+        pending.sort_by_key(|p| p.created_at);
+        progress(&format!(
+            "{day}: {} notification(s) to queue, oldest first",
+            pending.len()
+        ));
+        let total = pending.len();
+        for (i, one) in pending.into_iter().enumerate() {
+            summary.matched += 1;
+            let step = format!("{day} [{}/{total}] {}", i + 1, one.label);
+            match send_one(
+                options,
+                &queue,
+                &verifier,
+                fifo,
+                &one.archived,
+                &broken_groups,
+            )
+            .await
+            {
+                Ok(topic) => {
                     summary.replayed += 1;
                     let verb = if options.dry_run {
                         "would queue"
@@ -254,9 +371,9 @@ pub async fn replay(
                     };
                     progress(&format!("{step}: {verb} ({topic})"));
                 }
-                Ok(Replayed::OutOfRange) => summary.out_of_range += 1,
-                Err(error) => {
+                Err((error, group)) => {
                     summary.failed += 1;
+                    broken_groups.extend(group);
                     progress(&format!("{step}: failed: {error}"));
                 }
             }
@@ -272,13 +389,6 @@ pub async fn replay(
         summary.replayed, summary.matched, options.run_id, summary.out_of_range, summary.failed
     ));
     Ok(summary)
-}
-
-enum Replayed {
-    Queued(String),
-    OutOfRange,
-    /// Already replayed in this run (another copy in the archive).
-    Again,
 }
 
 /// Reads the object at `key` and what it holds.
@@ -305,67 +415,116 @@ async fn fetch(
     archived_in(key, data, metadata, stream)
 }
 
-async fn replay_one(
+enum Prepared {
+    /// To queue; its `created_at`.
+    Pending(i64),
+    OutOfRange,
+    /// Already taken in this run (another copy in the archive).
+    Again,
+}
+
+/// Verifies an archived notification and reads its `created_at`.
+fn prepare(
+    options: &ReplayOptions,
+    verifier: &Verifier,
+    archived: &Archived,
+    seen: &mut HashSet<String>,
+) -> Result<Prepared, String> {
+    let envelope = verified_envelope(verifier, archived)?;
+    // Once per run: by notification id (Intercom's retry of a notification
+    // is a second line of the stream), or the body's hash for a null id.
+    let identity = envelope.id.as_ref().map_or_else(
+        || {
+            format!(
+                "sha256:{}",
+                intercom_webhook::envelope::body_sha256(&archived.body)
+            )
+        },
+        |id| format!("id:{id}"),
+    );
+    if !seen.insert(identity) {
+        return Ok(Prepared::Again);
+    }
+    if options.from.is_some_and(|from| envelope.created_at < from)
+        || options.to.is_some_and(|to| envelope.created_at >= to)
+    {
+        return Ok(Prepared::OutOfRange);
+    }
+    Ok(Prepared::Pending(envelope.created_at))
+}
+
+/// The archived body, verified against its archived signature; and that signature.
+fn verified<'a>(
+    verifier: &Verifier,
+    archived: &'a Archived,
+) -> Result<(VerifiedBody<'a>, &'a str), String> {
+    let signature = archived
+        .signature
+        .as_deref()
+        .ok_or("the archive keeps no `signature` for it")?;
+    let verified = verifier
+        .verify(&archived.body, Some(signature.as_bytes()))
+        .map_err(|_| "its signature does not verify with the given secret(s)".to_owned())?;
+    Ok((verified, signature))
+}
+
+fn verified_envelope(verifier: &Verifier, archived: &Archived) -> Result<Envelope, String> {
+    let (verified, _) = verified(verifier, archived)?;
+    Envelope::parse(verified).map_err(|e| e.to_string())
+}
+
+/// Queues one notification as the receiver did (or, in a dry run, only
+/// checks it); its topic, or why not and its FIFO group.
+async fn send_one(
     options: &ReplayOptions,
     queue: &SqsQueue,
     verifier: &Verifier,
     fifo: bool,
     archived: &Archived,
-    seen: &mut HashSet<String>,
-) -> Result<Replayed, String> {
+    broken_groups: &HashSet<String>,
+) -> Result<String, (String, Option<String>)> {
     let body = &archived.body;
-    let metadata = &archived.facts;
-    let signature = archived
-        .signature
-        .as_ref()
-        .ok_or("the archive keeps no `signature` for it")?;
-    let verified = verifier
-        .verify(body, Some(signature.as_bytes()))
-        .map_err(|_| "its signature does not verify with the given secret(s)".to_owned())?;
-    let envelope = Envelope::parse(verified).map_err(|e| e.to_string())?;
-    // Once per run: by notification id (Intercom's retry of a notification
-    // is a second line of the stream), or the body's hash for a null id.
-    let identity = envelope.id.as_ref().map_or_else(
-        || format!("sha256:{}", intercom_webhook::envelope::body_sha256(body)),
-        |id| format!("id:{id}"),
-    );
-    if !seen.insert(identity) {
-        return Ok(Replayed::Again);
-    }
-    if options.from.is_some_and(|from| envelope.created_at < from)
-        || options.to.is_some_and(|to| envelope.created_at >= to)
-    {
-        return Ok(Replayed::OutOfRange);
-    }
-    if options.dry_run {
-        return Ok(Replayed::Queued(envelope.topic.clone()));
-    }
-    let delivery = delivery_of(signature, metadata);
+    let (verified, signature) = verified(verifier, archived).map_err(|e| (e, None))?;
+    let envelope = Envelope::parse(verified).map_err(|e| (e.to_string(), None))?;
+    let delivery = delivery_of(signature, &archived.facts);
     let carried = CarriedBody::of(verified.as_bytes());
     let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo)
         .replayed(&options.run_id);
+    let group = message.fifo.as_ref().map(|f| f.group_id.clone());
+    if let Some(group) = group.as_ref().filter(|g| broken_groups.contains(*g)) {
+        return Err((
+            format!(
+                "not queued: an earlier notification of FIFO group {group} failed, and its group keeps its order"
+            ),
+            None,
+        ));
+    }
+    if options.dry_run {
+        return Ok(envelope.topic.clone());
+    }
+    let failed = |error: String| (error, group.clone());
     // The message counts the carried body and every attribute: a body too
     // large for SQS makes a message too large.
     if !message.fits() {
         let Some(bucket) = queue.payload_bucket() else {
-            return Err(format!(
+            return Err(failed(format!(
                 "{} bytes is more than one SQS message takes: pass --payload-bucket \
                  (the stack's PayloadBucketName output) to send it as the receiver does",
                 body.len()
-            ));
+            )));
         };
         let key = queue_message::payload_key(body);
         message = message.pointing_to(bucket, &key, body.len());
         queue
             .store_payload(&key, body)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(e.to_string()))?;
     }
     queue
         .send(&message, None)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(Replayed::Queued(envelope.topic.clone()))
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(envelope.topic.clone())
 }
 
 /// The delivery facts an archived object's metadata keeps: `received_at`

@@ -90,6 +90,13 @@ impl ArchivedKey {
         name.ends_with(".json").then_some(partitions)
     }
 
+    /// Reads a day partition's path, `app_id=…/topic=…/dt=…/` (after the
+    /// prefix, slash included); `None` for any other path.
+    pub fn of_partition(path_after_prefix: &str) -> Option<Self> {
+        let (partitions, name) = Self::with_name(path_after_prefix)?;
+        name.is_empty().then_some(partitions)
+    }
+
     /// The partitions of `app_id=…/topic=…/dt=…/{name}`, and the name.
     fn with_name(path: &str) -> Option<(Self, &str)> {
         let mut parts = path.split('/');
@@ -327,6 +334,11 @@ mod tests {
             "app_id=%zz/topic=t/dt=d/x.json",
         ] {
             assert_eq!(ArchivedKey::parse(other), None, "{other}");
+        }
+        let (day, _) = key.rsplit_once('/').expect("a partition");
+        assert_eq!(ArchivedKey::of_partition(&format!("{day}/")), Some(parsed));
+        for other in [day, "app_id=a/topic=t/", "app_id=a/topic=t/dt=d/x.json"] {
+            assert_eq!(ArchivedKey::of_partition(other), None, "{other}");
         }
     }
 
