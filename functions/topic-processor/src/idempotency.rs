@@ -39,7 +39,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use intercom_webhook::dispatch::{BoxFuture, Recorded, StepLog};
+use intercom_webhook::dispatch::{BoxFuture, StepLog, StepState};
 use intercom_webhook::envelope::body_sha256;
 
 use crate::notification::Notification;
@@ -57,10 +57,8 @@ pub mod attribute {
     pub const NEWEST_CREATED_AT: &str = "newest_created_at";
     /// An object's item: the newest notification's id.
     pub const NEWEST_NOTIFICATION_ID: &str = "newest_notification_id";
-    /// A step's item (`Event::once`): the step's result, as JSON.
+    /// A step's item (`Event::once`): the completed step's result, as JSON.
     pub const STEP_RESULT: &str = "step_result";
-    /// A step's item: the step ran, its result was too large to keep.
-    pub const STEP_TOO_LARGE: &str = "step_too_large";
 }
 
 /// `status` of a lock being worked on.
@@ -147,14 +145,15 @@ pub trait Store: Send + Sync {
         newest: Newest,
         now_ms: i64,
     ) -> BoxFuture<Result<Option<Newest>, StoreError>>;
-    /// The record of the step item `id`, unless it expired by `now_s`
-    /// (epoch seconds).
-    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>>;
-    /// Writes the step item `id`, kept until `expiration` (epoch seconds).
-    fn record_step(
+    /// What the step item `id` says, unless it expired by `now_s` (epoch
+    /// seconds).
+    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<StepState>, StoreError>>;
+    /// Writes the step item `id` (`INPROGRESS` when started, `COMPLETED`
+    /// with its result), kept until `expiration` (epoch seconds).
+    fn put_step(
         &self,
         id: String,
-        recorded: Recorded,
+        state: StepState,
         expiration: i64,
     ) -> BoxFuture<Result<(), StoreError>>;
 }
@@ -179,13 +178,19 @@ pub struct Lock {
     pub owner: String,
 }
 
+/// How long a completed step is remembered by default (`STEPS_TTL_SECONDS`):
+/// 21 days, longer than a message's whole life (4 days on the queue, 14 in
+/// the dead-letter queue, a redrive).
+pub const STEPS_TTL: Duration = Duration::from_secs(21 * 86_400);
+
 /// Idempotency for one function: its store, its name and how long completed
-/// notifications are remembered.
+/// notifications and steps are remembered.
 #[derive(Clone)]
 pub struct Idempotency {
     store: Arc<dyn Store>,
     function_name: String,
     ttl: Duration,
+    steps_ttl: Duration,
 }
 
 impl fmt::Debug for Idempotency {
@@ -193,6 +198,7 @@ impl fmt::Debug for Idempotency {
         f.debug_struct("Idempotency")
             .field("function_name", &self.function_name)
             .field("ttl", &self.ttl)
+            .field("steps_ttl", &self.steps_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -203,7 +209,26 @@ impl Idempotency {
             store,
             function_name: function_name.into(),
             ttl,
+            steps_ttl: STEPS_TTL,
         }
+    }
+
+    /// The same, remembering completed steps for `steps_ttl`.
+    pub fn with_steps_ttl(mut self, steps_ttl: Duration) -> Self {
+        self.steps_ttl = steps_ttl;
+        self
+    }
+
+    /// `{function name}#{notification id}` (or `#sha256:{hex}` of the body
+    /// for a notification without an id): the notification's own key,
+    /// whichever run delivers it.
+    fn notification_key(&self, notification: &Notification) -> String {
+        let id = notification
+            .meta
+            .notification_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{}", body_sha256(&notification.body)));
+        format!("{}#{id}", self.function_name)
     }
 
     /// `{function name}#{notification id}`, or `{function name}#sha256:{hex}`
@@ -211,14 +236,10 @@ impl Idempotency {
     /// notification has its run's own key (`…#replay:{run}`), so it runs
     /// once per replay run, beside (not instead of) its first processing.
     pub fn key(&self, notification: &Notification) -> String {
-        let id = notification
-            .meta
-            .notification_id
-            .clone()
-            .unwrap_or_else(|| format!("sha256:{}", body_sha256(&notification.body)));
+        let key = self.notification_key(notification);
         match &notification.delivery.replay {
-            Some(run) => format!("{}#{id}#replay:{run}", self.function_name),
-            None => format!("{}#{id}", self.function_name),
+            Some(run) => format!("{key}#replay:{run}"),
+            None => key,
         }
     }
 
@@ -273,46 +294,57 @@ impl Idempotency {
             .await
     }
 
-    /// The step log of the notification `lock` is for: its handler's steps
-    /// (`Event::once`), each an item `{key}#step#{name}` of the table,
-    /// remembered as long as a completed notification. They outlive the
-    /// lock, which a failure deletes, so that the retry skips them.
-    pub fn steps(&self, lock: &Lock) -> Arc<dyn StepLog> {
-        Arc::new(RecordSteps {
+    /// `notification`'s step log: its handler's steps (`Event::once`),
+    /// each an item `{notification key}#step#{name}` of the table, kept
+    /// `steps_ttl` after it was written. The key is the notification's own,
+    /// never a replay run's, and the items outlive the lock (which a
+    /// failure deletes): a retry, a redrive or a replay skips the steps
+    /// that completed.
+    pub fn steps(&self, notification: &Notification) -> Arc<dyn StepLog> {
+        Arc::new(NotificationSteps {
             store: Arc::clone(&self.store),
-            key: lock.key.clone(),
-            ttl: self.ttl,
+            key: self.notification_key(notification),
+            ttl: self.steps_ttl,
         })
     }
 }
 
 /// One notification's steps in the table.
-struct RecordSteps {
+struct NotificationSteps {
     store: Arc<dyn Store>,
     key: String,
     ttl: Duration,
 }
 
-impl RecordSteps {
+impl NotificationSteps {
     fn id(&self, name: &str) -> String {
         format!("{}#step#{name}", self.key)
     }
 }
 
-impl StepLog for RecordSteps {
-    fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>> {
+impl StepLog for NotificationSteps {
+    fn state(&self, name: &str) -> BoxFuture<Result<Option<StepState>, String>> {
         let read = self.store.step(self.id(name), millis(since_epoch()) / 1000);
         Box::pin(async move { read.await.map_err(|e| e.to_string()) })
     }
 
-    fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()> {
-        let written =
-            self.store
-                .record_step(self.id(name), recorded, expiration(since_epoch(), self.ttl));
+    fn start(&self, name: &str) -> BoxFuture<Result<(), String>> {
+        let expiration = expiration(since_epoch(), self.ttl);
+        let written = self
+            .store
+            .put_step(self.id(name), StepState::Started, expiration);
+        Box::pin(async move { written.await.map_err(|e| e.to_string()) })
+    }
+
+    fn complete(&self, name: &str, result: String) -> BoxFuture<()> {
+        let expiration = expiration(since_epoch(), self.ttl);
+        let written = self
+            .store
+            .put_step(self.id(name), StepState::Completed(result), expiration);
         let name = name.to_owned();
         Box::pin(async move {
             if let Err(error) = written.await {
-                tracing::warn!(step = %name, error = %error, "a step ran but could not be recorded; a retry of its record would run it again");
+                tracing::warn!(step = %name, error = %error, "a step completed but its completion could not be kept; the next delivery runs it again, resumed");
             }
         })
     }
@@ -347,7 +379,7 @@ fn held_by(item: &LockItem, owner: &str) -> bool {
 pub struct MemoryStore {
     items: Mutex<HashMap<String, LockItem>>,
     objects: Mutex<HashMap<String, Newest>>,
-    steps: Mutex<HashMap<String, (Recorded, i64)>>,
+    steps: Mutex<HashMap<String, (StepState, i64)>>,
 }
 
 impl MemoryStore {
@@ -434,25 +466,25 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(newer)))
     }
 
-    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<StepState>, StoreError>> {
         let steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
         let found = steps
             .get(&id)
             .filter(|(_, expiration)| *expiration >= now_s)
-            .map(|(recorded, _)| recorded.clone());
+            .map(|(state, _)| state.clone());
         Box::pin(std::future::ready(Ok(found)))
     }
 
-    fn record_step(
+    fn put_step(
         &self,
         id: String,
-        recorded: Recorded,
+        state: StepState,
         expiration: i64,
     ) -> BoxFuture<Result<(), StoreError>> {
         self.steps
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (recorded, expiration));
+            .insert(id, (state, expiration));
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -478,7 +510,7 @@ mod dynamodb {
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
     use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
     use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-    use intercom_webhook::dispatch::{BoxFuture, Recorded};
+    use intercom_webhook::dispatch::{BoxFuture, StepState};
 
     use super::{
         COMPLETED, DynamoDbStore, Finished, INPROGRESS, LockItem, Newest, Store, StoreError, Taken,
@@ -704,7 +736,7 @@ mod dynamodb {
             })
         }
 
-        fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+        fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<StepState>, StoreError>> {
             let store = self.clone();
             Box::pin(async move {
                 // Strongly consistent: a step recorded by the invocation
@@ -725,20 +757,26 @@ mod dynamodb {
                 if expiration < now_s {
                     return Ok(None);
                 }
-                if let Some(result) = fields
-                    .get(attribute::STEP_RESULT)
+                let completed = fields
+                    .get(attribute::STATUS)
                     .and_then(|v| v.as_s().ok())
-                {
-                    return Ok(Some(Recorded::Result(result.clone())));
-                }
-                Ok(Some(Recorded::TooLarge))
+                    .is_some_and(|status| status == COMPLETED);
+                let result = fields
+                    .get(attribute::STEP_RESULT)
+                    .and_then(|v| v.as_s().ok());
+                Ok(Some(match (completed, result) {
+                    (true, Some(result)) => StepState::Completed(result.clone()),
+                    // Started, or (written by an earlier version) completed
+                    // without its result: runs again, resumed.
+                    _ => StepState::Started,
+                }))
             })
         }
 
-        fn record_step(
+        fn put_step(
             &self,
             id: String,
-            recorded: Recorded,
+            state: StepState,
             expiration: i64,
         ) -> BoxFuture<Result<(), StoreError>> {
             let store = self.clone();
@@ -748,13 +786,12 @@ mod dynamodb {
                     .put_item()
                     .table_name(&store.table)
                     .item(attribute::ID, text(&id))
-                    .item(attribute::STATUS, text(COMPLETED))
                     .item(attribute::EXPIRATION, number(expiration));
-                let request = match recorded {
-                    Recorded::Result(json) => request.item(attribute::STEP_RESULT, text(&json)),
-                    Recorded::TooLarge => {
-                        request.item(attribute::STEP_TOO_LARGE, AttributeValue::Bool(true))
-                    }
+                let request = match state {
+                    StepState::Started => request.item(attribute::STATUS, text(INPROGRESS)),
+                    StepState::Completed(json) => request
+                        .item(attribute::STATUS, text(COMPLETED))
+                        .item(attribute::STEP_RESULT, text(&json)),
                 };
                 request.send().await.map_err(error)?;
                 Ok(())
@@ -903,6 +940,34 @@ mod tests {
         assert_eq!(
             store.get("topic-processor#n1").expect("kept").status,
             COMPLETED
+        );
+    }
+
+    #[tokio::test]
+    async fn steps_are_the_notifications_kept_for_the_steps_ttl_and_a_replay_skips_them() {
+        let (idempotency, store) = idempotency();
+        let idempotency = idempotency.with_steps_ttl(Duration::from_secs(21 * 86_400));
+        let first = notification(FIRST);
+        let steps = idempotency.steps(&first);
+        assert_eq!(steps.state("tag").await, Ok(None));
+        steps.start("tag").await.expect("started");
+        assert_eq!(steps.state("tag").await, Ok(Some(StepState::Started)));
+        steps.complete("tag", r#"{"id":"7"}"#.into()).await;
+        let (state, expiration) =
+            store.steps.lock().expect("lock")["topic-processor#n1#step#tag"].clone();
+        assert_eq!(state, StepState::Completed(r#"{"id":"7"}"#.into()));
+        let kept_for = expiration - i64::try_from(since_epoch().as_secs()).expect("now");
+        assert!(
+            (21 * 86_400 - 5..=21 * 86_400).contains(&kept_for),
+            "{kept_for}"
+        );
+        // A replay run has its own lock, but the notification's steps.
+        let mut replayed = notification(FIRST);
+        replayed.delivery.replay = Some("replay-1".into());
+        assert_ne!(idempotency.key(&replayed), idempotency.key(&first));
+        assert_eq!(
+            idempotency.steps(&replayed).state("tag").await,
+            Ok(Some(StepState::Completed(r#"{"id":"7"}"#.into())))
         );
     }
 
