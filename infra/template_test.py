@@ -170,6 +170,26 @@ def payload_expiry_problems(template):
     ]
 
 
+def steps_ttl_problems(template):
+    """A completed step is remembered at least as long as its notification
+    can come back: the queue's retention, then the dead-letter queue's (a
+    redrive); the parameter's floor and default both hold it."""
+    queues = resources(template, "AWS::SQS::Queue")
+    queue = queues["NotificationQueue"]["Properties"]
+    dead = queues[referenced(queue["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
+    needed = queue.get("MessageRetentionPeriod", 4 * DAY) + dead.get("MessageRetentionPeriod", 4 * DAY)
+    parameter = template["Parameters"]["StepsTtlSeconds"]
+    problems = [
+        f"StepsTtlSeconds {name} {parameter.get(name, 0)} is under the queues' retention together ({needed})"
+        for name in ("MinValue", "Default")
+        if parameter.get(name, 0) < needed
+    ]
+    variables = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    if "StepsTtlSeconds" not in str(variables.get("STEPS_TTL_SECONDS")):
+        problems.append("ProcessorFunction does not pass StepsTtlSeconds as STEPS_TTL_SECONDS")
+    return problems
+
+
 IAM_ACTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iam-actions.json")
 
 # What a SAM policy template grants, for the ones the functions use that are
@@ -471,6 +491,24 @@ class TemplateKnowsAws(unittest.TestCase):
             ["PayloadBucket expires objects after 21 days; a pointer can live 22"],
         )
 
+
+    def test_steps_outlive_their_notification_on_both_queues(self):
+        self.assertEqual(steps_ttl_problems(load()), [])
+
+        longer = load()
+        longer["Resources"]["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] = 1209600 + DAY
+        self.assertEqual(
+            steps_ttl_problems(longer),
+            ["StepsTtlSeconds MinValue 1555200 is under the queues' retention together (1641600)"],
+        )
+        unpassed = load()
+        del unpassed["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"][
+            "STEPS_TTL_SECONDS"
+        ]
+        self.assertEqual(
+            steps_ttl_problems(unpassed),
+            ["ProcessorFunction does not pass StepsTtlSeconds as STEPS_TTL_SECONDS"],
+        )
 
     def test_the_archive_stream_writes_the_partitions_replay_reads(self):
         template = load()

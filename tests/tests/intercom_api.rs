@@ -1,4 +1,4 @@
-//! Handlers acting on Intercom, through the release processor under the Lambda Runtime API, against a mock that checks every request against Intercom's OpenAPI description: the refund example acts once per notification across a retry forced after its first step, its own echo is `own_action` with `GET /me` asked once per cold start, a 429 is waited out inside the deadline and past it fails the record retryable, and the token comes from Secrets Manager.
+//! Handlers acting on Intercom, through the release processor under the Lambda Runtime API, against a stateful mock that checks every request against Intercom's OpenAPI description and keeps conversations: the refund example acts once per notification across a retry (its tag sent once, a note whose answer was lost posted once, its steps kept 18 days and more), its own echo is `own_action` while the same admin's inbox part and a user's later reply are not, `GET /me` is never asked for a notification no handler takes, a 429 is waited out inside the deadline and past it fails the record retryable, and the token comes from Secrets Manager.
 
 use std::time::{Duration, Instant};
 
@@ -30,19 +30,46 @@ fn refund_request(id: &str) -> (Vec<u8>, String) {
     )
 }
 
-/// A `conversation.admin.noted` notification `id` whose newest part admin
-/// `admin_id` wrote.
-fn noted_by(id: &str, admin_id: &str) -> Vec<u8> {
+/// A notification of `topic`, `id`, about `conversation` (as Intercom
+/// sends it: the conversation with its parts).
+fn about(topic: Topic, id: &str, conversation: &Value) -> Vec<u8> {
     let mut notification: Value =
-        serde_json::from_slice(&samples::sample_body(Topic::ConversationAdminNoted)).expect("json");
+        serde_json::from_slice(&samples::sample_body(topic)).expect("json");
     notification["id"] = id.into();
-    notification["data"]["item"]["conversation_parts"] = json!({
-        "type": "conversation_part.list",
-        "conversation_parts": [{"type": "conversation_part", "id": "9", "part_type": "note",
-            "created_at": 1_700_000_000, "author": {"type": "admin", "id": admin_id}}],
-        "total_count": 1,
-    });
+    notification["data"]["item"] = conversation.clone();
     serde_json::to_vec(&notification).expect("json")
+}
+
+/// `conversation` with one more part: `author` wrote `body`, with
+/// `app_package_code` (null for a part typed in Intercom's inbox).
+fn with_part(
+    conversation: &Value,
+    author: Value,
+    part_type: &str,
+    app_package_code: Value,
+) -> Value {
+    let mut conversation = conversation.clone();
+    let list = &mut conversation["conversation_parts"];
+    let parts = list["conversation_parts"].as_array_mut().expect("parts");
+    let newest = parts
+        .iter()
+        .filter_map(|p| p["created_at"].as_i64())
+        .max()
+        .unwrap_or(0);
+    parts.push(
+        json!({"type": "conversation_part", "id": format!("p{}", parts.len()),
+        "part_type": part_type, "body": "<p>typed</p>", "created_at": newest + 1,
+        "author": author, "app_package_code": app_package_code}),
+    );
+    conversation
+}
+
+/// The mock, keeping the conversation of `refund_request`'s notification.
+async fn mock_keeping(body: &[u8]) -> MockIntercom {
+    let mock = MockIntercom::start().await;
+    let notification: Value = serde_json::from_slice(body).expect("json");
+    mock.add_conversation(notification["data"]["item"].clone());
+    mock
 }
 
 fn event(records: &[(&str, &[u8])]) -> Value {
@@ -105,17 +132,19 @@ async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() 
     // consistent, or its retry may not see it.
     let aws = AwsRules::start(moto.port).await;
     let table = moto.create_idempotency_table("idempotency").await;
-    let mock = MockIntercom::start().await;
-    let processor = start_processor(&aws.endpoint(), &mock, &table, &[]).await;
     let (body, conversation) = refund_request("notif_refund_1");
+    let mock = mock_keeping(&body).await;
+    let processor = start_processor(&aws.endpoint(), &mock, &table, &[]).await;
     let note = format!("POST /conversations/{conversation}/reply");
     let tag = format!("POST /conversations/{conversation}/tags");
+    let read = format!("GET /conversations/{conversation}");
     mock.then_on(&note, Fault::Status(500));
 
     // The tag step succeeds, the note meets a 500: the record fails.
     let response = processor.invoke(&event(&[("m-1", &body)])).await;
     assert_eq!(failed(&response), ["m-1"]);
-    // SQS delivers it again: the tag is not sent again, the note is.
+    // SQS delivers it again: the tag is not sent again; the note's step
+    // started before, so the client first looks for the note, then posts it.
     let response = processor.invoke(&event(&[("m-1", &body)])).await;
     assert_eq!(failed(&response), Vec::<String>::new());
     assert_eq!(
@@ -126,6 +155,7 @@ async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() 
             "GET /me",
             tag.as_str(),
             note.as_str(),
+            read.as_str(),
             note.as_str()
         ]
     );
@@ -136,24 +166,42 @@ async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() 
             .all(|c| c.token.as_deref() == Some("tok-inline"))
     );
 
-    // The note's echo: the app's admin wrote the newest part.
+    // The note's echo: the conversation as Intercom now has it, its newest
+    // part the app's admin's, written through the API.
+    let now = mock.conversation(&conversation).expect("kept");
     let me = MockIntercom::admin_id();
+    let admin = json!({"type": "admin", "id": me});
+    let user = json!({"type": "user", "id": "6318db7dfb80c614fe1792b5"});
+    let typed = with_part(&now, admin.clone(), "note", Value::Null);
+    let answered = with_part(&now, user, "comment", Value::Null);
     let response = processor
         .invoke(&event(&[
-            ("m-2", &noted_by("notif_echo_1", &me)),
-            ("m-3", &noted_by("notif_person_1", "another-admin")),
+            (
+                "m-2",
+                &about(Topic::ConversationAdminNoted, "notif_echo_1", &now),
+            ),
+            // The same admin, typing in the inbox: a teammate.
+            (
+                "m-3",
+                &about(Topic::ConversationAdminNoted, "notif_typed_1", &typed),
+            ),
+            // A user's reply after the app's note is the newest part.
+            (
+                "m-4",
+                &about(Topic::ConversationAdminNoted, "notif_user_1", &answered),
+            ),
         ]))
         .await;
     assert_eq!(failed(&response), Vec::<String>::new());
-    let lines = outcomes(&processor, 4).await;
+    let lines = outcomes(&processor, 5).await;
     assert_eq!(
         lines,
         [
             ("failed".to_owned(), "handler_failed".to_owned()),
             ("processed".to_owned(), String::new()),
             ("own_action".to_owned(), String::new()),
-            // No handler for conversation.admin.noted in handlers.rs.
-            ("unhandled".to_owned(), String::new()),
+            ("processed".to_owned(), String::new()),
+            ("processed".to_owned(), String::new()),
         ]
     );
     assert_eq!(
@@ -162,26 +210,167 @@ async fn the_refund_example_acts_once_across_a_retry_and_ignores_its_own_echo() 
         "GET /me once in this process"
     );
 
-    // A new cold start asks once more, for its first admin-written part only.
-    let fresh = start_processor(&aws.endpoint(), &mock, &table, &[]).await;
-    let response = fresh
+    // With INTERCOM_ADMIN_ID naming that admin: the same judgement, and
+    // nobody asks GET /me.
+    let named = start_processor(
+        &aws.endpoint(),
+        &mock,
+        &table,
+        &[("INTERCOM_ADMIN_ID", me.clone())],
+    )
+    .await;
+    let before = mock.calls().len();
+    let response = named
         .invoke(&event(&[
-            ("m-4", &noted_by("notif_echo_2", &me)),
-            ("m-5", &noted_by("notif_echo_3", &me)),
+            (
+                "m-5",
+                &about(Topic::ConversationAdminNoted, "notif_echo_2", &now),
+            ),
+            (
+                "m-6",
+                &about(Topic::ConversationAdminNoted, "notif_typed_2", &typed),
+            ),
         ]))
         .await;
     assert_eq!(failed(&response), Vec::<String>::new());
-    let lines = outcomes(&fresh, 2).await;
-    assert!(lines.iter().all(|(o, _)| o == "own_action"), "{lines:?}");
-    assert_eq!(mock.paths().iter().filter(|p| *p == "GET /me").count(), 2);
+    let lines = outcomes(&named, 2).await;
+    assert_eq!(
+        lines,
+        [
+            ("own_action".to_owned(), String::new()),
+            ("processed".to_owned(), String::new()),
+        ]
+    );
+    assert_eq!(mock.calls().len(), before, "no call to Intercom");
+
+    // The refund's steps are kept for the notification's whole life: 18
+    // days at least (4 on the queue, 14 in the dead-letter queue).
+    let item = moto
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(&table)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "topic-processor#notif_refund_1#step#tag-refund".into(),
+            ),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the step's item");
+    let expiration: u64 = item["expiration"]
+        .as_n()
+        .expect("a number")
+        .parse()
+        .expect("n");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(expiration >= now_s + 18 * 86_400, "{expiration} vs {now_s}");
+    assert_eq!(item["status"].as_s().map(String::as_str), Ok("COMPLETED"));
     assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_applied_and_then_cut_off_is_in_the_conversation_once_after_the_retry() {
+    let moto = Moto::start().await;
+    let table = moto.create_idempotency_table("idempotency").await;
+    let (body, conversation) = refund_request("notif_refund_cut");
+    let mock = mock_keeping(&body).await;
+    let processor = start_processor(&moto.endpoint(), &mock, &table, &[]).await;
+    let note = format!("POST /conversations/{conversation}/reply");
+    // Intercom applies the note; the connection drops before its answer.
+    mock.then_on(&note, Fault::AppliedThenCut);
+    let response = processor.invoke(&event(&[("m-1", &body)])).await;
+    assert_eq!(failed(&response), ["m-1"]);
+    let response = processor.invoke(&event(&[("m-1", &body)])).await;
+    assert_eq!(failed(&response), Vec::<String>::new());
+    let now = mock.conversation(&conversation).expect("kept");
+    let notes: Vec<&Value> = now["conversation_parts"]["conversation_parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter(|p| p["part_type"] == "note")
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        mock.paths().iter().filter(|p| **p == note).count(),
+        1,
+        "posted once: {:?}",
+        mock.paths()
+    );
+    let tags = format!("POST /conversations/{conversation}/tags");
+    assert_eq!(mock.paths().iter().filter(|p| **p == tags).count(), 1);
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_get_me_failing_admin_notifications_no_handler_takes_succeed() {
+    let moto = Moto::start().await;
+    let table = moto.create_idempotency_table("idempotency").await;
+    let (body, conversation) = refund_request("notif_refund_down");
+    let mock = mock_keeping(&body).await;
+    for _ in 0..6 {
+        mock.then_on("GET /me", Fault::Status(500));
+    }
+    let processor = start_processor(&moto.endpoint(), &mock, &table, &[]).await;
+    let admin = json!({"type": "admin", "id": MockIntercom::admin_id()});
+    let now = mock.conversation(&conversation).expect("kept");
+    let by_the_app = with_part(&now, admin, "comment", json!("refund-bot"));
+    let records: Vec<(String, Vec<u8>)> = [
+        Topic::ConversationAdminReplied,
+        Topic::ConversationAdminClosed,
+        Topic::ConversationAdminAssigned,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, topic)| {
+        (
+            format!("m-{n}"),
+            about(*topic, &format!("notif_down_{n}"), &by_the_app),
+        )
+    })
+    .collect();
+    let batch: Vec<(&str, &[u8])> = records
+        .iter()
+        .map(|(m, b)| (m.as_str(), b.as_slice()))
+        .collect();
+    let response = processor.invoke(&event(&batch)).await;
+    assert_eq!(failed(&response), Vec::<String>::new());
+    let lines = outcomes(&processor, 3).await;
+    assert!(lines.iter().all(|(o, _)| o == "unhandled"), "{lines:?}");
+    assert!(mock.calls().is_empty(), "{:?}", mock.paths());
+
+    // A notification a handler takes needs the answer: it fails, retryable.
+    let response = processor
+        .invoke(&event(&[(
+            "m-9",
+            &about(Topic::ConversationAdminNoted, "notif_down_9", &by_the_app),
+        )]))
+        .await;
+    assert_eq!(failed(&response), ["m-9"]);
+    let line = processor
+        .json_logs_when(4, |l| l["message"] == "record")
+        .await
+        .pop()
+        .expect("a line");
+    assert_eq!(line["retryable"], true, "{line}");
+    assert!(
+        mock.paths().iter().all(|p| p == "GET /me"),
+        "{:?}",
+        mock.paths()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_waited_out_inside_the_deadline_and_past_it_the_record_is_retried() {
     let moto = Moto::start().await;
     let table = moto.create_idempotency_table("idempotency").await;
-    let mock = MockIntercom::start().await;
+    let mock = mock_keeping(&refund_request("notif_refund_2").0).await;
     let processor = start_processor(&moto.endpoint(), &mock, &table, &[]).await;
 
     mock.then(Fault::RateLimited {
@@ -234,7 +423,7 @@ async fn a_429_is_waited_out_inside_the_deadline_and_past_it_the_record_is_retri
 async fn the_token_is_read_from_secrets_manager_at_cold_start() {
     let moto = Moto::start().await;
     let table = moto.create_idempotency_table("idempotency").await;
-    let mock = MockIntercom::start().await;
+    let mock = mock_keeping(&refund_request("notif_refund_4").0).await;
     let secret = moto.create_access_token("tok-from-secret").await;
     let processor = Function::start(
         "topic-processor",

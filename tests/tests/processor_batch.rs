@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use intercom_webhook::dispatch::{BoxFuture, Recorded};
+use intercom_webhook::dispatch::{BoxFuture, StepState};
 use intercom_webhook::dispatch::{Event, Failure, HandlerError, Outcome, Registry};
 use intercom_webhook::models::{
     Admin, Article, Call, Company, Contact, ContactTag, ContentStat, Conversation, Item, Ticket,
@@ -632,10 +632,10 @@ impl Store for BrokenStore {
     ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
         self.answer()
     }
-    fn step(&self, _: String, _: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+    fn step(&self, _: String, _: i64) -> BoxFuture<Result<Option<StepState>, StoreError>> {
         self.answer()
     }
-    fn record_step(&self, _: String, _: Recorded, _: i64) -> BoxFuture<Result<(), StoreError>> {
+    fn put_step(&self, _: String, _: StepState, _: i64) -> BoxFuture<Result<(), StoreError>> {
         self.answer()
     }
 }
@@ -743,16 +743,16 @@ impl Store for CompletionsHang {
     ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
         self.0.advance(id, newest, now)
     }
-    fn step(&self, id: String, now: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+    fn step(&self, id: String, now: i64) -> BoxFuture<Result<Option<StepState>, StoreError>> {
         self.0.step(id, now)
     }
-    fn record_step(
+    fn put_step(
         &self,
         id: String,
-        recorded: Recorded,
+        state: StepState,
         expiration: i64,
     ) -> BoxFuture<Result<(), StoreError>> {
-        self.0.record_step(id, recorded, expiration)
+        self.0.put_step(id, state, expiration)
     }
 }
 
@@ -1136,16 +1136,16 @@ impl Store for FreshnessRefused {
     ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
         BrokenStore::Refusing.answer()
     }
-    fn step(&self, id: String, now: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
+    fn step(&self, id: String, now: i64) -> BoxFuture<Result<Option<StepState>, StoreError>> {
         self.0.step(id, now)
     }
-    fn record_step(
+    fn put_step(
         &self,
         id: String,
-        recorded: Recorded,
+        state: StepState,
         expiration: i64,
     ) -> BoxFuture<Result<(), StoreError>> {
-        self.0.record_step(id, recorded, expiration)
+        self.0.put_step(id, state, expiration)
     }
 }
 
@@ -1212,15 +1212,17 @@ fn replies_then_tags() -> Registry {
         |event: Event<Conversation>| async move {
             let intercom = event.intercom().expect("a token is configured").clone();
             let id = event.item.id.clone().expect("an id").0;
-            let part: Value = event
+            // What the client returns is kept as it is, and comes back on
+            // a retry.
+            let written: intercom_api::Written = event
                 .once("reply", || async {
-                    let replied = intercom
+                    Ok(intercom
                         .reply(&id, ReplyKind::Comment, "Thanks, we are on it.")
-                        .await?;
-                    Ok(json!({"conversation": replied.id.map(|id| id.0)}))
+                        .await?)
                 })
                 .await?;
-            assert!(part["conversation"].is_string(), "{part}");
+            assert_eq!(written.id, id);
+            assert!(written.part_id.is_some(), "{written:?}");
             event
                 .once("tag", || async {
                     intercom.tag_conversation(&id, "17").await?;
@@ -1230,6 +1232,15 @@ fn replies_then_tags() -> Registry {
         },
     );
     registry
+}
+
+/// The mock, keeping the conversation of the sample notifications.
+async fn mock_with_sample_conversation() -> intercom_mock::MockIntercom {
+    let mock = intercom_mock::MockIntercom::start().await;
+    let body: Value = serde_json::from_slice(&samples::sample_body(Topic::ConversationUserCreated))
+        .expect("json");
+    mock.add_conversation(body["data"]["item"].clone());
+    mock
 }
 
 /// The conversation id of `body`'s item.
@@ -1242,7 +1253,7 @@ fn item_id(body: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_step_that_succeeded_is_not_run_again_when_the_record_is_retried() {
-    let mock = intercom_mock::MockIntercom::start().await;
+    let mock = mock_with_sample_conversation().await;
     let (processor, store) = idempotent(replies_then_tags());
     let processor = with_intercom(processor, &mock.url, &[]).await;
     let body = samples::sample_body(Topic::ConversationUserCreated);
@@ -1272,7 +1283,7 @@ async fn a_step_that_succeeded_is_not_run_again_when_the_record_is_retried() {
 
 #[tokio::test]
 async fn without_a_table_steps_simply_run_again() {
-    let mock = intercom_mock::MockIntercom::start().await;
+    let mock = mock_with_sample_conversation().await;
     let processor = with_intercom(Processor::new(replies_then_tags()), &mock.url, &[]).await;
     let body = samples::sample_body(Topic::ConversationUserCreated);
     let conversation = item_id(&body);
@@ -1298,19 +1309,24 @@ async fn without_a_table_steps_simply_run_again() {
 }
 
 /// A `conversation.admin.replied` notification `id` whose newest part admin
-/// `admin_id` wrote.
-fn admin_reply(id: &str, admin_id: &str) -> Vec<u8> {
+/// `admin_id` wrote, with `app_package_code` as given (`None`: no such
+/// field, as payloads of older API versions).
+fn admin_reply(id: &str, admin_id: &str, app_package_code: Option<Value>) -> Vec<u8> {
     let mut notification: Value =
         serde_json::from_slice(&samples::sample_body(Topic::ConversationAdminReplied))
             .expect("json");
     notification["id"] = id.into();
+    let mut newest = json!({"type": "conversation_part", "id": "2", "part_type": "comment",
+                            "created_at": 2, "author": {"type": "admin", "id": admin_id}});
+    if let Some(code) = app_package_code {
+        newest["app_package_code"] = code;
+    }
     notification["data"]["item"]["conversation_parts"] = json!({
         "type": "conversation_part.list",
         "conversation_parts": [
             {"type": "conversation_part", "id": "1", "part_type": "comment", "created_at": 1,
-             "author": {"type": "user", "id": "u1"}},
-            {"type": "conversation_part", "id": "2", "part_type": "comment", "created_at": 2,
-             "author": {"type": "admin", "id": admin_id}},
+             "author": {"type": "user", "id": "u1"}, "app_package_code": null},
+            newest,
         ],
         "total_count": 2,
     });
@@ -1323,10 +1339,15 @@ async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
     let (registry, seen) = watching();
     let processor = with_intercom(Processor::new(registry), &mock.url, &[]).await;
     let me = intercom_mock::MockIntercom::admin_id();
+    let api = || Some(json!("refund-bot"));
     let records = vec![
-        record("m-1", &admin_reply("notif_1", &me), None),
-        record("m-2", &admin_reply("notif_2", "someone-else"), None),
-        record("m-3", &admin_reply("notif_3", &me), None),
+        record("m-1", &admin_reply("notif_1", &me, api()), None),
+        record("m-2", &admin_reply("notif_2", "someone-else", api()), None),
+        record("m-3", &admin_reply("notif_3", &me, api()), None),
+        // The token's admin typing in the inbox is a teammate.
+        record("m-4", &admin_reply("notif_4", &me, Some(Value::Null)), None),
+        // A payload that does not say: only INTERCOM_ADMIN_ID could decide.
+        record("m-5", &admin_reply("notif_5", &me, None), None),
     ];
     let reports = batch::run(&processor, records, &later(), 1).await;
     assert_eq!(
@@ -1335,6 +1356,8 @@ async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
             ("m-1".to_owned(), "own_action"),
             ("m-2".to_owned(), "processed"),
             ("m-3".to_owned(), "own_action"),
+            ("m-4".to_owned(), "processed"),
+            ("m-5".to_owned(), "processed"),
         ]
     );
     let ran: Vec<String> = seen
@@ -1343,7 +1366,11 @@ async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
         .iter()
         .map(|(m, _)| m.clone())
         .collect();
-    assert_eq!(ran, ["m-2"], "only a person's reply reaches the handler");
+    assert_eq!(
+        ran,
+        ["m-2", "m-4", "m-5"],
+        "a person's reply reaches the handler"
+    );
     assert_eq!(mock.paths(), ["GET /me"], "asked once, not per record");
 
     // OWN_ACTIONS=deliver: the handler hears its own echo; nobody asks /me.
@@ -1357,7 +1384,7 @@ async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
     .await;
     let reports = batch::run(
         &processor,
-        vec![record("m-1", &admin_reply("notif_1", &me), None)],
+        vec![record("m-1", &admin_reply("notif_1", &me, api()), None)],
         &later(),
         1,
     )
@@ -1366,7 +1393,8 @@ async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
     assert_eq!(seen.lock().expect("lock").len(), 1);
     assert!(mock.calls().is_empty());
 
-    // INTERCOM_ADMIN_ID names the admin: nobody asks /me either.
+    // INTERCOM_ADMIN_ID names the admin: nobody asks /me either, and a
+    // payload without app_package_code is judged by its author.
     let mock = intercom_mock::MockIntercom::start().await;
     let (registry, _) = watching();
     let processor = with_intercom(
@@ -1375,15 +1403,62 @@ async fn the_echo_of_the_apps_own_reply_is_own_action_and_me_is_asked_once() {
         &[("INTERCOM_ADMIN_ID", "42")],
     )
     .await;
+    let records = vec![
+        record("m-1", &admin_reply("notif_1", "42", None), None),
+        record("m-2", &admin_reply("notif_2", "42", api()), None),
+        record(
+            "m-3",
+            &admin_reply("notif_3", "42", Some(Value::Null)),
+            None,
+        ),
+    ];
+    let reports = batch::run(&processor, records, &later(), 1).await;
+    assert_eq!(
+        outcomes(&reports),
+        [
+            ("m-1".to_owned(), "own_action"),
+            ("m-2".to_owned(), "own_action"),
+            ("m-3".to_owned(), "processed"),
+        ]
+    );
+    assert!(mock.calls().is_empty());
+}
+
+#[tokio::test]
+async fn with_intercom_down_a_notification_no_handler_takes_never_waits_on_it() {
+    let mock = intercom_mock::MockIntercom::start().await;
+    let (registry, _) = watching();
+    let processor = with_intercom(Processor::new(registry), &mock.url, &[]).await;
+    for _ in 0..3 {
+        mock.then(intercom_mock::Fault::Status(500));
+    }
+    let me = intercom_mock::MockIntercom::admin_id();
+    let mut closed: Value =
+        serde_json::from_slice(&admin_reply("notif_9", &me, Some(json!("x")))).expect("json");
+    closed["topic"] = "conversation.admin.closed".into();
+    let closed = serde_json::to_vec(&closed).expect("json");
     let reports = batch::run(
         &processor,
-        vec![record("m-1", &admin_reply("notif_1", "42"), None)],
+        vec![
+            record("m-1", &closed, None),
+            record("m-2", &admin_reply("notif_10", &me, Some(json!("x"))), None),
+        ],
         &later(),
         1,
     )
     .await;
-    assert_eq!(outcomes(&reports), [("m-1".to_owned(), "own_action")]);
-    assert!(mock.calls().is_empty());
+    let outcomes = outcomes(&reports);
+    assert_eq!(outcomes[0], ("m-1".to_owned(), "unhandled"));
+    assert_eq!(
+        outcomes[1],
+        ("m-2".to_owned(), "failed"),
+        "its handler needs the answer"
+    );
+    let Outcome::Failed(failure) = &reports[1].outcome else {
+        panic!("{:?}", reports[1].outcome)
+    };
+    assert!(failure.is_retryable(), "{failure}");
+    assert_eq!(mock.paths(), ["GET /me"; 3], "only for the handled one");
 }
 
 /// A new conversation's handler that fetches the conversation as it is now.
@@ -1403,7 +1478,7 @@ fn fetches() -> Registry {
 
 #[tokio::test]
 async fn a_429_is_waited_out_inside_the_deadline_and_past_it_the_record_fails_to_be_retried() {
-    let mock = intercom_mock::MockIntercom::start().await;
+    let mock = mock_with_sample_conversation().await;
     let processor = with_intercom(Processor::new(fetches()), &mock.url, &[]).await;
     let body = samples::sample_body(Topic::ConversationUserCreated);
     mock.then(intercom_mock::Fault::RateLimited {

@@ -6,9 +6,16 @@
 //! - waits for the rate limit's reset before calling when the last answer
 //!   said nothing remains, and waits out a 429 until `X-RateLimit-Reset`,
 //!   both only while the deadline allows ([`crate::rate_limit`]);
-//! - retries 5xx answers and failed connections with backoff, for `GET`,
-//!   `PUT` and `DELETE` only: a `POST` (a reply, a note) that may have
-//!   reached Intercom is never sent twice by the client;
+//! - retries 5xx and 408 answers, failed connections and attempts that
+//!   took longer than the settings' `attempt_timeout` with backoff, for
+//!   `GET`, `PUT` and `DELETE` only: a `POST` (a reply, a note) that may
+//!   have reached Intercom is never sent twice by the client (a resumed
+//!   step checks first, [`crate::operations`]);
+//! - connects within `connect_timeout`, and keeps an idle connection
+//!   `pool_idle_timeout` at most, shorter than the keep-alive of the
+//!   servers in front of Intercom, so that a connection gone stale while
+//!   Lambda froze the sandbox is not reused (and if one is, the attempt's
+//!   timeout ends it);
 //! - after a 401, reads the token again from its secret (at most once a
 //!   minute) and tries once more;
 //! - ends by the deadline: an answer that has not come is given up
@@ -55,6 +62,9 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     base_url: String,
+    connect_timeout: Duration,
+    attempt_timeout: Duration,
+    pool_idle_timeout: Duration,
     version: HeaderValue,
     token: RwLock<Token>,
     refresher: Option<Arc<dyn TokenRefresh>>,
@@ -80,6 +90,9 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 base_url: settings.base_url.clone(),
+                connect_timeout: settings.connect_timeout,
+                attempt_timeout: settings.attempt_timeout,
+                pool_idle_timeout: settings.pool_idle_timeout,
                 version: HeaderValue::from_str(&settings.version)
                     .map_err(|_| "INTERCOM_API_VERSION is not a header value".to_owned())?,
                 token: RwLock::new(token),
@@ -95,8 +108,12 @@ impl Client {
     /// The HTTP client: for a local mock (`http://`) without TLS, so
     /// without roots to load; for Intercom itself over TLS, trusting the
     /// system's roots.
-    fn http_client(base_url: &str) -> Result<HyperClient<Connector, Full<Bytes>>, String> {
-        let connector = if base_url.starts_with("http://") {
+    fn http_client(inner: &Inner) -> Result<HyperClient<Connector, Full<Bytes>>, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(inner.connect_timeout));
+        http.set_nodelay(true);
+        let connector = if inner.base_url.starts_with("http://") {
             let config = rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))
@@ -108,16 +125,19 @@ impl Client {
                 .with_tls_config(config)
                 .https_or_http()
                 .enable_http1()
-                .build()
+                .wrap_connector(http)
         } else {
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
                 .map_err(|e| format!("loading the system's CA roots for intercom: {e}"))?
                 .https_only()
                 .enable_http1()
-                .build()
+                .wrap_connector(http)
         };
-        Ok(HyperClient::builder(TokioExecutor::new()).build(connector))
+        Ok(HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(inner.pool_idle_timeout)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector))
     }
 
     /// A handle for one record: every call through it ends by `deadline`.
@@ -221,7 +241,7 @@ impl Intercom {
                 .map_err(|e| ApiError::Transport(format!("{uri}: {e}")))?;
             let http = inner
                 .http
-                .get_or_init(|| Client::http_client(&inner.base_url))
+                .get_or_init(|| Client::http_client(inner))
                 .as_ref()
                 .map_err(|e| ApiError::Transport(e.clone()))?;
             let sent = async {
@@ -230,8 +250,22 @@ impl Intercom {
                 let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
                 Ok::<_, String>((parts, body))
             };
-            let (parts, answer) = match tokio::time::timeout_at(self.deadline, sent).await {
-                Err(_) => return Err(ApiError::Deadline),
+            let attempt_deadline = self.deadline.min(Instant::now() + inner.attempt_timeout);
+            let (parts, answer) = match tokio::time::timeout_at(attempt_deadline, sent).await {
+                Err(_) if attempt_deadline >= self.deadline => return Err(ApiError::Deadline),
+                Err(_) => {
+                    // The attempt took too long (a stale connection, a
+                    // stuck server): a read is tried again on a new
+                    // connection; a write may have been applied.
+                    failures += 1;
+                    if idempotent && failures < ATTEMPTS && self.backoff(failures).await {
+                        continue;
+                    }
+                    return Err(ApiError::Transport(format!(
+                        "no answer within {} ms",
+                        inner.attempt_timeout.as_millis()
+                    )));
+                }
                 Ok(Err(error)) => {
                     failures += 1;
                     if idempotent && failures < ATTEMPTS && self.backoff(failures).await {
@@ -267,7 +301,7 @@ impl Intercom {
                 }
                 StatusCode::FORBIDDEN => return Err(ApiError::Forbidden(error_items(&answer))),
                 StatusCode::NOT_FOUND => return Err(ApiError::NotFound(error_items(&answer))),
-                s if s.is_server_error() => {
+                s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
                     failures += 1;
                     if idempotent && failures < ATTEMPTS && self.backoff(failures).await {
                         continue;

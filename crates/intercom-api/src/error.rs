@@ -46,7 +46,7 @@ pub enum ApiError {
     RateLimited { reset_at: Option<u64> },
     /// 400, 409, 422 and other 4xx: Intercom refused the request as made.
     Invalid { status: u16, errors: Vec<ErrorItem> },
-    /// 5xx, after the retries the method allows.
+    /// 5xx (or 408), after the retries the method allows.
     Server { status: u16 },
     /// The record's deadline came before an answer.
     Deadline,

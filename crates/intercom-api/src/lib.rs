@@ -21,7 +21,7 @@ pub mod settings;
 
 pub use client::{Client, Intercom, TokenRefresh};
 pub use error::{ApiError, ErrorItem};
-pub use operations::{Assignee, EventSubject, ReplyKind};
+pub use operations::{Assignee, EventSubject, ReplyKind, Written};
 pub use settings::{API_VERSION, ApiSettings, OwnActions, Region, Token, TokenSource};
 
 /// A handler's way to its record's client: `event.intercom()`, `None` when

@@ -11,10 +11,26 @@
 //! | `OWN_ACTIONS` | `skip` (default when a token is set) or `deliver` |
 
 use std::fmt;
+use std::time::Duration;
 
 /// The API version the typed client was built against (the vendored
 /// OpenAPI description's).
 pub const API_VERSION: &str = "2.15";
+
+/// The versions `INTERCOM_API_VERSION` may name: those whose shapes the
+/// typed calls and models follow.
+pub const KNOWN_VERSIONS: &[&str] = &[API_VERSION];
+
+/// How long connecting to Intercom may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one attempt of a call may take before a read is tried again
+/// (a write fails, retryable): always within the record's deadline too.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection is kept: below the 60 s idle timeout common
+/// to the load balancers in front of HTTP APIs, so a connection the server
+/// closed (or one that went stale while Lambda froze the sandbox) is
+/// dropped rather than reused.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Which of Intercom's API servers a workspace lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +106,12 @@ pub struct ApiSettings {
     /// `INTERCOM_ADMIN_ID`, when given.
     pub admin_id: Option<String>,
     pub own_actions: OwnActions,
+    /// [`CONNECT_TIMEOUT`] (no variable: a field for tests).
+    pub connect_timeout: Duration,
+    /// [`ATTEMPT_TIMEOUT`].
+    pub attempt_timeout: Duration,
+    /// [`POOL_IDLE_TIMEOUT`].
+    pub pool_idle_timeout: Duration,
 }
 
 impl ApiSettings {
@@ -115,7 +137,16 @@ impl ApiSettings {
             (None, None) => TokenSource::None,
         };
         let base_url = match get("INTERCOM_API_URL") {
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Some(url) if url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+            Some(url) if url.starts_with("http://") => {
+                let host = host_of(&url);
+                if !is_loopback(host) {
+                    return Err(format!(
+                        "invalid configuration: INTERCOM_API_URL may use http:// only for a \
+                         loopback host (127.0.0.1, ::1, localhost): the access token would \
+                         travel in clear to `{host}`; use https://"
+                    ));
+                }
                 url.trim_end_matches('/').to_owned()
             }
             Some(url) => {
@@ -163,12 +194,23 @@ impl ApiSettings {
             None if token != TokenSource::None || admin_id.is_some() => OwnActions::Skip,
             None => OwnActions::Deliver,
         };
+        let version = get("INTERCOM_API_VERSION").unwrap_or_else(|| API_VERSION.to_owned());
+        if !KNOWN_VERSIONS.contains(&version.as_str()) {
+            return Err(format!(
+                "invalid configuration: INTERCOM_API_VERSION `{version}` is not one the typed \
+                 client knows ({}): its calls and models follow those versions' shapes",
+                KNOWN_VERSIONS.join(", ")
+            ));
+        }
         Ok(Self {
             token,
             base_url,
-            version: get("INTERCOM_API_VERSION").unwrap_or_else(|| API_VERSION.to_owned()),
+            version,
             admin_id,
             own_actions,
+            connect_timeout: CONNECT_TIMEOUT,
+            attempt_timeout: ATTEMPT_TIMEOUT,
+            pool_idle_timeout: POOL_IDLE_TIMEOUT,
         })
     }
 
@@ -176,6 +218,25 @@ impl ApiSettings {
     pub fn from_env() -> Result<Self, String> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
+}
+
+/// The host of an `http(s)://` URL, without its port or brackets.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+}
+
+/// Whether `host` is this machine: `localhost`, 127.0.0.0/8 or ::1.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -199,6 +260,9 @@ mod tests {
                 version: "2.15".into(),
                 admin_id: None,
                 own_actions: OwnActions::Deliver,
+                connect_timeout: CONNECT_TIMEOUT,
+                attempt_timeout: ATTEMPT_TIMEOUT,
+                pool_idle_timeout: POOL_IDLE_TIMEOUT,
             })
         );
     }
@@ -218,7 +282,7 @@ mod tests {
             ("INTERCOM_REGION", "au"),
             ("INTERCOM_API_URL", "http://127.0.0.1:9/"),
             ("OWN_ACTIONS", "deliver"),
-            ("INTERCOM_API_VERSION", "Unstable"),
+            ("INTERCOM_API_VERSION", "2.15"),
         ])
         .expect("valid");
         assert_eq!(
@@ -230,7 +294,7 @@ mod tests {
             "the URL overrides the region"
         );
         assert_eq!(s.own_actions, OwnActions::Deliver);
-        assert_eq!(s.version, "Unstable");
+        assert_eq!(s.version, "2.15");
     }
 
     #[test]
@@ -253,11 +317,32 @@ mod tests {
             ),
             (&[("OWN_ACTIONS", "ignore")][..], "OWN_ACTIONS must be"),
             (&[("OWN_ACTIONS", "skip")][..], "OWN_ACTIONS=skip needs"),
+            (
+                &[("INTERCOM_API_URL", "http://api.intercom.io")][..],
+                "travel in clear to `api.intercom.io`",
+            ),
+            (
+                &[("INTERCOM_API_URL", "http://127.0.0.1.example.com:80")][..],
+                "travel in clear",
+            ),
+            (
+                &[("INTERCOM_API_VERSION", "Unstable")][..],
+                "`Unstable` is not one the typed client knows (2.15)",
+            ),
         ] {
             let error = settings(vars).expect_err(needle);
             assert!(error.contains(needle), "{error}");
         }
         assert!(settings(&[("OWN_ACTIONS", "skip"), ("INTERCOM_ADMIN_ID", "7")]).is_ok());
+        for loopback in [
+            "http://127.0.0.1:9",
+            "http://localhost:8080/",
+            "http://[::1]:9",
+            "http://127.0.0.2",
+        ] {
+            let s = settings(&[("INTERCOM_API_URL", loopback)]).expect(loopback);
+            assert!(s.base_url.starts_with("http://"), "{loopback}");
+        }
     }
 
     #[test]

@@ -504,3 +504,104 @@ async fn refusals_are_typed_with_intercoms_error_list() {
     let forbidden = client.until(deadline).tags().await.expect_err("403");
     assert!(matches!(forbidden, ApiError::Forbidden(_)));
 }
+
+/// A server whose first connection answers one request and then goes
+/// silent without closing (a connection gone stale while the sandbox was
+/// frozen); every later connection answers. The connections it accepted.
+async fn stale_after_one() -> (String, Arc<Mutex<u32>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let connections = Arc::new(Mutex::new(0_u32));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let connection = {
+                let mut n = counted.lock().expect("lock");
+                *n += 1;
+                *n
+            };
+            let served = Arc::new(Mutex::new(0_u32));
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_request| {
+                    let served = Arc::clone(&served);
+                    async move {
+                        let n = {
+                            let mut n = served.lock().expect("lock");
+                            *n += 1;
+                            *n
+                        };
+                        if connection == 1 && n > 1 {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(200)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(r#"{"type":"contact","id":"c1"}"#)))
+                                .expect("response"),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, connections)
+}
+
+#[tokio::test]
+async fn a_stale_pooled_connection_fails_its_attempt_fast_and_a_read_is_retried() {
+    let (url, connections) = stale_after_one().await;
+    let mut settings = settings(&url, &[]);
+    settings.attempt_timeout = Duration::from_millis(300);
+    let client = Client::new(&settings, Token::new("tok").expect("token"), None).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    client.until(deadline).contact("c1").await.expect("first");
+    // The pooled connection answers no more: the attempt ends after 300 ms
+    // and the read goes again on a new connection, long before the deadline.
+    let started = Instant::now();
+    let contact = client
+        .until(deadline)
+        .contact("c1")
+        .await
+        .expect("retried on a new connection");
+    assert_eq!(contact.id.map(|id| id.0).as_deref(), Some("c1"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(*connections.lock().expect("lock"), 2);
+
+    // A write is not sent twice: its attempt's timeout fails it, retryable.
+    let (url, _) = stale_after_one().await;
+    let mut settings = self::settings(&url, &[("INTERCOM_ADMIN_ID", "7")]);
+    settings.attempt_timeout = Duration::from_millis(300);
+    let client = Client::new(&settings, Token::new("tok").expect("token"), None).expect("client");
+    client.until(deadline).contact("c1").await.expect("first");
+    let error = client
+        .until(deadline)
+        .note("42", "seen")
+        .await
+        .expect_err("cut off");
+    assert!(matches!(error, ApiError::Transport(_)), "{error:?}");
+    assert!(error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_408_is_retried_for_a_read() {
+    let (mock, url) = Mock::start(vec![
+        status(408, json!({})),
+        ok(json!({"type": "contact", "id": "c1"})),
+    ])
+    .await;
+    let contact = client(&url, None)
+        .until(Instant::now() + Duration::from_secs(5))
+        .contact("c1")
+        .await
+        .expect("second time");
+    assert_eq!(contact.id.map(|id| id.0).as_deref(), Some("c1"));
+    assert_eq!(mock.seen().len(), 2);
+}

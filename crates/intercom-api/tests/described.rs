@@ -18,6 +18,7 @@ fn client(url: &str) -> Client {
 #[tokio::test]
 async fn every_typed_call_is_one_the_description_takes() {
     let mock = MockIntercom::start().await;
+    mock.add_conversation(json!({"type": "conversation", "id": "123", "state": "open"}));
     let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(30));
     let admin = intercom.me().await.expect("me");
     assert_eq!(admin.id.map(|id| id.0), Some(MockIntercom::admin_id()));
@@ -162,4 +163,103 @@ async fn a_request_the_description_refuses_is_refused_and_recorded() {
     assert_eq!(violations.len(), 2, "{violations:?}");
     assert!(violations[0].contains("body"), "{violations:?}");
     assert!(violations[1].contains("`colour`"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn conversations_are_kept_and_what_intercom_refuses_is_refused() {
+    let mock = MockIntercom::start().await;
+    mock.add_conversation(json!({"type": "conversation", "id": 77, "state": "open"}));
+    let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(30));
+    let written = intercom.note("77", "<p>Refund</p>").await.expect("note");
+    intercom.close("77", None).await.expect("close");
+    intercom
+        .assign("77", &Assignee::Team("5".into()))
+        .await
+        .expect("assign");
+    intercom.tag_conversation("77", "9").await.expect("tag");
+    let now = intercom.conversation("77").await.expect("read back");
+    assert_eq!(now.state.as_deref(), Some("closed"));
+    assert_eq!(now.team_assignee_id.map(|id| id.0).as_deref(), Some("5"));
+    let parts = now
+        .conversation_parts
+        .and_then(|l| l.conversation_parts)
+        .expect("parts");
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    let note = &parts[0];
+    assert_eq!(note.id.as_ref().map(|id| id.0.clone()), written.part_id);
+    assert_eq!(note.body.as_deref(), Some("<p>Refund</p>"));
+    assert_eq!(note.part_type.as_deref(), Some("note"));
+    assert_eq!(
+        note.author
+            .as_ref()
+            .and_then(|a| a.id.clone())
+            .map(|id| id.0),
+        Some(MockIntercom::admin_id())
+    );
+    assert_eq!(
+        note.origin(),
+        intercom_webhook::models::Origin::Api,
+        "a part written through the API says so"
+    );
+    let tags = now.tags.and_then(|t| t.tags).expect("tags");
+    assert_eq!(tags[0].id.as_ref().map(|id| id.0.as_str()), Some("9"));
+    assert_eq!(mock.violations(), Vec::<String>::new());
+
+    // Unknown conversations are not found; wrong ids, empty notes and
+    // bodies that are not JSON are refused.
+    let missing = intercom.conversation("78").await.expect_err("unknown");
+    assert!(
+        matches!(missing, intercom_api::ApiError::NotFound(_)),
+        "{missing:?}"
+    );
+    let missing = intercom.note("78", "x").await.expect_err("unknown");
+    assert!(
+        matches!(missing, intercom_api::ApiError::NotFound(_)),
+        "{missing:?}"
+    );
+    let shape = intercom
+        .conversation("abc")
+        .await
+        .expect_err("not a number");
+    assert!(
+        matches!(shape, intercom_api::ApiError::Invalid { status: 400, .. }),
+        "{shape:?}"
+    );
+    let empty = intercom.note("77", "  ").await.expect_err("empty");
+    assert!(
+        matches!(empty, intercom_api::ApiError::Invalid { status: 400, .. }),
+        "{empty:?}"
+    );
+    let violations = mock.violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(
+        violations[0].contains("`abc` is not a number"),
+        "{violations:?}"
+    );
+    assert!(violations[1].contains("non-empty `body`"), "{violations:?}");
+
+    let raw = post_by_hand(&mock.url, "/conversations/77/reply", "text/plain").await;
+    assert_eq!(raw, 415);
+}
+
+/// POSTs `{}` to the mock with `content_type`, by hand; the answer's status.
+async fn post_by_hand(url: &str, path: &str, content_type: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer tok\r\n\
+         Intercom-Version: 2.15\r\nContent-Type: {content_type}\r\nContent-Length: 2\r\n\
+         Connection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line")
 }

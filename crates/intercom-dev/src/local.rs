@@ -143,7 +143,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
         true => {
             let mock = MockIntercom::start().await;
             mock.on_call(|call| say(&intercom_call_line(call)));
-            Some(mock)
+            Some(Arc::new(mock))
         }
         false => None,
     };
@@ -155,6 +155,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
                 aws_sdk_sqs::Client::new(&sdk),
                 url.clone(),
                 Arc::clone(&processor),
+                mock.clone(),
             ));
             (
                 LocalQueue::Sqs(SqsQueue::new(&sdk, url.clone())),
@@ -163,7 +164,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
         }
         None => {
             let (sender, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(consume_embedded(receiver, Arc::clone(&processor)));
+            tokio::spawn(consume_embedded(
+                receiver,
+                Arc::clone(&processor),
+                mock.clone(),
+            ));
             (
                 LocalQueue::Embedded(sender),
                 "an embedded queue (FIFO semantics, in memory)".to_owned(),
@@ -327,9 +332,34 @@ fn report_line(report: &RecordReport, subject: &str) -> String {
     )
 }
 
+/// With the mock, keeps the conversation `record` is about, as Intercom
+/// would have it, unless the mock knows it already: the mock answers 404
+/// for conversations it does not know, as Intercom does, and a handler's
+/// calls about the notification's conversation must find it.
+fn teach(mock: Option<&MockIntercom>, record: &SqsMessage) {
+    let Some(mock) = mock else { return };
+    let Some(notification) = record
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+    else {
+        return;
+    };
+    let item = &notification["data"]["item"];
+    let id = match &item["id"] {
+        serde_json::Value::String(id) => id.clone(),
+        serde_json::Value::Number(id) => id.to_string(),
+        _ => return,
+    };
+    if item["type"] == "conversation" && mock.conversation(&id).is_none() {
+        mock.add_conversation(item.clone());
+    }
+}
+
 async fn consume_embedded(
     mut receiver: mpsc::UnboundedReceiver<QueueMessage<'static>>,
     processor: Arc<Processor>,
+    mock: Option<Arc<MockIntercom>>,
 ) {
     while let Some(queued) = receiver.recv().await {
         let id = format!(
@@ -337,6 +367,7 @@ async fn consume_embedded(
             MESSAGE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1
         );
         let record = sqs::record_of(&id, &queued);
+        teach(mock.as_deref(), &record);
         let subject = subject(&record);
         let invocation = local_invocation(&id);
         for report in batch::run(&processor, vec![record], &invocation, 1).await {
@@ -422,7 +453,12 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String,
         .ok_or_else(|| format!("{queue_url} has no QueueArn"))
 }
 
-async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, processor: Arc<Processor>) {
+async fn consume_sqs(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    processor: Arc<Processor>,
+    mock: Option<Arc<MockIntercom>>,
+) {
     loop {
         let received = sqs
             .receive_message()
@@ -447,7 +483,9 @@ async fn consume_sqs(sqs: aws_sdk_sqs::Client, queue_url: String, processor: Arc
         let mut records = Vec::with_capacity(messages.len());
         let mut handles = std::collections::HashMap::new();
         for message in &messages {
-            records.push(sqs::record_of_received(message));
+            let record = sqs::record_of_received(message);
+            teach(mock.as_deref(), &record);
+            records.push(record);
             if let (Some(id), Some(handle)) = (message.message_id(), message.receipt_handle()) {
                 handles.insert(id.to_owned(), handle.to_owned());
             }

@@ -11,13 +11,26 @@
 //! violation ([`MockIntercom::violations`]); one it takes is answered with
 //! the example of the operation's success answer.
 //!
+//! Beyond the description, it refuses what Intercom itself refuses: a
+//! reply or note without a body, a path id of the wrong shape (a
+//! conversation id is a number), a body sent as anything but
+//! `application/json` (415).
+//!
+//! **Conversations are kept**: [`MockIntercom::add_conversation`] seeds one;
+//! reading it (`GET /conversations/{id}`) shows every write made since
+//! (replies and notes as parts by the admin who wrote them, with an
+//! `app_package_code` as API-made parts have; close, open, snooze and
+//! assignment as its state and a part; tags; custom attributes). A
+//! conversation it does not know answers 404, as Intercom does. Other
+//! objects are answered with the description's examples.
+//!
 //! [`MockIntercom::then`] queues faults for the next requests: a 429 with
-//! `X-RateLimit-Reset`, any status, or no answer at all. Every request is
-//! recorded ([`MockIntercom::calls`]) and can be watched as it comes
+//! `X-RateLimit-Reset`, any status, no answer at all, or a write applied
+//! and its connection cut before the answer. Every request is recorded
+//! ([`MockIntercom::calls`]) and can be watched as it comes
 //! ([`MockIntercom::on_call`]), which `intercom-dev serve` prints.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,7 +66,14 @@ pub enum Fault {
     Status(u16),
     /// No answer, ever.
     Hang,
+    /// The request is applied (a conversation write is kept), then the
+    /// connection is closed before any answer: a write whose answer was
+    /// lost.
+    AppliedThenCut,
 }
+
+/// The `app_package_code` the mock gives parts written through it.
+pub const APP_PACKAGE_CODE: &str = "intercom-mock";
 
 /// One request, and what the mock made of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +102,10 @@ struct State {
     calls: Mutex<Vec<Call>>,
     watchers: Mutex<Vec<Watcher>>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    /// Conversations by id, as `GET /conversations/{id}` answers them.
+    conversations: Mutex<HashMap<String, Value>>,
+    /// The last part id given.
+    parts: Mutex<u64>,
 }
 
 /// The mock, serving until dropped.
@@ -124,7 +148,12 @@ impl MockIntercom {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
+                        async move {
+                            // No answer: hyper closes the connection.
+                            answer(&state, request)
+                                .await
+                                .ok_or_else(|| std::io::Error::other("cut by the mock"))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -195,6 +224,37 @@ impl MockIntercom {
             .push(Arc::new(watch));
     }
 
+    /// Keeps `conversation` (an object with an `id`), replacing one with
+    /// that id: reads answer it, writes change it.
+    pub fn add_conversation(&self, mut conversation: Value) -> &Self {
+        let id = match &conversation["id"] {
+            Value::String(id) => id.clone(),
+            Value::Number(id) => id.to_string(),
+            other => panic!("a conversation needs an id, not {other}"),
+        };
+        conversation["id"] = Value::String(id.clone());
+        if conversation["conversation_parts"]["conversation_parts"].is_null() {
+            conversation["conversation_parts"] = json!({
+                "type": "conversation_part.list", "conversation_parts": [], "total_count": 0});
+        }
+        self.state
+            .conversations
+            .lock()
+            .expect("lock")
+            .insert(id, conversation);
+        self
+    }
+
+    /// The conversation `id` as it is now.
+    pub fn conversation(&self, id: &str) -> Option<Value> {
+        self.state
+            .conversations
+            .lock()
+            .expect("lock")
+            .get(id)
+            .cloned()
+    }
+
     /// The admin `GET /me` answers with (the description's example).
     pub fn admin_id() -> String {
         example(&DESCRIPTION["paths"]["/me"]["get"])
@@ -203,7 +263,7 @@ impl MockIntercom {
     }
 }
 
-async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(state: &State, request: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -232,6 +292,7 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             state,
             template,
             &method,
+            &path,
             op,
             &headers,
             &query,
@@ -253,6 +314,8 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         (Some(why), _, _) => {
             let code = if why.starts_with("no bearer token") {
                 401
+            } else if why.starts_with("content type") {
+                415
             } else {
                 400
             };
@@ -290,8 +353,24 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             *status,
             error_list(*status, "server_error", "failed by the mock, as asked"),
         ),
-        (None, Some((_, op)), None) => {
-            let (status, body) = example(op).unwrap_or((200, json!({})));
+        (None, Some((template, op)), None | Some(Fault::AppliedThenCut)) => {
+            let kept = keep(state, &method, template, &path, parsed.as_ref());
+            if fault == Some(Fault::AppliedThenCut) {
+                let status = kept.as_ref().map_or(200, |(status, _)| *status);
+                record(
+                    state,
+                    &parts.method,
+                    &path,
+                    &query,
+                    &headers,
+                    &found,
+                    parsed,
+                    status,
+                    None,
+                );
+                return None;
+            }
+            let (status, body) = kept.unwrap_or_else(|| example(op).unwrap_or((200, json!({}))));
             let mut response = Response::builder()
                 .status(status)
                 .header("content-type", "application/json")
@@ -308,7 +387,7 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             headers.insert("x-ratelimit-reset", reset.into());
             (status, response)
         }
-        (None, None, None) => unreachable!("no operation is a violation"),
+        (None, None, _) => unreachable!("no operation is a violation"),
     };
     record(
         state,
@@ -321,7 +400,127 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         status,
         violation,
     );
-    response
+    Some(response)
+}
+
+/// The answer to a request on a kept conversation, the write applied; `None`
+/// for requests about other objects (the description's example answers).
+fn keep(
+    state: &State,
+    method: &str,
+    template: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if !template.starts_with("/conversations/{conversation_id}") {
+        return None;
+    }
+    let id = segments.get(2)?.to_string();
+    let rest = &template["/conversations/{conversation_id}".len()..];
+    let mut conversations = state.conversations.lock().expect("lock");
+    let Some(conversation) = conversations.get_mut(&id) else {
+        let missing = json!({"type": "error.list", "request_id": null,
+            "errors": [{"code": "not_found", "message": "Resource Not Found"}]});
+        return Some((404, missing));
+    };
+    let body = body.cloned().unwrap_or(Value::Null);
+    let now = epoch_seconds(SystemTime::now());
+    let add_part = |conversation: &mut Value, part_type: &str, body: &Value| {
+        let mut next = state.parts.lock().expect("lock");
+        *next += 1;
+        let author = match body["type"].as_str() {
+            Some("user") => json!({"type": "user", "id": body["intercom_user_id"]}),
+            _ => json!({"type": "admin", "id": id_text(&body["admin_id"])}),
+        };
+        let part = json!({
+            "type": "conversation_part", "id": format!("{}", 8_000_000 + *next),
+            "part_type": part_type, "body": body.get("body").cloned().unwrap_or(Value::Null),
+            "created_at": now, "updated_at": now, "notified_at": now,
+            "author": author, "attachments": [], "redacted": false,
+            "app_package_code": APP_PACKAGE_CODE,
+        });
+        let list = &mut conversation["conversation_parts"];
+        if let Some(parts) = list["conversation_parts"].as_array_mut() {
+            parts.push(part);
+            list["total_count"] = json!(parts.len());
+        }
+        conversation["updated_at"] = json!(now);
+    };
+    match (method, rest) {
+        ("get", "") => {}
+        ("put", "") => {
+            if let (Some(kept), Some(changed)) = (
+                conversation
+                    .as_object_mut()
+                    .map(|c| c.entry("custom_attributes").or_insert_with(|| json!({}))),
+                body["custom_attributes"].as_object(),
+            ) {
+                for (name, value) in changed {
+                    kept[name] = value.clone();
+                }
+            }
+        }
+        ("post", "/reply") => {
+            let part_type = body["message_type"]
+                .as_str()
+                .unwrap_or("comment")
+                .to_owned();
+            add_part(conversation, &part_type, &body);
+        }
+        ("post", "/parts") => {
+            let message_type = body["message_type"].as_str().unwrap_or_default().to_owned();
+            match message_type.as_str() {
+                "close" => conversation["state"] = json!("closed"),
+                "open" => conversation["state"] = json!("open"),
+                "snoozed" => {
+                    conversation["state"] = json!("snoozed");
+                    conversation["snoozed_until"] = body["snoozed_until"].clone();
+                }
+                "assignment" => {
+                    let field = match body["type"].as_str() {
+                        Some("team") => "team_assignee_id",
+                        _ => "admin_assignee_id",
+                    };
+                    conversation[field] = json!(id_text(&body["assignee_id"]));
+                }
+                _ => {}
+            }
+            conversation["open"] = json!(conversation["state"] != "closed");
+            add_part(conversation, &message_type, &body);
+        }
+        ("post", "/tags") => {
+            let tag = json!({"type": "tag", "id": id_text(&body["id"]), "name": "",
+                             "applied_at": now});
+            let tags = &mut conversation["tags"];
+            if tags["tags"].as_array().is_none() {
+                *tags = json!({"type": "tag.list", "tags": []});
+            }
+            let list = tags["tags"].as_array_mut().expect("a list");
+            if !list.iter().any(|t| t["id"] == tag["id"]) {
+                list.push(tag.clone());
+            }
+            return Some((200, tag));
+        }
+        ("delete", "/tags/{tag_id}") => {
+            let tag_id = segments.get(4).copied().unwrap_or_default();
+            if let Some(list) = conversation["tags"]["tags"].as_array_mut() {
+                list.retain(|t| t["id"] != tag_id);
+            }
+            return Some((200, json!({"type": "tag", "id": tag_id, "name": ""})));
+        }
+        _ => return None,
+    }
+    Some((200, conversation.clone()))
+}
+
+/// An id sent as a string or a number, as a string.
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(id) => id.clone(),
+        Value::Number(id) => id.to_string(),
+        _ => String::new(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -408,11 +607,13 @@ fn operation(method: &str, path: &str) -> Option<(String, &'static Value)> {
         .map(|(_, template, op)| (template, op))
 }
 
-/// Why the description refuses this request, if it does.
+/// Why the description (or Intercom) refuses this request, if it does.
+#[allow(clippy::too_many_arguments)]
 fn check(
     state: &State,
     template: &str,
     method: &str,
+    path: &str,
     op: &Value,
     headers: &HashMap<String, String>,
     query: &str,
@@ -424,6 +625,42 @@ fn check(
         .is_some_and(|t| !t.trim().is_empty());
     if !bearer {
         return Some("no bearer token in Authorization".to_owned());
+    }
+    if let Some(body) = body {
+        let content_type = headers.get("content-type").map_or("", String::as_str);
+        if !content_type.starts_with("application/json") {
+            return Some(format!(
+                "content type `{content_type}`: Intercom takes a body as application/json"
+            ));
+        }
+        let message_type = body["message_type"].as_str();
+        let empty = body["body"].as_str().is_none_or(|b| b.trim().is_empty());
+        if template.ends_with("/reply") && matches!(message_type, Some("comment" | "note")) && empty
+        {
+            return Some(format!(
+                "body: a {} needs a non-empty `body` (Intercom answers 400)",
+                message_type.unwrap_or_default()
+            ));
+        }
+    }
+    // A conversation's id is a number (or `last`, for a user's reply),
+    // whatever type the description gives it (it says `integer` for some
+    // paths, `string` for others; it also says `integer` for a contact's
+    // id, which is hex).
+    for (part, segment) in template
+        .split('/')
+        .zip(path.trim_end_matches('/').split('/'))
+    {
+        let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+            continue;
+        };
+        let numeric = segment.bytes().all(|b| b.is_ascii_digit());
+        let last_reply = template.ends_with("/reply") && segment == "last";
+        if name == "conversation_id" && !numeric && !last_reply {
+            return Some(format!(
+                "path parameter `{name}`: `{segment}` is not a number, as Intercom's ids of it are"
+            ));
+        }
     }
     let path_item = &DESCRIPTION["paths"][template];
     let parameters: Vec<&Value> = path_item["parameters"]

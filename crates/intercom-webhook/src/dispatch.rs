@@ -102,77 +102,119 @@ pub struct Event<T> {
 
 impl<T> Event<T> {
     /// Runs `step`, named `name`, at most once for this notification:
-    /// its success and its result are recorded (in the idempotency table,
-    /// under the notification's key), and when SQS retries the record after
-    /// a later step failed, the step is not run again: its recorded result
-    /// is returned instead. Without a step log (no idempotency table)
-    /// steps simply run.
+    /// its completion and its result are kept (in the idempotency table,
+    /// under the notification's own key, for `STEPS_TTL_SECONDS`), and
+    /// when the record comes again (an SQS retry after a later step
+    /// failed, a dead-letter redrive, a replay) the step does not run: its
+    /// kept result is returned instead. Without a step log (no idempotency
+    /// table) steps simply run.
     ///
-    /// Keep results small (an id, a flag): they are stored with the record
-    /// (at most [`STEP_RESULT_LIMIT`] bytes of JSON; a larger one is
-    /// recorded as done without it, and a retry then fails permanently
-    /// rather than run the step again). A failed step records nothing.
+    /// A step that started before and did not complete (its record failed
+    /// or ran out of time while it ran) runs again as a *resumed* step
+    /// ([`current_step`]): the typed Intercom client then checks whether
+    /// its write was applied before writing again.
+    ///
+    /// The result is kept as JSON, at most [`STEP_RESULT_LIMIT`] bytes:
+    /// what the typed client's writes return fits. A larger result is
+    /// refused when the step completes (a permanent error naming the
+    /// limit), never on a later delivery. A failed step keeps nothing.
     pub async fn once<R, F, Fut>(&self, name: &str, step: F) -> Result<R, HandlerError>
     where
         R: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, HandlerError>>,
     {
-        let Some(steps) = &self.context.steps else {
-            return step().await;
+        let run = |resumed| StepRun {
+            name: name.to_owned(),
+            since: self.meta.created_at,
+            resumed,
         };
-        match steps.recorded(name).await {
-            Ok(Some(Recorded::Result(json))) => {
+        let Some(steps) = &self.context.steps else {
+            return STEP.scope(run(false), step()).await;
+        };
+        let resumed = match steps.state(name).await {
+            Ok(Some(StepState::Completed(json))) => {
                 return serde_json::from_str(&json).map_err(|e| {
                     HandlerError::permanent(format!(
-                        "step {name} ran before, and its recorded result does not read as what \
-                         it returns now: {e}"
+                        "step {name} completed before, and its kept result does not read as \
+                         what it returns now: {e}"
                     ))
                 });
             }
-            Ok(Some(Recorded::TooLarge)) => {
-                return Err(HandlerError::permanent(format!(
-                    "step {name} ran before, and its result was too large to record: return \
-                     something smaller from it (an id)"
-                )));
-            }
-            Ok(None) => {}
+            Ok(Some(StepState::Started)) => true,
+            Ok(None) => false,
             Err(error) => {
                 return Err(HandlerError::retryable(format!(
                     "could not read whether step {name} ran: {error}"
                 )));
             }
-        }
-        let result = step().await?;
-        let recorded = match serde_json::to_string(&result) {
-            Ok(json) if json.len() <= STEP_RESULT_LIMIT => Recorded::Result(json),
-            _ => Recorded::TooLarge,
         };
+        if !resumed {
+            steps.start(name).await.map_err(|error| {
+                HandlerError::retryable(format!("could not note that step {name} starts: {error}"))
+            })?;
+        }
+        let result = STEP.scope(run(resumed), step()).await?;
+        let json = serde_json::to_string(&result).map_err(|e| {
+            HandlerError::permanent(format!("step {name}'s result is not JSON: {e}"))
+        })?;
+        if json.len() > STEP_RESULT_LIMIT {
+            return Err(HandlerError::permanent(format!(
+                "step {name} returned {} bytes of JSON, over the {STEP_RESULT_LIMIT} a step \
+                 can keep: return an id or a compact record of what it did",
+                json.len()
+            )));
+        }
         // Best effort: the step ran either way; failing the record now
-        // would only make its retry run the step again.
-        steps.record(name, recorded).await;
+        // would only make its retry run the (resumed) step again.
+        steps.complete(name, json).await;
         Ok(result)
     }
 }
 
-/// The largest step result recorded, in bytes of JSON.
+/// The largest step result kept, in bytes of JSON.
 pub const STEP_RESULT_LIMIT: usize = 4096;
 
-/// A step's record.
+/// What the step log holds of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    /// The step's result, as JSON.
-    Result(String),
-    /// The step ran; its result was over [`STEP_RESULT_LIMIT`].
-    TooLarge,
+pub enum StepState {
+    /// It started and did not complete: its effects may have been applied.
+    Started,
+    /// It completed, with this result (JSON).
+    Completed(String),
 }
 
-/// Where one record's completed steps are kept.
+/// Where one notification's steps are kept.
 pub trait StepLog: Send + Sync {
-    /// The record of step `name`, if it completed before.
-    fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>>;
-    /// Records that step `name` completed; logs (does not return) a failure.
-    fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()>;
+    /// What is kept of step `name`, if anything.
+    fn state(&self, name: &str) -> BoxFuture<Result<Option<StepState>, String>>;
+    /// Notes that step `name` starts (before it runs).
+    fn start(&self, name: &str) -> BoxFuture<Result<(), String>>;
+    /// Keeps step `name`'s result; logs (does not return) a failure.
+    fn complete(&self, name: &str, result: String) -> BoxFuture<()>;
+}
+
+/// The step being run ([`Event::once`]), for the code it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRun {
+    pub name: String,
+    /// The notification's `created_at` (epoch seconds): what the step
+    /// wrote before, if anything, is no older.
+    pub since: i64,
+    /// The step started before and did not complete: a write it makes may
+    /// already have been applied, and is to be checked before it is made
+    /// again.
+    pub resumed: bool,
+}
+
+tokio::task_local! {
+    static STEP: StepRun;
+}
+
+/// The step the calling code runs in, if any: the typed Intercom client
+/// reads it to check, in a resumed step, whether a write was applied.
+pub fn current_step() -> Option<StepRun> {
+    STEP.try_with(Clone::clone).ok()
 }
 
 /// What the processor gives a record's handler besides the item: its
@@ -534,25 +576,33 @@ mod tests {
     /// Steps in memory; `unreadable` makes every read fail.
     #[derive(Default)]
     struct MemorySteps {
-        recorded: Mutex<HashMap<String, Recorded>>,
+        kept: Mutex<HashMap<String, StepState>>,
         unreadable: bool,
     }
 
     impl StepLog for MemorySteps {
-        fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>> {
+        fn state(&self, name: &str) -> BoxFuture<Result<Option<StepState>, String>> {
             let found = if self.unreadable {
                 Err("table unreachable".to_owned())
             } else {
-                Ok(self.recorded.lock().expect("lock").get(name).cloned())
+                Ok(self.kept.lock().expect("lock").get(name).cloned())
             };
             Box::pin(std::future::ready(found))
         }
 
-        fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()> {
-            self.recorded
+        fn start(&self, name: &str) -> BoxFuture<Result<(), String>> {
+            self.kept
                 .lock()
                 .expect("lock")
-                .insert(name.to_owned(), recorded);
+                .insert(name.to_owned(), StepState::Started);
+            Box::pin(std::future::ready(Ok(())))
+        }
+
+        fn complete(&self, name: &str, result: String) -> BoxFuture<()> {
+            self.kept
+                .lock()
+                .expect("lock")
+                .insert(name.to_owned(), StepState::Completed(result));
             Box::pin(std::future::ready(()))
         }
     }
@@ -566,16 +616,18 @@ mod tests {
     }
 
     /// Runs `event.once(name, …)` with a step that counts its runs into
-    /// `runs` and returns `result`.
+    /// `runs`, notes whether it ran resumed, and returns `result`.
     fn step(
         event: &Event<()>,
         name: &str,
-        runs: &Mutex<u32>,
+        runs: &Mutex<Vec<bool>>,
         result: Result<String, HandlerError>,
     ) -> Result<String, HandlerError> {
         event
             .once(name, || async {
-                *runs.lock().expect("lock") += 1;
+                let run = current_step().expect("inside a step");
+                assert_eq!((run.name.as_str(), run.since), (name, 1));
+                runs.lock().expect("lock").push(run.resumed);
                 result
             })
             .now_or_never()
@@ -586,7 +638,7 @@ mod tests {
     fn a_step_runs_once_per_notification_and_its_result_comes_back() {
         let log = Arc::new(MemorySteps::default());
         let event = event(Context::default().with_steps(log.clone()));
-        let runs = Mutex::new(0);
+        let runs = Mutex::new(vec![]);
         assert_eq!(
             step(&event, "reply", &runs, Ok("part-1".into())),
             Ok("part-1".into())
@@ -596,35 +648,40 @@ mod tests {
             step(&event, "reply", &runs, Ok("part-2".into())),
             Ok("part-1".into())
         );
-        assert_eq!(*runs.lock().expect("lock"), 1);
+        assert_eq!(*runs.lock().expect("lock"), [false]);
         // Another step is its own.
         assert_eq!(step(&event, "tag", &runs, Ok("t".into())), Ok("t".into()));
-        assert_eq!(*runs.lock().expect("lock"), 2);
+        assert_eq!(*runs.lock().expect("lock"), [false, false]);
+        assert_eq!(current_step(), None, "outside a step");
     }
 
     #[test]
-    fn a_failed_step_records_nothing_and_runs_again() {
+    fn a_failed_step_keeps_nothing_and_runs_again_resumed() {
         let log = Arc::new(MemorySteps::default());
         let event = event(Context::default().with_steps(log.clone()));
-        let runs = Mutex::new(0);
+        let runs = Mutex::new(vec![]);
         let failed = step(&event, "reply", &runs, Err(HandlerError::retryable("503")));
         assert_eq!(failed, Err(HandlerError::retryable("503")));
-        assert!(log.recorded.lock().expect("lock").is_empty());
+        assert_eq!(
+            log.kept.lock().expect("lock").get("reply"),
+            Some(&StepState::Started)
+        );
         assert_eq!(
             step(&event, "reply", &runs, Ok("sent".into())),
             Ok("sent".into())
         );
-        assert_eq!(*runs.lock().expect("lock"), 2);
+        // The second run knows its write may have been applied.
+        assert_eq!(*runs.lock().expect("lock"), [false, true]);
     }
 
     #[test]
     fn without_a_log_steps_simply_run() {
         let event = event(Context::default());
-        let runs = Mutex::new(0);
+        let runs = Mutex::new(vec![]);
         for _ in 0..2 {
             assert_eq!(step(&event, "reply", &runs, Ok("x".into())), Ok("x".into()));
         }
-        assert_eq!(*runs.lock().expect("lock"), 2);
+        assert_eq!(*runs.lock().expect("lock"), [false, false]);
     }
 
     #[test]
@@ -634,26 +691,28 @@ mod tests {
             ..MemorySteps::default()
         });
         let event = event(Context::default().with_steps(log));
-        let runs = Mutex::new(0);
+        let runs = Mutex::new(vec![]);
         let error = step(&event, "reply", &runs, Ok("x".into())).expect_err("unreadable");
         assert!(error.is_retryable(), "{error}");
-        assert_eq!(*runs.lock().expect("lock"), 0);
+        assert!(runs.lock().expect("lock").is_empty());
     }
 
     #[test]
-    fn a_result_too_large_to_record_is_done_and_never_run_again() {
+    fn a_result_too_large_to_keep_is_refused_when_the_step_completes() {
         let log = Arc::new(MemorySteps::default());
         let event = event(Context::default().with_steps(log.clone()));
-        let runs = Mutex::new(0);
+        let runs = Mutex::new(vec![]);
         let large = "x".repeat(STEP_RESULT_LIMIT);
-        assert_eq!(
-            step(&event, "fetch", &runs, Ok(large.clone())),
-            Ok(large.clone())
-        );
-        let error = step(&event, "fetch", &runs, Ok(large)).expect_err("too large before");
+        let error = step(&event, "fetch", &runs, Ok(large)).expect_err("too large");
         assert!(!error.is_retryable());
-        assert!(error.to_string().contains("too large to record"), "{error}");
-        assert_eq!(*runs.lock().expect("lock"), 1);
+        assert!(error.to_string().contains("over the 4096"), "{error}");
+        // Not kept as completed: nothing on a later delivery pretends it was.
+        assert_eq!(
+            log.kept.lock().expect("lock").get("fetch"),
+            Some(&StepState::Started)
+        );
+        let fits = "x".repeat(STEP_RESULT_LIMIT - 2);
+        assert_eq!(step(&event, "small", &runs, Ok(fits.clone())), Ok(fits));
     }
 
     #[test]

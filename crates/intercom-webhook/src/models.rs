@@ -178,6 +178,13 @@ model! {
     }
 }
 
+impl ConversationPart {
+    /// How the part was written ([`Origin`], from `app_package_code`).
+    pub fn origin(&self) -> Origin {
+        Origin::of(&self.extra)
+    }
+}
+
 model! {
     /// `conversation_parts` of a conversation.
     pub struct ConversationPartList {
@@ -300,6 +307,98 @@ model! {
     }
 }
 
+impl TicketPart {
+    /// How the part was written ([`Origin`], from `app_package_code`).
+    pub fn origin(&self) -> Origin {
+        Origin::of(&self.extra)
+    }
+}
+
+model! {
+    /// `ticket_parts` of a ticket.
+    pub struct TicketPartList {
+        ticket_parts: Vec<TicketPart>,
+        total_count: u64,
+    }
+}
+
+/// How a conversation or ticket part was written, as its `app_package_code`
+/// says: "the app package code if this part was created via API; null if
+/// the part was not created via API" (Intercom's 2.15 description). The
+/// field is read from the part's `extra`, where absent and `null` differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Through the API by an app: a non-empty `app_package_code`.
+    Api,
+    /// In Intercom itself (the inbox, a workflow): `app_package_code` null
+    /// (or empty).
+    Intercom,
+    /// The part has no `app_package_code` field at all (an older API
+    /// version's payload): it does not say.
+    Unsaid,
+}
+
+impl Origin {
+    fn of(extra: &Map<String, Value>) -> Self {
+        match extra.get("app_package_code") {
+            None => Self::Unsaid,
+            Some(Value::String(code)) if !code.trim().is_empty() => Self::Api,
+            Some(_) => Self::Intercom,
+        }
+    }
+}
+
+/// The newest part of a conversation or ticket: who wrote it and how.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewestPart<'a> {
+    pub author: Option<&'a Author>,
+    pub origin: Origin,
+}
+
+impl NewestPart<'_> {
+    /// Whether an admin wrote it.
+    pub fn by_an_admin(&self) -> bool {
+        self.author
+            .is_some_and(|author| author.kind.as_deref() == Some("admin"))
+    }
+
+    /// Whether admin `admin_id` wrote it, by author alone.
+    pub fn by_admin(&self, admin_id: &str) -> bool {
+        self.by_an_admin()
+            && self
+                .author
+                .and_then(|author| author.id.as_ref())
+                .is_some_and(|id| id.as_str() == admin_id)
+    }
+
+    /// Whether it is the app's own action: admin `admin_id` (the app's)
+    /// wrote it through the API ([`Origin::Api`]). A part that admin wrote
+    /// in Intercom is a teammate's. Where the part does not say how it was
+    /// written ([`Origin::Unsaid`]), the author alone decides, and only
+    /// when `admin_id` was named explicitly (`explicit`), never when it is
+    /// merely the token's admin.
+    pub fn is_apps_own(&self, admin_id: &str, explicit: bool) -> bool {
+        let through_the_api = match self.origin {
+            Origin::Api => true,
+            Origin::Intercom => false,
+            Origin::Unsaid => explicit,
+        };
+        through_the_api && self.by_admin(admin_id)
+    }
+
+    /// Whether it could be the app's own action for some admin: written by
+    /// an admin, through the API or (with an explicit admin) not saying how.
+    /// Only then is it worth asking who the app's admin is.
+    pub fn could_be_apps_own(&self, explicit: bool) -> bool {
+        self.by_an_admin()
+            && match self.origin {
+                Origin::Api => true,
+                Origin::Intercom => false,
+                Origin::Unsaid => explicit,
+            }
+    }
+}
+
 model! {
     /// The type of a ticket.
     pub struct TicketType {
@@ -330,6 +429,7 @@ model! {
         created_at: Timestamp,
         updated_at: Timestamp,
         snoozed_until: Timestamp,
+        ticket_parts: TicketPartList,
     }
 }
 
@@ -569,10 +669,28 @@ impl Item {
         }
     }
 
-    /// Who wrote the newest part of a conversation (its latest part by
-    /// `created_at`, or the message that started it when it has none) or
-    /// of a ticket reply or note; `None` for other items.
-    pub fn newest_part_author(&self) -> Option<&Author> {
+    /// The newest part of a conversation or ticket (by `created_at`; of
+    /// parts created in the same second, the last listed), or `None` for
+    /// an item without parts. A ticket part notification's own part counts
+    /// among its ticket's. The message that started a conversation counts
+    /// only for `conversation.admin.single.created`, whose event it is (a
+    /// new outbound message): any other conversation without parts has none.
+    pub fn newest_part(&self, topic: Topic) -> Option<NewestPart<'_>> {
+        fn newest<'a>(
+            parts: impl Iterator<Item = (Option<Timestamp>, Option<&'a Author>, Origin)>,
+        ) -> Option<NewestPart<'a>> {
+            parts
+                .enumerate()
+                .max_by_key(|(n, (created_at, _, _))| (*created_at, *n))
+                .map(|(_, (_, author, origin))| NewestPart { author, origin })
+        }
+        fn ticket_parts(ticket: &Ticket) -> &[TicketPart] {
+            ticket
+                .ticket_parts
+                .as_ref()
+                .and_then(|list| list.ticket_parts.as_deref())
+                .unwrap_or_default()
+        }
         match self {
             Item::Conversation(conversation) => {
                 let parts = conversation
@@ -580,29 +698,43 @@ impl Item {
                     .as_ref()
                     .and_then(|list| list.conversation_parts.as_deref())
                     .unwrap_or_default();
-                // The latest; of parts created in the same second, the last listed.
-                let newest = parts
-                    .iter()
-                    .enumerate()
-                    .max_by_key(|(n, part)| (part.created_at, *n))
-                    .map(|(_, part)| part);
-                match newest {
-                    Some(part) => part.author.as_ref(),
-                    None => conversation.source.as_ref()?.author.as_ref(),
+                let found = newest(
+                    parts
+                        .iter()
+                        .map(|p| (p.created_at, p.author.as_ref(), p.origin())),
+                );
+                match found {
+                    Some(part) => Some(part),
+                    None if topic == Topic::ConversationAdminSingleCreated => {
+                        let source = conversation.source.as_ref()?;
+                        Some(NewestPart {
+                            author: source.author.as_ref(),
+                            origin: Origin::of(&source.extra),
+                        })
+                    }
+                    None => None,
                 }
             }
-            Item::TicketWithPart(ticket) => ticket.ticket_part.as_ref()?.author.as_ref(),
+            Item::Ticket(ticket) => newest(
+                ticket_parts(ticket)
+                    .iter()
+                    .map(|p| (p.created_at, p.author.as_ref(), p.origin())),
+            ),
+            Item::TicketWithPart(with_part) => {
+                let listed = with_part
+                    .ticket
+                    .as_ref()
+                    .map(ticket_parts)
+                    .unwrap_or_default();
+                newest(
+                    listed
+                        .iter()
+                        .chain(with_part.ticket_part.as_ref())
+                        .map(|p| (p.created_at, p.author.as_ref(), p.origin())),
+                )
+            }
             _ => None,
         }
-    }
-
-    /// Whether admin `admin_id` wrote the newest part ([`Item::newest_part_author`]):
-    /// the notification is the echo of what that admin (the app) did.
-    pub fn authored_by_admin(&self, admin_id: &str) -> bool {
-        self.newest_part_author().is_some_and(|author| {
-            author.kind.as_deref() == Some("admin")
-                && author.id.as_ref().is_some_and(|id| id.as_str() == admin_id)
-        })
     }
 }
 
@@ -664,48 +796,107 @@ mod tests {
     fn the_newest_part_says_whose_echo_a_notification_is() {
         let item = |topic, json: Value| Item::from_object(topic, object(json)).expect("an item");
         let admin = |id: &str| serde_json::json!({"type": "admin", "id": id});
+        let own = |item: &Item, topic, admin_id: &str, explicit: bool| {
+            item.newest_part(topic)
+                .is_some_and(|part| part.is_apps_own(admin_id, explicit))
+        };
+        let replied = Topic::ConversationAdminReplied;
         let conversation = item(
-            Topic::ConversationAdminReplied,
+            replied,
             serde_json::json!({
                 "type": "conversation", "id": "1",
                 "source": {"author": {"type": "user", "id": "u1"}},
                 "conversation_parts": {"conversation_parts": [
-                    {"id": "p2", "created_at": 1700000005, "author": admin("991")},
-                    {"id": "p1", "created_at": 1700000001, "author": {"type": "user", "id": "u1"}},
+                    {"id": "p2", "created_at": 1700000005, "author": admin("991"),
+                     "app_package_code": "refund-bot"},
+                    {"id": "p1", "created_at": 1700000001, "author": {"type": "user", "id": "u1"},
+                     "app_package_code": null},
                 ]},
             }),
         );
-        assert!(conversation.authored_by_admin("991"));
-        assert!(!conversation.authored_by_admin("7"));
+        assert!(own(&conversation, replied, "991", false));
+        assert!(!own(&conversation, replied, "7", true));
+        // The same admin typing in the inbox is a teammate, named or not.
+        let typed = item(
+            replied,
+            serde_json::json!({"conversation_parts": {"conversation_parts": [
+                {"created_at": 5, "author": admin("991"), "app_package_code": null}]}}),
+        );
+        assert!(!own(&typed, replied, "991", false));
+        assert!(!own(&typed, replied, "991", true));
+        assert!(
+            !typed
+                .newest_part(replied)
+                .expect("a part")
+                .could_be_apps_own(true)
+        );
+        let empty_code = item(
+            replied,
+            serde_json::json!({"conversation_parts": {"conversation_parts": [
+                {"created_at": 5, "author": admin("991"), "app_package_code": ""}]}}),
+        );
+        assert!(!own(&empty_code, replied, "991", true));
+        // No app_package_code field at all: the author decides, and only
+        // for an admin named explicitly.
+        let unsaid = item(
+            replied,
+            serde_json::json!({"conversation_parts": {"conversation_parts": [
+                {"created_at": 5, "author": admin("991")}]}}),
+        );
+        assert!(own(&unsaid, replied, "991", true));
+        assert!(!own(&unsaid, replied, "991", false));
         // A user's id that equals the admin's is not the admin.
         let by_user = item(
             Topic::ConversationUserReplied,
             serde_json::json!({"conversation_parts": {"conversation_parts": [
-                {"created_at": 5, "author": {"type": "user", "id": "991"}}]}}),
+                {"created_at": 5, "author": {"type": "user", "id": "991"},
+                 "app_package_code": "refund-bot"}]}}),
         );
-        assert!(!by_user.authored_by_admin("991"));
-        // Parts of one second: the last listed is the newest.
+        assert!(!own(&by_user, Topic::ConversationUserReplied, "991", true));
+        // Parts of one second: the last listed is the newest; a user's
+        // reply after the app's decides.
+        let noted = Topic::ConversationAdminNoted;
         let same_second = item(
-            Topic::ConversationAdminNoted,
+            noted,
             serde_json::json!({"conversation_parts": {"conversation_parts": [
-                {"created_at": 5, "author": admin("7")},
-                {"created_at": 5, "author": admin("991")}]}}),
+                {"created_at": 5, "author": admin("991"), "app_package_code": "x"},
+                {"created_at": 5, "author": {"type": "user", "id": "u"}}]}}),
         );
-        assert!(same_second.authored_by_admin("991"));
-        // No parts: the message that started it.
-        let started = item(
-            Topic::ConversationAdminSingleCreated,
-            serde_json::json!({"source": {"author": admin("991")},
-                               "conversation_parts": {"conversation_parts": []}}),
-        );
-        assert!(started.authored_by_admin("991"));
+        assert!(!own(&same_second, noted, "991", true));
+        // No parts: the message that started it, for a new outbound
+        // message only.
+        let started = serde_json::json!({
+            "source": {"author": admin("991"), "app_package_code": "x"},
+            "conversation_parts": {"conversation_parts": []}});
+        let outbound = Topic::ConversationAdminSingleCreated;
+        assert!(own(
+            &item(outbound, started.clone()),
+            outbound,
+            "991",
+            false
+        ));
+        let closed = Topic::ConversationAdminClosed;
+        assert_eq!(item(closed, started).newest_part(closed), None);
+        // Tickets: the notification's part among its ticket's.
         let ticket_reply = item(
             Topic::TicketAdminReplied,
-            serde_json::json!({"ticket": {"id": "5"}, "ticket_part": {"author": admin("991")}}),
+            serde_json::json!({"ticket": {"id": "5", "ticket_parts": {"ticket_parts": [
+                    {"created_at": 3, "author": {"type": "user", "id": "u"}}]}},
+                "ticket_part": {"created_at": 4, "author": admin("991"),
+                                "app_package_code": "x"}}),
         );
-        assert!(ticket_reply.authored_by_admin("991"));
+        assert!(own(&ticket_reply, Topic::TicketAdminReplied, "991", false));
+        let state = Topic::TicketStateUpdated;
+        let ticket = item(
+            state,
+            serde_json::json!({"id": "5", "ticket_parts": {"ticket_parts": [
+                {"created_at": 4, "author": admin("991"), "app_package_code": "x"},
+                {"created_at": 3, "author": {"type": "user", "id": "u"}}]}}),
+        );
+        assert!(own(&ticket, state, "991", false));
+        // Items without parts are never an echo.
         let contact = item(Topic::ContactUserCreated, serde_json::json!({"id": "c"}));
-        assert_eq!(contact.newest_part_author(), None);
+        assert_eq!(contact.newest_part(Topic::ContactUserCreated), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub const RECORD_CONCURRENCY: &str = "RECORD_CONCURRENCY";
 pub const DEADLINE_MARGIN_MS: &str = "DEADLINE_MARGIN_MS";
 pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
+pub const STEPS_TTL_SECONDS: &str = "STEPS_TTL_SECONDS";
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const ARCHIVE_BUCKET: &str = "ARCHIVE_BUCKET";
@@ -104,6 +105,10 @@ pub struct IdempotencyConfig {
     pub table: String,
     /// How long a completed notification counts as done.
     pub ttl: Duration,
+    /// How long a completed step (`Event::once`) is remembered (21 days by
+    /// default: a message's whole life on the queue and the dead-letter
+    /// queue, and a redrive).
+    pub steps_ttl: Duration,
     /// The function's name, the first part of every key.
     pub function_name: String,
 }
@@ -150,11 +155,13 @@ impl Config {
             }
         };
         let ttl = Duration::from_secs(number(IDEMPOTENCY_TTL_SECONDS, 86_400, 60..=31_536_000)?);
+        let steps_ttl = Duration::from_secs(number(STEPS_TTL_SECONDS, 1_814_400, 60..=31_536_000)?);
         let idempotency = match get(IDEMPOTENCY_TABLE) {
             None => None,
             Some(table) => Some(IdempotencyConfig {
                 table,
                 ttl,
+                steps_ttl,
                 function_name: get(FUNCTION_NAME).ok_or_else(|| {
                     ConfigError(format!(
                         "{FUNCTION_NAME} is not set; with {IDEMPOTENCY_TABLE} the keys start with it (Lambda sets it)"
@@ -236,6 +243,9 @@ mod tests {
                     version: intercom_api::API_VERSION.into(),
                     admin_id: None,
                     own_actions: intercom_api::OwnActions::Deliver,
+                    connect_timeout: intercom_api::settings::CONNECT_TIMEOUT,
+                    attempt_timeout: intercom_api::settings::ATTEMPT_TIMEOUT,
+                    pool_idle_timeout: intercom_api::settings::POOL_IDLE_TIMEOUT,
                 },
             }
         );
@@ -259,6 +269,11 @@ mod tests {
             (vec![(FRESHNESS, "skip")], FRESHNESS),
             (vec![("INTERCOM_REGION", "mars")], "INTERCOM_REGION"),
             (vec![("OWN_ACTIONS", "skip")], "OWN_ACTIONS"),
+            (
+                vec![("INTERCOM_API_URL", "http://intercom.example.com")],
+                "INTERCOM_API_URL may use http:// only for a loopback host",
+            ),
+            (vec![(STEPS_TTL_SECONDS, "0")], STEPS_TTL_SECONDS),
         ] {
             let err = config(&vars).expect_err(variable);
             assert!(err.to_string().contains(variable), "{err}");
@@ -281,9 +296,21 @@ mod tests {
             Some(IdempotencyConfig {
                 table: "arn:aws:dynamodb:eu-west-1:123456789012:table/intercom".into(),
                 ttl: Duration::from_secs(3600),
+                steps_ttl: Duration::from_secs(21 * 86_400),
                 function_name: "topic-processor".into(),
             })
         );
+        let steps = |value: &str| {
+            self::config(&[
+                (IDEMPOTENCY_TABLE, "intercom"),
+                (FUNCTION_NAME, "topic-processor"),
+                (STEPS_TTL_SECONDS, value),
+            ])
+            .map(|c| c.idempotency.map(|i| i.steps_ttl))
+        };
+        assert_eq!(steps("1900800"), Ok(Some(Duration::from_secs(1_900_800))));
+        let error = steps("a month").expect_err("not a number");
+        assert!(error.to_string().contains(STEPS_TTL_SECONDS), "{error}");
     }
 
     #[test]

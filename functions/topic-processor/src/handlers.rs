@@ -21,9 +21,9 @@ pub fn registry() -> Registry {
         // When a user starts a conversation that mentions a refund, tag it
         // `refund` and leave teammates a note. Each action is a step: if the
         // note fails and SQS retries the record, the tag is not sent again.
-        // The note comes back as `conversation.admin.noted`, written by this
-        // app's admin: the processor knows its own echo (`own_action`) and
-        // hands it to no handler.
+        // If the record fails after the note reached Intercom but before
+        // its answer did, the retry's typed client finds the note in the
+        // conversation and does not post it twice.
         .on(Topic::ConversationUserCreated, |event: Event<Conversation>| async move {
             let conversation = &event.item;
             let id = conversation.id.as_ref().map(|id| id.0.clone()).unwrap_or_default();
@@ -51,6 +51,18 @@ pub fn registry() -> Registry {
                 })
                 .await?;
             tracing::info!(conversation_id = %id, "tagged `refund` and noted");
+            Ok(())
+        })
+        // A teammate's note: hand it to your own systems. The refund
+        // note above comes back here too, as the newest part of its
+        // conversation, written by this app's admin through the API: the
+        // processor knows its own echo (`own_action`) and this handler does
+        // not run for it. The same admin typing a note in the inbox is a
+        // teammate, and reaches it.
+        .on(Topic::ConversationAdminNoted, |event: Event<Conversation>| async move {
+            let id = event.item.id.map(|id| id.0).unwrap_or_default();
+            // your_system::note_added(&id, ...).await.map_err(HandlerError::retryable)?;
+            tracing::info!(conversation_id = %id, "a teammate left a note");
             Ok(())
         })
         .on(Topic::ContactUserCreated, |event: Event<Contact>| async move {

@@ -1,4 +1,4 @@
-//! Exactly-once effects: a notification's handler and destinations run to completion at most once, with Powertools' DynamoDB layout and locks that know their owner.
+//! Locks: a notification's handler and destinations run to completion at most once, with Powertools' DynamoDB layout and locks that know their owner (the table itself is [`crate::table`]; steps, [`crate::steps`]).
 //!
 //! Before a record's effects run, the processor takes the notification's
 //! lock with one conditional write: the item `{id, status: INPROGRESS,
@@ -34,130 +34,23 @@
 //! `validation`) are those of Powertools for AWS Lambda, so its tables,
 //! dashboards and habits carry over; `owner` is this project's.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use intercom_webhook::dispatch::{BoxFuture, Recorded, StepLog};
+use intercom_webhook::dispatch::StepLog;
 use intercom_webhook::envelope::body_sha256;
 
 use crate::notification::Notification;
+use crate::steps::{NotificationSteps, STEPS_TTL};
 use crate::{millis, since_epoch};
 
-/// The table's partition key and attribute names.
-pub mod attribute {
-    pub const ID: &str = "id";
-    pub const STATUS: &str = "status";
-    pub const EXPIRATION: &str = "expiration";
-    pub const IN_PROGRESS_EXPIRATION: &str = "in_progress_expiration";
-    pub const VALIDATION: &str = "validation";
-    pub const OWNER: &str = "owner";
-    /// An object's item (`freshness`): the newest notification's `created_at`.
-    pub const NEWEST_CREATED_AT: &str = "newest_created_at";
-    /// An object's item: the newest notification's id.
-    pub const NEWEST_NOTIFICATION_ID: &str = "newest_notification_id";
-    /// A step's item (`Event::once`): the step's result, as JSON.
-    pub const STEP_RESULT: &str = "step_result";
-    /// A step's item: the step ran, its result was too large to keep.
-    pub const STEP_TOO_LARGE: &str = "step_too_large";
-}
-
-/// `status` of a lock being worked on.
-pub const INPROGRESS: &str = "INPROGRESS";
-/// `status` of a notification whose effects all ran.
-pub const COMPLETED: &str = "COMPLETED";
-
-/// An item of the idempotency table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockItem {
-    pub id: String,
-    pub status: String,
-    /// Epoch seconds after which the item counts for nothing (the TTL).
-    pub expiration: i64,
-    /// Epoch milliseconds after which an `INPROGRESS` lock is abandoned.
-    pub in_progress_expiration: Option<i64>,
-    /// The notification's content hash.
-    pub validation: Option<String>,
-    /// Who took the lock: `{request id}:{message id}`.
-    pub owner: Option<String>,
-}
-
-/// What a conditional write of a lock came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Taken {
-    /// The lock is ours.
-    Yes,
-    /// The condition failed; the item that stands in the way, when the table said.
-    Refused(Option<LockItem>),
-}
-
-/// An object's item (`freshness`): the newest notification processed
-/// about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Newest {
-    /// Its `created_at`, epoch seconds.
-    pub created_at: i64,
-    pub notification_id: Option<String>,
-    /// Epoch seconds after which the item counts for nothing (the TTL).
-    pub expiration: i64,
-}
-
-/// What completing or releasing a lock came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finished {
-    Done,
-    /// The lock is no longer this owner's (it expired and was taken over):
-    /// nothing was changed.
-    NotOwner,
-}
-
-/// The table could not be used: unreachable, missing, throttled, denied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The table's items: DynamoDB as deployed, memory for local runs and tests.
-pub trait Store: Send + Sync {
-    /// Writes `lock` (an `INPROGRESS` item) unless an item stands in the
-    /// way: one that has not expired at `now_ms` and is not an `INPROGRESS`
-    /// lock past its `in_progress_expiration` ([`stands`]).
-    fn take(&self, lock: LockItem, now_ms: i64) -> BoxFuture<Result<Taken, StoreError>>;
-    /// Marks `id` `COMPLETED`, remembered until `expiration` (epoch
-    /// seconds), if it is an `INPROGRESS` lock of `owner`.
-    fn complete(
-        &self,
-        id: String,
-        owner: String,
-        expiration: i64,
-    ) -> BoxFuture<Result<Finished, StoreError>>;
-    /// Deletes `id`'s item if it is an `INPROGRESS` lock of `owner`.
-    fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>>;
-    /// Writes `newest` as the object item `id` unless the item there, not
-    /// expired at `now_ms`, names a later `created_at`; then returns that
-    /// item (`freshness`).
-    fn advance(
-        &self,
-        id: String,
-        newest: Newest,
-        now_ms: i64,
-    ) -> BoxFuture<Result<Option<Newest>, StoreError>>;
-    /// The record of the step item `id`, unless it expired by `now_s`
-    /// (epoch seconds).
-    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>>;
-    /// Writes the step item `id`, kept until `expiration` (epoch seconds).
-    fn record_step(
-        &self,
-        id: String,
-        recorded: Recorded,
-        expiration: i64,
-    ) -> BoxFuture<Result<(), StoreError>>;
-}
+pub use crate::table::dynamodb::DynamoDbStore;
+pub use crate::table::memory::MemoryStore;
+pub use crate::table::{
+    COMPLETED, Finished, INPROGRESS, LockItem, Newest, Store, StoreError, Taken, attribute,
+    expiration, stands,
+};
 
 /// Why a record may not run its effects now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,12 +73,13 @@ pub struct Lock {
 }
 
 /// Idempotency for one function: its store, its name and how long completed
-/// notifications are remembered.
+/// notifications and steps are remembered.
 #[derive(Clone)]
 pub struct Idempotency {
     store: Arc<dyn Store>,
     function_name: String,
     ttl: Duration,
+    steps_ttl: Duration,
 }
 
 impl fmt::Debug for Idempotency {
@@ -193,6 +87,7 @@ impl fmt::Debug for Idempotency {
         f.debug_struct("Idempotency")
             .field("function_name", &self.function_name)
             .field("ttl", &self.ttl)
+            .field("steps_ttl", &self.steps_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -203,7 +98,26 @@ impl Idempotency {
             store,
             function_name: function_name.into(),
             ttl,
+            steps_ttl: STEPS_TTL,
         }
+    }
+
+    /// The same, remembering completed steps for `steps_ttl`.
+    pub fn with_steps_ttl(mut self, steps_ttl: Duration) -> Self {
+        self.steps_ttl = steps_ttl;
+        self
+    }
+
+    /// `{function name}#{notification id}` (or `#sha256:{hex}` of the body
+    /// for a notification without an id): the notification's own key,
+    /// whichever run delivers it.
+    fn notification_key(&self, notification: &Notification) -> String {
+        let id = notification
+            .meta
+            .notification_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{}", body_sha256(&notification.body)));
+        format!("{}#{id}", self.function_name)
     }
 
     /// `{function name}#{notification id}`, or `{function name}#sha256:{hex}`
@@ -211,14 +125,10 @@ impl Idempotency {
     /// notification has its run's own key (`…#replay:{run}`), so it runs
     /// once per replay run, beside (not instead of) its first processing.
     pub fn key(&self, notification: &Notification) -> String {
-        let id = notification
-            .meta
-            .notification_id
-            .clone()
-            .unwrap_or_else(|| format!("sha256:{}", body_sha256(&notification.body)));
+        let key = self.notification_key(notification);
         match &notification.delivery.replay {
-            Some(run) => format!("{}#{id}#replay:{run}", self.function_name),
-            None => format!("{}#{id}", self.function_name),
+            Some(run) => format!("{key}#replay:{run}"),
+            None => key,
         }
     }
 
@@ -273,499 +183,26 @@ impl Idempotency {
             .await
     }
 
-    /// The step log of the notification `lock` is for: its handler's steps
-    /// (`Event::once`), each an item `{key}#step#{name}` of the table,
-    /// remembered as long as a completed notification. They outlive the
-    /// lock, which a failure deletes, so that the retry skips them.
-    pub fn steps(&self, lock: &Lock) -> Arc<dyn StepLog> {
-        Arc::new(RecordSteps {
+    /// `notification`'s step log: its handler's steps (`Event::once`),
+    /// each an item `{notification key}#step#{name}` of the table, kept
+    /// `steps_ttl` after it was written. The key is the notification's own,
+    /// never a replay run's, and the items outlive the lock (which a
+    /// failure deletes): a retry, a redrive or a replay skips the steps
+    /// that completed.
+    pub fn steps(&self, notification: &Notification) -> Arc<dyn StepLog> {
+        Arc::new(NotificationSteps {
             store: Arc::clone(&self.store),
-            key: lock.key.clone(),
-            ttl: self.ttl,
+            key: self.notification_key(notification),
+            ttl: self.steps_ttl,
         })
-    }
-}
-
-/// One notification's steps in the table.
-struct RecordSteps {
-    store: Arc<dyn Store>,
-    key: String,
-    ttl: Duration,
-}
-
-impl RecordSteps {
-    fn id(&self, name: &str) -> String {
-        format!("{}#step#{name}", self.key)
-    }
-}
-
-impl StepLog for RecordSteps {
-    fn recorded(&self, name: &str) -> BoxFuture<Result<Option<Recorded>, String>> {
-        let read = self.store.step(self.id(name), millis(since_epoch()) / 1000);
-        Box::pin(async move { read.await.map_err(|e| e.to_string()) })
-    }
-
-    fn record(&self, name: &str, recorded: Recorded) -> BoxFuture<()> {
-        let written =
-            self.store
-                .record_step(self.id(name), recorded, expiration(since_epoch(), self.ttl));
-        let name = name.to_owned();
-        Box::pin(async move {
-            if let Err(error) = written.await {
-                tracing::warn!(step = %name, error = %error, "a step ran but could not be recorded; a retry of its record would run it again");
-            }
-        })
-    }
-}
-
-/// The `expiration` (TTL, epoch seconds) of an item written at `now` and
-/// kept for `ttl`.
-pub fn expiration(now: Duration, ttl: Duration) -> i64 {
-    i64::try_from((now + ttl).as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Whether `existing` still stands in the way of a new lock at `now_ms`:
-/// it has not expired, and it is not an `INPROGRESS` lock past its
-/// `in_progress_expiration`.
-pub fn stands(existing: &LockItem, now_ms: i64) -> bool {
-    let expired = existing.expiration < now_ms / 1000;
-    let abandoned = existing.status == INPROGRESS
-        && existing
-            .in_progress_expiration
-            .is_some_and(|until| until < now_ms);
-    !(expired || abandoned)
-}
-
-/// Whether `item` is an `INPROGRESS` lock of `owner`.
-fn held_by(item: &LockItem, owner: &str) -> bool {
-    item.status == INPROGRESS && item.owner.as_deref() == Some(owner)
-}
-
-/// Locks in memory, with the table's semantics: for local runs
-/// (`intercom-dev serve`) and tests.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    items: Mutex<HashMap<String, LockItem>>,
-    objects: Mutex<HashMap<String, Newest>>,
-    steps: Mutex<HashMap<String, (Recorded, i64)>>,
-}
-
-impl MemoryStore {
-    /// The item under `id`, if any.
-    pub fn get(&self, id: &str) -> Option<LockItem> {
-        self.items().get(id).cloned()
-    }
-
-    /// The object item under `id`, if any.
-    pub fn newest(&self, id: &str) -> Option<Newest> {
-        self.objects
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-    }
-
-    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockItem>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Store for MemoryStore {
-    fn take(&self, lock: LockItem, now_ms: i64) -> BoxFuture<Result<Taken, StoreError>> {
-        let mut items = self.items();
-        let taken = match items.get(&lock.id) {
-            Some(existing) if stands(existing, now_ms) => Taken::Refused(Some(existing.clone())),
-            _ => {
-                items.insert(lock.id.clone(), lock);
-                Taken::Yes
-            }
-        };
-        Box::pin(std::future::ready(Ok(taken)))
-    }
-
-    fn complete(
-        &self,
-        id: String,
-        owner: String,
-        expiration: i64,
-    ) -> BoxFuture<Result<Finished, StoreError>> {
-        let finished = match self.items().get_mut(&id) {
-            Some(item) if held_by(item, &owner) => {
-                item.status = COMPLETED.to_owned();
-                item.expiration = expiration;
-                Finished::Done
-            }
-            _ => Finished::NotOwner,
-        };
-        Box::pin(std::future::ready(Ok(finished)))
-    }
-
-    fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>> {
-        let mut items = self.items();
-        let finished = match items.get(&id) {
-            Some(item) if held_by(item, &owner) => {
-                items.remove(&id);
-                Finished::Done
-            }
-            _ => Finished::NotOwner,
-        };
-        Box::pin(std::future::ready(Ok(finished)))
-    }
-
-    fn advance(
-        &self,
-        id: String,
-        newest: Newest,
-        now_ms: i64,
-    ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
-        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
-        let newer = match objects.get(&id) {
-            Some(existing)
-                if existing.expiration >= now_ms / 1000
-                    && existing.created_at > newest.created_at =>
-            {
-                Some(existing.clone())
-            }
-            _ => {
-                objects.insert(id, newest);
-                None
-            }
-        };
-        Box::pin(std::future::ready(Ok(newer)))
-    }
-
-    fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
-        let steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
-        let found = steps
-            .get(&id)
-            .filter(|(_, expiration)| *expiration >= now_s)
-            .map(|(recorded, _)| recorded.clone());
-        Box::pin(std::future::ready(Ok(found)))
-    }
-
-    fn record_step(
-        &self,
-        id: String,
-        recorded: Recorded,
-        expiration: i64,
-    ) -> BoxFuture<Result<(), StoreError>> {
-        self.steps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (recorded, expiration));
-        Box::pin(std::future::ready(Ok(())))
-    }
-}
-
-/// The idempotency table in DynamoDB (`IDEMPOTENCY_TABLE`, a name or an ARN).
-#[derive(Debug, Clone)]
-pub struct DynamoDbStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl DynamoDbStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-}
-
-mod dynamodb {
-    use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-    use aws_sdk_dynamodb::operation::put_item::PutItemError;
-    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-    use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-    use intercom_webhook::dispatch::{BoxFuture, Recorded};
-
-    use super::{
-        COMPLETED, DynamoDbStore, Finished, INPROGRESS, LockItem, Newest, Store, StoreError, Taken,
-        attribute,
-    };
-
-    /// Powertools' condition: no item, an expired item, or an `INPROGRESS`
-    /// lock whose holder's invocation has ended.
-    const FREE: &str = "attribute_not_exists(#id) OR #expiration < :now \
-        OR (#status = :inprogress AND attribute_exists(#in_progress_expiration) \
-        AND #in_progress_expiration < :now_ms)";
-
-    /// The lock is still the caller's.
-    const HELD: &str = "#status = :inprogress AND #owner = :owner";
-
-    /// An object's newest may be raised to `:created`: no item, an expired
-    /// one, or one that names no later notification.
-    const NOT_NEWER: &str =
-        "attribute_not_exists(#id) OR #expiration < :now OR #newest <= :created";
-
-    fn error(e: impl std::error::Error + 'static) -> StoreError {
-        StoreError(DisplayErrorContext(e).to_string())
-    }
-
-    /// Whether `e` is DynamoDB refusing a write for its condition.
-    fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-        e.as_service_error()
-            .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
-    }
-
-    fn number(n: i64) -> AttributeValue {
-        AttributeValue::N(n.to_string())
-    }
-
-    fn text(s: &str) -> AttributeValue {
-        AttributeValue::S(s.to_owned())
-    }
-
-    type Fields = std::collections::HashMap<String, AttributeValue>;
-
-    /// The whole number attribute `name` of an item, if it has one.
-    fn integer(fields: &Fields, name: &str) -> Option<i64> {
-        fields
-            .get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-    }
-
-    fn item(fields: &Fields) -> Option<LockItem> {
-        let text = |name: &str| fields.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let int = |name: &str| integer(fields, name);
-        Some(LockItem {
-            id: text(attribute::ID)?,
-            status: text(attribute::STATUS)?,
-            expiration: int(attribute::EXPIRATION).unwrap_or(i64::MAX),
-            in_progress_expiration: int(attribute::IN_PROGRESS_EXPIRATION),
-            validation: text(attribute::VALIDATION),
-            owner: text(attribute::OWNER),
-        })
-    }
-
-    /// The object item a refused `advance` met; when the table did not say
-    /// (it always does, with `ALL_OLD`), a notification newer than any.
-    fn newest_of(fields: Option<&Fields>) -> Newest {
-        let int = |name: &str| fields.and_then(|f| integer(f, name));
-        Newest {
-            created_at: int(attribute::NEWEST_CREATED_AT).unwrap_or(i64::MAX),
-            notification_id: fields
-                .and_then(|f| f.get(attribute::NEWEST_NOTIFICATION_ID))
-                .and_then(|v| v.as_s().ok())
-                .cloned(),
-            expiration: int(attribute::EXPIRATION).unwrap_or(i64::MAX),
-        }
-    }
-
-    impl Store for DynamoDbStore {
-        fn take(&self, lock: LockItem, now_ms: i64) -> BoxFuture<Result<Taken, StoreError>> {
-            let store = self.clone();
-            Box::pin(async move {
-                let mut request = store
-                    .client
-                    .put_item()
-                    .table_name(&store.table)
-                    .item(attribute::ID, text(&lock.id))
-                    .item(attribute::STATUS, text(&lock.status))
-                    .item(attribute::EXPIRATION, number(lock.expiration))
-                    .condition_expression(FREE)
-                    .expression_attribute_names("#id", attribute::ID)
-                    .expression_attribute_names("#expiration", attribute::EXPIRATION)
-                    .expression_attribute_names("#status", attribute::STATUS)
-                    .expression_attribute_names(
-                        "#in_progress_expiration",
-                        attribute::IN_PROGRESS_EXPIRATION,
-                    )
-                    .expression_attribute_values(":now", number(now_ms / 1000))
-                    .expression_attribute_values(":now_ms", number(now_ms))
-                    .expression_attribute_values(":inprogress", text(INPROGRESS))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    );
-                for (name, value) in [
-                    (
-                        attribute::IN_PROGRESS_EXPIRATION,
-                        lock.in_progress_expiration.map(number),
-                    ),
-                    (attribute::VALIDATION, lock.validation.as_deref().map(text)),
-                    (attribute::OWNER, lock.owner.as_deref().map(text)),
-                ] {
-                    if let Some(value) = value {
-                        request = request.item(name, value);
-                    }
-                }
-                match request.send().await {
-                    Ok(_) => Ok(Taken::Yes),
-                    Err(e) => match e.as_service_error() {
-                        Some(PutItemError::ConditionalCheckFailedException(refused)) => {
-                            Ok(Taken::Refused(refused.item().and_then(item)))
-                        }
-                        _ => Err(error(e)),
-                    },
-                }
-            })
-        }
-
-        fn complete(
-            &self,
-            id: String,
-            owner: String,
-            expiration: i64,
-        ) -> BoxFuture<Result<Finished, StoreError>> {
-            let store = self.clone();
-            Box::pin(async move {
-                let updated = store
-                    .client
-                    .update_item()
-                    .table_name(&store.table)
-                    .key(attribute::ID, text(&id))
-                    .update_expression("SET #status = :completed, #expiration = :expiration")
-                    .condition_expression(HELD)
-                    .expression_attribute_names("#status", attribute::STATUS)
-                    .expression_attribute_names("#expiration", attribute::EXPIRATION)
-                    .expression_attribute_names("#owner", attribute::OWNER)
-                    .expression_attribute_values(":completed", text(COMPLETED))
-                    .expression_attribute_values(":expiration", number(expiration))
-                    .expression_attribute_values(":inprogress", text(INPROGRESS))
-                    .expression_attribute_values(":owner", text(&owner))
-                    .send()
-                    .await;
-                match updated {
-                    Ok(_) => Ok(Finished::Done),
-                    Err(e) if condition_failed(&e) => Ok(Finished::NotOwner),
-                    Err(e) => Err(error(e)),
-                }
-            })
-        }
-
-        fn release(&self, id: String, owner: String) -> BoxFuture<Result<Finished, StoreError>> {
-            let store = self.clone();
-            Box::pin(async move {
-                let deleted = store
-                    .client
-                    .delete_item()
-                    .table_name(&store.table)
-                    .key(attribute::ID, text(&id))
-                    .condition_expression(HELD)
-                    .expression_attribute_names("#status", attribute::STATUS)
-                    .expression_attribute_names("#owner", attribute::OWNER)
-                    .expression_attribute_values(":inprogress", text(INPROGRESS))
-                    .expression_attribute_values(":owner", text(&owner))
-                    .send()
-                    .await;
-                match deleted {
-                    Ok(_) => Ok(Finished::Done),
-                    Err(e) if condition_failed(&e) => Ok(Finished::NotOwner),
-                    Err(e) => Err(error(e)),
-                }
-            })
-        }
-
-        fn advance(
-            &self,
-            id: String,
-            newest: Newest,
-            now_ms: i64,
-        ) -> BoxFuture<Result<Option<Newest>, StoreError>> {
-            let store = self.clone();
-            Box::pin(async move {
-                let update = match newest.notification_id {
-                    Some(_) => {
-                        "SET #newest = :created, #newest_id = :newest_id, #expiration = :expiration"
-                    }
-                    None => "SET #newest = :created, #expiration = :expiration REMOVE #newest_id",
-                };
-                let mut request = store
-                    .client
-                    .update_item()
-                    .table_name(&store.table)
-                    .key(attribute::ID, text(&id))
-                    .update_expression(update)
-                    .condition_expression(NOT_NEWER)
-                    .expression_attribute_names("#id", attribute::ID)
-                    .expression_attribute_names("#newest", attribute::NEWEST_CREATED_AT)
-                    .expression_attribute_names("#newest_id", attribute::NEWEST_NOTIFICATION_ID)
-                    .expression_attribute_names("#expiration", attribute::EXPIRATION)
-                    .expression_attribute_values(":created", number(newest.created_at))
-                    .expression_attribute_values(":expiration", number(newest.expiration))
-                    .expression_attribute_values(":now", number(now_ms / 1000))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    );
-                if let Some(newest_id) = &newest.notification_id {
-                    request = request.expression_attribute_values(":newest_id", text(newest_id));
-                }
-                match request.send().await {
-                    Ok(_) => Ok(None),
-                    Err(e) => match e.as_service_error() {
-                        Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
-                            Ok(Some(newest_of(refused.item())))
-                        }
-                        _ => Err(error(e)),
-                    },
-                }
-            })
-        }
-
-        fn step(&self, id: String, now_s: i64) -> BoxFuture<Result<Option<Recorded>, StoreError>> {
-            let store = self.clone();
-            Box::pin(async move {
-                // Strongly consistent: a step recorded by the invocation
-                // before must be seen by its retry.
-                let read = store
-                    .client
-                    .get_item()
-                    .table_name(&store.table)
-                    .key(attribute::ID, text(&id))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(error)?;
-                let Some(fields) = read.item() else {
-                    return Ok(None);
-                };
-                let expiration = integer(fields, attribute::EXPIRATION).unwrap_or(i64::MAX);
-                if expiration < now_s {
-                    return Ok(None);
-                }
-                if let Some(result) = fields
-                    .get(attribute::STEP_RESULT)
-                    .and_then(|v| v.as_s().ok())
-                {
-                    return Ok(Some(Recorded::Result(result.clone())));
-                }
-                Ok(Some(Recorded::TooLarge))
-            })
-        }
-
-        fn record_step(
-            &self,
-            id: String,
-            recorded: Recorded,
-            expiration: i64,
-        ) -> BoxFuture<Result<(), StoreError>> {
-            let store = self.clone();
-            Box::pin(async move {
-                let request = store
-                    .client
-                    .put_item()
-                    .table_name(&store.table)
-                    .item(attribute::ID, text(&id))
-                    .item(attribute::STATUS, text(COMPLETED))
-                    .item(attribute::EXPIRATION, number(expiration));
-                let request = match recorded {
-                    Recorded::Result(json) => request.item(attribute::STEP_RESULT, text(&json)),
-                    Recorded::TooLarge => {
-                        request.item(attribute::STEP_TOO_LARGE, AttributeValue::Bool(true))
-                    }
-                };
-                request.send().await.map_err(error)?;
-                Ok(())
-            })
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use intercom_webhook::record;
+
+    use intercom_webhook::dispatch::StepState;
 
     use super::*;
     use crate::notification::Delivery;
@@ -903,6 +340,34 @@ mod tests {
         assert_eq!(
             store.get("topic-processor#n1").expect("kept").status,
             COMPLETED
+        );
+    }
+
+    #[tokio::test]
+    async fn steps_are_the_notifications_kept_for_the_steps_ttl_and_a_replay_skips_them() {
+        let (idempotency, store) = idempotency();
+        let idempotency = idempotency.with_steps_ttl(Duration::from_secs(21 * 86_400));
+        let first = notification(FIRST);
+        let steps = idempotency.steps(&first);
+        assert_eq!(steps.state("tag").await, Ok(None));
+        steps.start("tag").await.expect("started");
+        assert_eq!(steps.state("tag").await, Ok(Some(StepState::Started)));
+        steps.complete("tag", r#"{"id":"7"}"#.into()).await;
+        let (state, expiration) =
+            store.steps.lock().expect("lock")["topic-processor#n1#step#tag"].clone();
+        assert_eq!(state, StepState::Completed(r#"{"id":"7"}"#.into()));
+        let kept_for = expiration - i64::try_from(since_epoch().as_secs()).expect("now");
+        assert!(
+            (21 * 86_400 - 5..=21 * 86_400).contains(&kept_for),
+            "{kept_for}"
+        );
+        // A replay run has its own lock, but the notification's steps.
+        let mut replayed = notification(FIRST);
+        replayed.delivery.replay = Some("replay-1".into());
+        assert_ne!(idempotency.key(&replayed), idempotency.key(&first));
+        assert_eq!(
+            idempotency.steps(&replayed).state("tag").await,
+            Ok(Some(StepState::Completed(r#"{"id":"7"}"#.into())))
         );
     }
 

@@ -8,17 +8,21 @@
 //!
 //! **Own actions** (`OWN_ACTIONS=skip`, the default with a token or
 //! `INTERCOM_ADMIN_ID`): a notification whose newest conversation or ticket
-//! part was written by the app's admin is the echo of a handler's own call
-//! (a reply comes back as `conversation.admin.replied`). Its handler does
-//! not run; destinations still get it; the outcome is `own_action`. The
-//! admin is `INTERCOM_ADMIN_ID`, or `GET /me`'s, asked once per process and
-//! only when a notification's newest part is an admin's.
+//! part the app's admin wrote *through the API* (`app_package_code`) is
+//! the echo of a handler's own call (a reply comes back as
+//! `conversation.admin.replied`). Its handler does not run; destinations
+//! still get it; the outcome is `own_action`. The same admin typing in the
+//! inbox is a teammate, whose actions reach handlers. The admin is
+//! `INTERCOM_ADMIN_ID`, or `GET /me`'s, asked once per process, only for a
+//! notification some handler takes whose newest part an admin wrote
+//! through the API.
 
 use std::sync::Arc;
 
 use intercom_api::{ApiSettings, Client, Intercom, OwnActions, Token, TokenRefresh, TokenSource};
 use intercom_webhook::dispatch::{Failure, HandlerError};
 use intercom_webhook::models::Item;
+use intercom_webhook::topic::Topic;
 use tokio::time::Instant;
 
 use crate::config::ConfigError;
@@ -78,16 +82,27 @@ impl IntercomApi {
         self.client.as_ref().map(|c| c.until(deadline))
     }
 
-    /// Whether `item` is the echo of the app's own action, and its handler
-    /// must not run.
-    pub async fn is_own_action(&self, item: &Item, deadline: Instant) -> Result<bool, Failure> {
+    /// Whether `item` (of `topic`) is the echo of the app's own action,
+    /// and its handler must not run: its newest part was written by the
+    /// app's admin through the API ([`intercom_webhook::models::NewestPart::is_apps_own`]). Intercom
+    /// is asked who that admin is (`GET /me`, once per process) only when
+    /// the part could be the app's: an admin's, written through the API
+    /// (or, with `INTERCOM_ADMIN_ID`, not saying how). The caller asks
+    /// only for a notification a handler would run for.
+    pub async fn is_own_action(
+        &self,
+        item: &Item,
+        topic: Topic,
+        deadline: Instant,
+    ) -> Result<bool, Failure> {
         if self.own_actions == OwnActions::Deliver {
             return Ok(false);
         }
-        let by_an_admin = item
-            .newest_part_author()
-            .is_some_and(|author| author.kind.as_deref() == Some("admin"));
-        if !by_an_admin {
+        let explicit = self.admin_id.is_some();
+        let Some(part) = item.newest_part(topic) else {
+            return Ok(false);
+        };
+        if !part.could_be_apps_own(explicit) {
             return Ok(false);
         }
         let admin_id = match (&self.admin_id, &self.client) {
@@ -100,7 +115,7 @@ impl IntercomApi {
             })?,
             (None, None) => return Ok(false),
         };
-        Ok(item.authored_by_admin(&admin_id))
+        Ok(part.is_apps_own(&admin_id, explicit))
     }
 }
 

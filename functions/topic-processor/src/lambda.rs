@@ -51,11 +51,14 @@ pub async fn processor_from_env(
             aws_sdk_dynamodb::Client::new(&sdk),
             &idempotency.table,
         ));
-        processor = processor.with_idempotency(Idempotency::new(
-            Arc::clone(&store),
-            &idempotency.function_name,
-            idempotency.ttl,
-        ));
+        processor = processor.with_idempotency(
+            Idempotency::new(
+                Arc::clone(&store),
+                &idempotency.function_name,
+                idempotency.ttl,
+            )
+            .with_steps_ttl(idempotency.steps_ttl),
+        );
         if config.freshness != FreshnessMode::Off {
             processor = processor.with_freshness(Freshness::new(
                 config.freshness,

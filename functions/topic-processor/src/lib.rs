@@ -21,6 +21,8 @@ pub mod notification;
 pub mod payloads;
 pub mod processor;
 pub mod sdk;
+pub mod steps;
+pub mod table;
 pub mod telemetry;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

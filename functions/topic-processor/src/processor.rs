@@ -209,7 +209,7 @@ impl Processor {
                         plan,
                         superseded.clone(),
                         effects_deadline,
-                        Some(idempotency.steps(&lock)),
+                        Some(idempotency.steps(notification)),
                     )
                     .await;
                 (outcome, superseded)
@@ -270,10 +270,13 @@ impl Processor {
             }
             let mut context = Context::default();
             if let Some(api) = &self.intercom {
-                match api.is_own_action(&item, deadline).await {
-                    Ok(true) => return Outcome::OwnAction,
-                    Ok(false) => {}
-                    Err(failure) => return Outcome::Failed(failure),
+                // Only a notification some handler takes waits on Intercom.
+                if self.registry.handles(meta.topic, &meta.topic_name) {
+                    match api.is_own_action(&item, meta.topic, deadline).await {
+                        Ok(true) => return Outcome::OwnAction,
+                        Ok(false) => {}
+                        Err(failure) => return Outcome::Failed(failure),
+                    }
                 }
                 if let Some(intercom) = api.for_record(deadline) {
                     context = context.with_service(intercom);
