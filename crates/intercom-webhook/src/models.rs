@@ -581,11 +581,32 @@ fn newest<P>(parts: &[P], created_at: impl Fn(&P) -> Option<Timestamp>) -> Optio
         .map(|(_, part)| part)
 }
 
-impl Author {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
+/// `id()` as `&str` on the models with an id.
+macro_rules! id_accessor {
+    ($($model:ident),+) => {$(
+        impl $model {
+            /// The id, `""` when Intercom sent none.
+            pub fn id(&self) -> &str {
+                id_of(self.id.as_ref())
+            }
+        }
+    )+};
+}
 
+id_accessor!(
+    Author,
+    Tag,
+    ContactRef,
+    ConversationPart,
+    Conversation,
+    TicketPart,
+    Ticket,
+    Contact,
+    Company,
+    Admin
+);
+
+impl Author {
     /// Whether a teammate (or the app, through the API) wrote it.
     pub fn is_admin(&self) -> bool {
         self.kind.as_deref() == Some("admin")
@@ -596,17 +617,7 @@ impl Author {
     }
 }
 
-impl Tag {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-}
-
 impl ConversationPart {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-
     /// The part's text (HTML), if it has one (assignments and state
     /// changes have none).
     pub fn body(&self) -> Option<&str> {
@@ -619,10 +630,6 @@ impl ConversationPart {
 }
 
 impl Conversation {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-
     /// The message that started the conversation (HTML): `source.body`.
     pub fn first_message(&self) -> Option<&str> {
         self.source.as_ref()?.body.as_deref()
@@ -653,17 +660,7 @@ impl Conversation {
     }
 }
 
-impl ContactRef {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-}
-
 impl TicketPart {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-
     /// The part's text (HTML), if it has one.
     pub fn body(&self) -> Option<&str> {
         self.body.as_deref()
@@ -675,10 +672,6 @@ impl TicketPart {
 }
 
 impl Ticket {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-
     /// The title (the `_default_title_` ticket attribute).
     pub fn title(&self) -> Option<&str> {
         self.attribute("_default_title_")?.as_str()
@@ -742,10 +735,6 @@ impl TicketWithPart {
 }
 
 impl Contact {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-
     pub fn email(&self) -> Option<&str> {
         self.email.as_deref()
     }
@@ -758,18 +747,6 @@ impl Contact {
 
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
-    }
-}
-
-impl Company {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
-    }
-}
-
-impl Admin {
-    pub fn id(&self) -> &str {
-        id_of(self.id.as_ref())
     }
 }
 
