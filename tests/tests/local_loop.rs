@@ -805,3 +805,160 @@ fn is_intercom_call(line: &str) -> bool {
     let line = line.trim_start();
     line.starts_with("✓ intercom ") || line.starts_with("✗ intercom ")
 }
+
+/// The lines `serve` printed from the record line containing `start` up to
+/// the next record line (`✓`, `·` or `✗` at the start).
+fn under(lines: &[String], start: &str) -> Vec<String> {
+    let Some(at) = lines.iter().position(|l| l.contains(start)) else {
+        return Vec::new();
+    };
+    lines[at + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("    "))
+        .cloned()
+        .collect()
+}
+
+/// What a handler logs (`tracing::info!` with fields) is printed under its
+/// notification's line: the shipped refund example says what it would do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_shows_a_handlers_log_lines_under_its_notification() {
+    let serve = Serve::start(&[]).await;
+    let (ok, output) = send(
+        &serve.url,
+        &["conversation.user.created", "admin.logged_in"],
+    )
+    .await;
+    assert!(ok, "{output}");
+    assert!(
+        serve.wait_for("· unhandled  admin.logged_in", 1).await,
+        "{:?}",
+        serve.lines()
+    );
+    let lines = serve.lines();
+    let logged = under(&lines, "✓ processed  conversation.user.created");
+    assert_eq!(logged.len(), 2, "{lines:?}");
+    assert!(
+        logged[0].starts_with(
+            "    INFO  new conversation from a user conversation_id=215473853299345 message_length="
+        ),
+        "{logged:?}"
+    );
+    assert!(
+        logged[1]
+            .starts_with("    INFO  mentions a refund: would tag it `refund` and leave a note")
+            && logged[1].ends_with("conversation_id=215473853299345"),
+        "{logged:?}"
+    );
+    assert!(
+        under(&lines, "· unhandled  admin.logged_in").is_empty(),
+        "{lines:?}"
+    );
+    // RUST_LOG filters them as it does the functions' own lines.
+    let quiet = Serve::start(&[("RUST_LOG", "warn".to_owned())]).await;
+    let (ok, output) = send(&quiet.url, &["conversation.user.created"]).await;
+    assert!(ok, "{output}");
+    assert!(
+        quiet
+            .wait_for("✓ processed  conversation.user.created", 1)
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = quiet.lines();
+    assert!(
+        under(&lines, "✓ processed  conversation.user.created").is_empty(),
+        "{lines:?}"
+    );
+}
+
+/// `send` sends a sample as a new notification each time (a fresh id and
+/// `created_at`), so sending it twice processes it twice; `--same` sends
+/// it as it is, and the second is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_makes_each_notification_new_unless_asked_for_the_same() {
+    let serve = Serve::start(&[]).await;
+    for _ in 0..2 {
+        let (ok, output) = send(&serve.url, &["ticket.state.updated"]).await;
+        assert!(ok, "{output}");
+        assert!(
+            output.contains(r#""notification_id":"notif_sample_ticket_state_updated-"#),
+            "{output}"
+        );
+    }
+    assert!(
+        serve.wait_for("✓ processed  ticket.state.updated", 2).await,
+        "two fresh notifications, neither stale nor a duplicate: {:?}",
+        serve.lines()
+    );
+    for _ in 0..2 {
+        let (ok, output) = send(&serve.url, &["--same", "contact.user.created"]).await;
+        assert!(ok, "{output}");
+        assert!(
+            output.contains(r#""notification_id":"notif_sample_contact_user_created""#),
+            "{output}"
+        );
+    }
+    assert!(
+        serve.wait_for("· duplicate  contact.user.created", 1).await,
+        "{:?}",
+        serve.lines()
+    );
+    assert_eq!(
+        serve
+            .lines()
+            .iter()
+            .filter(|l| l.contains("✓ processed  contact.user.created"))
+            .count(),
+        1
+    );
+    assert!(
+        !serve.lines().iter().any(|l| l.contains("stale")),
+        "{:?}",
+        serve.lines()
+    );
+}
+
+/// `intercom-dev sample TOPIC` prints the sample to edit; `send --file`
+/// takes it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printed_sample_edited_is_sent_back_with_send_file() {
+    let printed = Command::new(binary("intercom-dev"))
+        .args(["sample", "ticket.closed"])
+        .output()
+        .await
+        .expect("intercom-dev sample");
+    assert!(printed.status.success());
+    let mut notification: serde_json::Value =
+        serde_json::from_slice(&printed.stdout).expect("the sample, as JSON");
+    assert_eq!(notification["topic"], "ticket.closed");
+    assert_eq!(notification["data"]["item"]["type"], "ticket_ticket_part");
+    notification["data"]["item"]["ticket"]["id"] = "77".into();
+    let file = std::env::temp_dir().join(format!("closed-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        serde_json::to_vec_pretty(&notification).expect("json"),
+    )
+    .expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let serve = Serve::start(&[]).await;
+    let (ok, output) = send(&serve.url, &["--file", &file]).await;
+    assert!(ok, "{output}");
+    assert!(
+        serve
+            .wait_for(
+                "✓ processed  ticket.closed ticket 77 notif_sample_ticket_closed-",
+                1
+            )
+            .await,
+        "{:?}",
+        serve.lines()
+    );
+    let unknown = Command::new(binary("intercom-dev"))
+        .args(["sample", "ticket.exploded"])
+        .output()
+        .await
+        .expect("intercom-dev sample");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not in the catalogue"));
+    let _ = std::fs::remove_file(&file);
+}

@@ -450,3 +450,19 @@ async fn a_put_events_held_past_its_records_deadline_never_reaches_the_bus() {
         "nothing of the failed record reached the bus"
     );
 }
+
+/// A handler registered with a model its topic cannot carry stops the
+/// start, as the contract says of a bad setting: an init error naming the
+/// topic and the model to ask for, before any record is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_with_the_wrong_model_is_an_init_error() {
+    let mut processor =
+        Function::start("faulty-processor", None, &[("WRONG_MODEL", "1".to_owned())]).await;
+    let error = processor.expect_init_error("ticket.closed").await;
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Topic::TicketClosed takes Event<Ticket>")
+            && message.contains("ask for Event<TicketWithPart>"),
+        "{message}"
+    );
+}

@@ -3,6 +3,8 @@
 //! - [`local`] serves the receiver's handler over HTTP on 127.0.0.1 and feeds
 //!   what it queues (an embedded queue, or SQS when `QUEUE_URL` is set) to the
 //!   processor's handler registry: the same code as the two Lambdas.
+//! - [`handler_logs`] keeps what handlers log under the record it belongs
+//!   to, for `serve` to print beneath that record's line.
 //! - [`send`] signs and posts notifications, as Intercom does; [`check`]
 //!   tells whether a deployed webhook URL answers as the contract says, and
 //!   [`deployed`] what a deployed stack says of itself (queues, alarms).
@@ -15,6 +17,7 @@
 pub mod check;
 pub mod deployed;
 pub mod dlq;
+pub mod handler_logs;
 pub mod local;
 pub mod replay;
 pub mod send;

@@ -9,7 +9,9 @@
 //! `IDEMPOTENCY_TABLE` names). Freshness is on too (`FRESHNESS`, `tag`
 //! unless set otherwise, in memory or in that table): a notification older
 //! than one already processed about the same object says so.
-//! One readable line is printed per notification and per rejected request.
+//! One readable line is printed per notification and per rejected request;
+//! under a notification's line, what its handler logged (`tracing::info!`
+//! and the like, with their fields; `RUST_LOG` filters, `info` by default).
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -41,6 +43,8 @@ use webhook_receiver::handler::Receiver;
 use webhook_receiver::http_event::{HttpRequest, Origin};
 use webhook_receiver::queue::{Queue, QueueError, SqsQueue};
 use webhook_receiver::secrets::{Secrets, SecretsManagerFetcher};
+
+use crate::handler_logs::HandlerLogs;
 
 /// Where the local receiver queues: in memory, or a real SQS queue.
 #[derive(Debug)]
@@ -93,7 +97,9 @@ fn say(line: &str) {
 async fn local_processor(
     intercom_mock: Option<&str>,
 ) -> Result<Processor, Box<dyn std::error::Error + Send + Sync>> {
-    let registry = topic_processor::handlers::registry();
+    let app = topic_processor::handlers::App::from_lookup(|name| std::env::var(name).ok())?;
+    let registry = topic_processor::handlers::registry(app);
+    registry.check()?;
     let freshness = match std::env::var(topic_processor::config::FRESHNESS) {
         Ok(mode) => FreshnessMode::parse(Some(&mode))?,
         Err(_) => FreshnessMode::Tag,
@@ -124,6 +130,10 @@ async fn local_processor(
     })
 }
 
+/// `FRESHNESS` in the deployed stack unless its `Freshness` parameter says
+/// otherwise (infra/template.yaml); `serve` says so when it differs.
+pub const STACK_FRESHNESS: &str = "off";
+
 /// A local invocation as the deployed processor gets one: a minute, of
 /// which the last 1.5 s are kept for the answer.
 fn local_invocation(request_id: &str) -> Invocation {
@@ -138,6 +148,8 @@ fn local_invocation(request_id: &str) -> Invocation {
 pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let verifier =
         Verifier::from_comma_separated(&options.secret).map_err(|e| format!("--secret: {e}"))?;
+    let logs = HandlerLogs::default();
+    logs.install(say);
     // Kept for as long as `serve` runs.
     let mock = match options.intercom_mock {
         true => {
@@ -156,6 +168,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
                 url.clone(),
                 Arc::clone(&processor),
                 mock.clone(),
+                logs,
             ));
             (
                 LocalQueue::Sqs(SqsQueue::new(&sdk, url.clone())),
@@ -168,6 +181,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
                 receiver,
                 Arc::clone(&processor),
                 mock.clone(),
+                logs,
             ));
             (
                 LocalQueue::Embedded(sender),
@@ -195,13 +209,18 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
     ));
     say(&format!("  client secret: {}", options.secret));
     say(&format!("  queue:         {mode}"));
+    let freshness = processor
+        .freshness
+        .as_ref()
+        .map_or("off", |freshness| freshness.mode.name());
     say(&format!(
-        "  freshness:     {} (FRESHNESS; try `intercom-dev send --out-of-order ticket.state.updated`)",
-        processor
-            .freshness
-            .as_ref()
-            .map_or("off", |freshness| freshness.mode.name())
+        "  freshness:     {freshness} (FRESHNESS; try `intercom-dev send --out-of-order ticket.state.updated`)"
     ));
+    if freshness != STACK_FRESHNESS {
+        say(&format!(
+            "                 the deployed stack's default is {STACK_FRESHNESS} (its Freshness parameter): FRESHNESS={STACK_FRESHNESS} here to match"
+        ));
+    }
     say(&format!(
         "  intercom api:  {}",
         match (&mock, processor.intercom.is_some()) {
@@ -356,10 +375,19 @@ fn teach(mock: Option<&MockIntercom>, record: &SqsMessage) {
     }
 }
 
+/// Prints a record's line, then what was logged while it was processed.
+fn print_report(report: &RecordReport, subject: &str, logs: &HandlerLogs) {
+    say(&report_line(report, subject));
+    for line in logs.take(&report.message_id) {
+        say(&line);
+    }
+}
+
 async fn consume_embedded(
     mut receiver: mpsc::UnboundedReceiver<QueueMessage<'static>>,
     processor: Arc<Processor>,
     mock: Option<Arc<MockIntercom>>,
+    logs: HandlerLogs,
 ) {
     while let Some(queued) = receiver.recv().await {
         let id = format!(
@@ -371,7 +399,7 @@ async fn consume_embedded(
         let subject = subject(&record);
         let invocation = local_invocation(&id);
         for report in batch::run(&processor, vec![record], &invocation, 1).await {
-            say(&report_line(&report, &subject));
+            print_report(&report, &subject, &logs);
         }
     }
 }
@@ -458,6 +486,7 @@ async fn consume_sqs(
     queue_url: String,
     processor: Arc<Processor>,
     mock: Option<Arc<MockIntercom>>,
+    logs: HandlerLogs,
 ) {
     loop {
         let received = sqs
@@ -500,7 +529,7 @@ async fn consume_sqs(
             .iter()
             .zip(subjects)
         {
-            say(&report_line(report, &subject));
+            print_report(report, &subject, &logs);
             // As Lambda does with ReportBatchItemFailures: delete all but the failed.
             if !matches!(report.outcome, Outcome::Failed(_))
                 && let Some(handle) = handles.get(&report.message_id)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use intercom_dev::{check, deployed, dlq, fixtures, local, replay, samples, send};
+use intercom_webhook::models::model_for;
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
 
@@ -53,10 +54,14 @@ enum Command {
     },
     /// Send signed notifications: sample ones by topic, every topic, or a file.
     ///
-    /// Examples:
+    /// Each is sent as a new notification: a fresh id and `created_at` now,
+    /// so sending one twice is processed twice (`--same` sends it exactly as
+    /// it is, to see a duplicate). Examples:
     ///   intercom-dev send conversation.user.created ticket.created
     ///   intercom-dev send --all
-    ///   intercom-dev send --file my-notification.json
+    ///   intercom-dev sample ticket.closed > closed.json   (edit it, then:)
+    ///   intercom-dev send --file closed.json
+    ///   intercom-dev send --same ticket.created   (twice: the second is a duplicate)
     ///   intercom-dev send --forge contact.user.created   (expect 401)
     ///   intercom-dev send --out-of-order ticket.state.updated   (the second is stale)
     #[command(verbatim_doc_comment)]
@@ -78,11 +83,29 @@ enum Command {
         /// Sign with the wrong secret, to see a forged request refused.
         #[arg(long)]
         forge: bool,
+        /// Send the sample or file exactly as it is (its own id and
+        /// `created_at`): sent twice, the second is a `duplicate`.
+        #[arg(long)]
+        same: bool,
         /// For each topic, send a notification created now and then one
         /// about the same object created a minute earlier, as a late
         /// retry arrives: the second is stale (see FRESHNESS).
-        #[arg(long, conflicts_with_all = ["all", "file"])]
+        #[arg(long, conflicts_with_all = ["all", "file", "same"])]
         out_of_order: bool,
+    },
+    /// Print a topic's sample notification, to edit and send back with
+    /// `send --file` (which gives it a fresh id and `created_at`).
+    ///
+    /// Examples:
+    ///   intercom-dev sample ticket.closed > closed.json
+    ///   intercom-dev sample conversation.user.created --out refund.json
+    #[command(verbatim_doc_comment)]
+    Sample {
+        /// The topic (see `intercom-dev topics`).
+        topic: String,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// After deploying: is the webhook URL answering as Intercom needs?
     ///
@@ -111,8 +134,10 @@ enum Command {
         #[arg(long)]
         stack: Option<String>,
     },
-    /// List every topic in the catalogue with its family and item type
-    /// (Preview-only topics are marked).
+    /// List every topic in the catalogue: its name, the `Topic` variant to
+    /// register a handler with, the model its handler asks for
+    /// (`Event<Model>`), and Intercom's item type (Preview-only topics are
+    /// marked).
     Topics,
     /// Receive and delete every message now in an SQS queue, and print the SQS
     /// event Lambda would hand topic-processor for them (for
@@ -395,17 +420,62 @@ fn main() -> ExitCode {
             url,
             secret,
             forge,
+            same,
             out_of_order,
-        } => send_command(topics, all, file, &url, &secret, forge, out_of_order),
+        } => send_command(
+            SendWhat {
+                topics,
+                all,
+                file,
+                same,
+                out_of_order,
+            },
+            &url,
+            &secret,
+            forge,
+        ),
+        Command::Sample { topic, out: path } => {
+            let parsed = Topic::from_name(&topic);
+            if parsed == Topic::Unknown {
+                return fail(&format!(
+                    "`{topic}` is not in the catalogue (see `intercom-dev topics`)"
+                ));
+            }
+            let mut text =
+                serde_json::to_string_pretty(&samples::sample(parsed)).unwrap_or_default();
+            text.push('\n');
+            match path {
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(text.as_bytes());
+                }
+                Some(path) => {
+                    if let Err(e) = std::fs::write(&path, text) {
+                        return fail(&format!("{}: {e}", path.display()));
+                    }
+                    out(&format!(
+                        "wrote {} (send it with `intercom-dev send --file {}`)",
+                        path.display(),
+                        path.display()
+                    ));
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::Check { url, secret, stack } => check_command(url, secret, stack),
         Command::Topics => {
+            out(&format!(
+                "{:<38} {:<36} {:<29} {}",
+                "TOPIC", "Topic::", "Event<…>", "ITEM TYPE"
+            ));
             for topic in Topic::ALL {
                 out(&format!(
-                    "{:<45} {:<22} {:<30}{}",
+                    "{:<38} {:<36} {:<29} {}{}",
                     topic.name(),
-                    topic.family().name(),
+                    topic.variant_name(),
+                    format!("Event<{}>", model_for(*topic)),
                     topic.item_type(),
-                    if topic.is_preview() { " preview" } else { "" }
+                    if topic.is_preview() { " (preview)" } else { "" }
                 ));
             }
             ExitCode::SUCCESS
@@ -587,18 +657,26 @@ fn check_command(url: Option<String>, secret: Option<String>, stack: Option<Stri
     }
 }
 
-fn send_command(
+/// What `send` sends.
+struct SendWhat {
     topics: Vec<String>,
     all: bool,
     file: Option<PathBuf>,
-    url: &str,
-    secret: &str,
-    forge: bool,
+    same: bool,
     out_of_order: bool,
-) -> ExitCode {
+}
+
+fn send_command(what: SendWhat, url: &str, secret: &str, forge: bool) -> ExitCode {
     let Ok(verifier) = Verifier::from_comma_separated(secret) else {
         return fail("--secret is empty");
     };
+    let SendWhat {
+        topics,
+        all,
+        file,
+        same,
+        out_of_order,
+    } = what;
     let bodies: Vec<(String, Vec<u8>)> = if let Some(path) = file {
         match std::fs::read(&path) {
             Ok(body) => vec![(path.display().to_string(), body)],
@@ -633,6 +711,16 @@ fn send_command(
             }
         }
         bodies
+    };
+    // --out-of-order made its own ids and times.
+    let bodies: Vec<(String, Vec<u8>)> = if same || out_of_order {
+        bodies
+    } else {
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(n, (label, body))| (label, send::fresh(&body, n)))
+            .collect()
     };
     let agent = send::agent();
     let total = bodies.len();

@@ -52,6 +52,29 @@ pub fn signature(secret: &Verifier, body: &[u8], forge: bool) -> String {
     }
 }
 
+/// `body` (a notification) as a new one: its `id` made unique (the old one
+/// with `-` and the time in milliseconds and `n` after it, so that it still
+/// says what it was) and its `created_at` now, so that `serve` processes it
+/// instead of calling it a `duplicate` or `stale`. A ping's null id stays
+/// null; a body that is not a JSON object is sent as it is (to see it
+/// refused).
+pub fn fresh(body: &[u8], n: usize) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut notification)) = serde_json::from_slice(body) else {
+        return body.to_vec();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if let Some(serde_json::Value::String(id)) = notification.get("id") {
+        let id = format!("{id}-{}{n:03}", now.as_millis());
+        notification.insert("id".into(), id.into());
+    }
+    if notification.contains_key("created_at") {
+        notification.insert("created_at".into(), now.as_secs().into());
+    }
+    serde_json::to_vec(&notification).unwrap_or_else(|_| body.to_vec())
+}
+
 /// Two notifications about the same object, newest first: `body` (a
 /// notification) as created now, then as created a minute earlier, each
 /// with its own id. Sent in this order they arrive out of order, as
@@ -76,6 +99,33 @@ pub fn out_of_order(body: &[u8]) -> Result<[(&'static str, Vec<u8>); 2], String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_gives_a_new_id_and_the_time_now_and_keeps_the_rest() {
+        let body = br#"{"type":"notification_event","topic":"ticket.created","id":"notif_sample_ticket_created","app_id":"a","created_at":5,"data":{"item":{"type":"ticket","id":"5"}}}"#;
+        let [first, second] = [0, 1].map(|n| {
+            let fresh: serde_json::Value = serde_json::from_slice(&fresh(body, n)).expect("json");
+            fresh
+        });
+        let original: serde_json::Value = serde_json::from_slice(body).expect("json");
+        for fresh in [&first, &second] {
+            let id = fresh["id"].as_str().expect("an id");
+            assert!(id.starts_with("notif_sample_ticket_created-"), "{id}");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("time")
+                .as_secs();
+            let created_at = fresh["created_at"].as_u64().expect("time");
+            assert!(now - created_at <= 1, "{created_at} vs {now}");
+            assert_eq!(fresh["data"], original["data"]);
+            assert_eq!(fresh["topic"], original["topic"]);
+        }
+        assert_ne!(first["id"], second["id"], "two sent at once differ");
+        let ping = br#"{"type":"notification_event","topic":"ping","id":null,"app_id":"a","created_at":5,"data":{"item":{}}}"#;
+        let ping: serde_json::Value = serde_json::from_slice(&fresh(ping, 0)).expect("json");
+        assert!(ping["id"].is_null());
+        assert_eq!(fresh(b"not json", 0), b"not json");
+    }
 
     #[test]
     fn out_of_order_sends_the_newer_first_about_the_same_object() {

@@ -82,6 +82,11 @@ fn admin() -> Value {
     })
 }
 
+/// The first message of the `conversation.user.created` sample: it asks
+/// for a refund, so that the shipped example handler tags and notes it.
+pub const REFUND_REQUEST: &str =
+    "<p>Hi 👋 my invoice shows the wrong VAT number — can I get a refund? — مرحبا — 请帮忙</p>";
+
 /// The item a notification on `topic` carries.
 pub fn item(topic: Topic) -> Value {
     use Topic as T;
@@ -120,6 +125,12 @@ pub fn item(topic: Topic) -> Value {
             "ticket_part": {"type": "ticket_part", "id": 19874, "part_type": "comment", "body": "<p>שלום! Your refund is on its way.</p>",
                             "created_at": 1715938000, "author": {"type": "admin", "id": "991267", "name": "Ana"}, "redacted": false}
         }),
+        // The shipped refund example acts on it: a user asking for a refund.
+        T::ConversationUserCreated => {
+            let mut conversation = conversation(3);
+            conversation["source"]["body"] = json!(REFUND_REQUEST);
+            conversation
+        }
         T::VisitorSignedUp => {
             let mut user = contact();
             user["type"] = json!("user");

@@ -426,8 +426,14 @@ impl fmt::Display for Failure {
     }
 }
 
-type Handler =
-    Box<dyn Fn(Item, Meta, Context) -> BoxFuture<Result<(), HandlerError>> + Send + Sync>;
+type Run = Box<dyn Fn(Item, Meta, Context) -> BoxFuture<Result<(), HandlerError>> + Send + Sync>;
+
+/// A registered handler, and the model it asks for.
+struct Handler {
+    run: Run,
+    /// [`FromItem::NAME`] of the model (`"Item"`: any).
+    model: &'static str,
+}
 
 /// Which handler takes which topic.
 #[derive(Default)]
@@ -456,25 +462,78 @@ where
     F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
-    Box::new(
-        move |item: Item, meta: Meta, context: Context| match T::from_item(item) {
-            Ok(item) => Box::pin(handler(Event {
-                item,
-                meta,
-                context,
-            })),
-            Err(item) => {
-                let error = HandlerError::permanent(format!(
-                    "the handler for {} takes {} but the item is {}",
-                    meta.topic_name,
-                    T::NAME,
-                    item.model_name()
-                ));
-                Box::pin(std::future::ready(Err(error)))
-            }
-        },
-    )
+    let run: Run =
+        Box::new(
+            move |item: Item, meta: Meta, context: Context| match T::from_item(item) {
+                Ok(item) => Box::pin(handler(Event {
+                    item,
+                    meta,
+                    context,
+                })),
+                Err(item) => {
+                    let error = HandlerError::permanent(format!(
+                        "the handler for {} takes {} but the item is {}",
+                        meta.topic_name,
+                        T::NAME,
+                        item.model_name()
+                    ));
+                    Box::pin(std::future::ready(Err(error)))
+                }
+            },
+        );
+    Handler {
+        run,
+        model: T::NAME,
+    }
 }
+
+/// Handlers registered with a model their topics cannot carry: each would
+/// fail every record of its topic. [`Registry::check`] finds them at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongModels(pub Vec<WrongModel>);
+
+/// One topic whose handler asks for a model the topic does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongModel {
+    pub topic: Topic,
+    /// What the handler asks for.
+    pub asked: &'static str,
+    /// What the topic carries, the model to ask for.
+    pub carried: &'static str,
+    /// The family, when the handler was registered for a whole family.
+    pub family: Option<Family>,
+}
+
+impl fmt::Display for WrongModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registered = match self.family {
+            Some(family) => format!("the handler for family {family}"),
+            None => format!("the handler for Topic::{}", self.topic.variant_name()),
+        };
+        write!(
+            f,
+            "{registered} takes Event<{}>, but {} carries {}: ask for Event<{}> (or Event<Item> for any model)",
+            self.asked,
+            self.topic.name(),
+            self.carried,
+            self.carried
+        )
+    }
+}
+
+impl fmt::Display for WrongModels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, wrong) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{wrong}")?;
+        }
+        f.write_str(" (`intercom-dev topics` lists the model of every topic)")
+    }
+}
+
+impl std::error::Error for WrongModels {}
 
 impl Registry {
     pub fn new() -> Self {
@@ -491,6 +550,24 @@ impl Registry {
     {
         self.topics.insert(topic, typed(handler));
         self
+    }
+
+    /// Handles `topic` with `handler`, a plain `async fn` that receives a
+    /// clone of `state` (your settings and clients, built once at cold
+    /// start; an `Arc` or a cheap-to-clone client) and the item as `T`:
+    ///
+    /// ```ignore
+    /// async fn post_closed_ticket(endpoint: Endpoint, event: Event<TicketWithPart>) -> Result<(), HandlerError> { … }
+    /// registry.on_with(Topic::TicketClosed, endpoint, post_closed_ticket);
+    /// ```
+    pub fn on_with<S, T, F, Fut>(&mut self, topic: Topic, state: S, handler: F) -> &mut Self
+    where
+        S: Clone + Send + Sync + 'static,
+        T: FromItem + Send + 'static,
+        F: Fn(S, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        self.on(topic, move |event: Event<T>| handler(state.clone(), event))
     }
 
     /// Handles a topic outside the catalogue by name (the item is [`Item::Other`]).
@@ -513,6 +590,39 @@ impl Registry {
     {
         self.families.insert(family, typed(handler));
         self
+    }
+
+    /// Every handler that asks for a model its topic cannot carry (a
+    /// family handler: for a topic of the family without a handler of its
+    /// own), named with the model to ask for. Such a handler would fail
+    /// each of its records; the processor refuses to start with one
+    /// instead (a Lambda init error naming the topic), and so does
+    /// `intercom-dev serve`.
+    pub fn check(&self) -> Result<(), WrongModels> {
+        let mut wrong = Vec::new();
+        for topic in Topic::ALL {
+            let (handler, family) = match self.topics.get(topic) {
+                Some(handler) => (handler, None),
+                None => match self.families.get(&topic.family()) {
+                    Some(handler) => (handler, Some(topic.family())),
+                    None => continue,
+                },
+            };
+            let carried = crate::models::model_for(*topic);
+            if handler.model != Item::NAME && handler.model != carried {
+                wrong.push(WrongModel {
+                    topic: *topic,
+                    asked: handler.model,
+                    carried,
+                    family,
+                });
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(WrongModels(wrong))
+        }
     }
 
     /// Whether some handler takes this topic.
@@ -543,7 +653,8 @@ impl Registry {
             return Box::pin(std::future::ready(Outcome::Unhandled));
         };
         let running =
-            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(item, meta, context))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| (handler.run)(item, meta, context)))
+            {
                 Ok(running) => running,
                 Err(panic) => return Box::pin(std::future::ready(panicked(&*panic))),
             };
@@ -747,6 +858,90 @@ mod tests {
             .dispatch(item, meta(topic))
             .now_or_never()
             .expect("these handlers finish on their first poll")
+    }
+
+    #[test]
+    fn a_handler_asking_for_a_model_its_topic_cannot_carry_is_refused_at_start() {
+        let mut registry = Registry::new();
+        registry
+            .on(
+                Topic::TicketCreated,
+                |_: Event<crate::models::Ticket>| async { Ok(()) },
+            )
+            .on(
+                Topic::TicketClosed,
+                |_: Event<crate::models::Ticket>| async { Ok(()) },
+            )
+            .on(Topic::ContactUserCreated, |_: Event<Item>| async { Ok(()) });
+        let wrong = registry
+            .check()
+            .expect_err("ticket.closed carries a ticket part");
+        assert_eq!(
+            wrong.0,
+            [WrongModel {
+                topic: Topic::TicketClosed,
+                asked: "Ticket",
+                carried: "TicketWithPart",
+                family: None,
+            }]
+        );
+        let message = wrong.to_string();
+        assert!(
+            message.starts_with(
+                "the handler for Topic::TicketClosed takes Event<Ticket>, but ticket.closed \
+                 carries TicketWithPart: ask for Event<TicketWithPart>"
+            ),
+            "{message}"
+        );
+        // Registered right, it starts.
+        registry.on(
+            Topic::TicketClosed,
+            |_: Event<crate::models::TicketWithPart>| async { Ok(()) },
+        );
+        assert_eq!(registry.check(), Ok(()));
+        // A family handler must fit every topic of the family it takes.
+        registry.on_family(Family::Ticket, |_: Event<crate::models::Ticket>| async {
+            Ok(())
+        });
+        let wrong = registry
+            .check()
+            .expect_err("ticket replies carry a ticket part");
+        let topics: Vec<Topic> = wrong.0.iter().map(|w| w.topic).collect();
+        assert_eq!(
+            topics,
+            [
+                Topic::TicketNoteCreated,
+                Topic::TicketAdminReplied,
+                Topic::TicketAdminRepliedTranslated,
+                Topic::TicketContactReplied,
+            ]
+        );
+        assert!(wrong.0.iter().all(|w| w.family == Some(Family::Ticket)));
+        registry.on_family(Family::Ticket, |_: Event<Item>| async { Ok(()) });
+        assert_eq!(registry.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_handler_with_state_gets_it_on_every_record() {
+        async fn count(
+            calls: Arc<Mutex<Vec<String>>>,
+            event: Event<Item>,
+        ) -> Result<(), HandlerError> {
+            calls.lock().expect("lock").push(event.meta.topic_name);
+            Ok(())
+        }
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut registry = Registry::new();
+        registry.on_with(Topic::ContactUserCreated, Arc::clone(&calls), count);
+        assert_eq!(
+            run(&registry, Topic::ContactUserCreated),
+            Outcome::Processed
+        );
+        assert_eq!(
+            run(&registry, Topic::ContactUserCreated),
+            Outcome::Processed
+        );
+        assert_eq!(*calls.lock().expect("lock"), ["contact.user.created"; 2]);
     }
 
     #[test]

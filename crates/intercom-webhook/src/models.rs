@@ -86,6 +86,8 @@ pub fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
 }
 
 macro_rules! model {
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $rename:literal) => { $rename };
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* $field:ident $(as $rename:literal)?: $ty:ty,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -101,6 +103,12 @@ macro_rules! model {
             #[serde(flatten)]
             pub extra: Map<String, Value>,
         }
+
+        impl $name {
+            /// The JSON names of the fields this model names; every other
+            /// field lands in `extra`.
+            pub const FIELDS: &'static [&'static str] = &[$(model!(@name $field $($rename)?)),*];
+        }
     };
 }
 
@@ -111,6 +119,10 @@ model! {
         id: Id,
         name: String,
         email: String,
+        /// Whether an AI agent (Fin) wrote it.
+        from_ai_agent: bool,
+        /// Whether it is an AI agent's answer.
+        is_ai_answer: bool,
     }
 }
 
@@ -120,6 +132,8 @@ model! {
         id: Id,
         name: String,
         applied_at: Timestamp,
+        /// Who applied it (`{"type": "admin", "id": …}`).
+        applied_by: Value,
     }
 }
 
@@ -159,6 +173,7 @@ model! {
         author: Author,
         url: String,
         redacted: bool,
+        attachments: Vec<Value>,
     }
 }
 
@@ -175,6 +190,14 @@ model! {
         assigned_to: Author,
         author: Author,
         redacted: bool,
+        attachments: Vec<Value>,
+        external_id: String,
+        /// `open`, `closed` or `snoozed` after this part.
+        state: String,
+        tags: Vec<Tag>,
+        email_message_metadata: Value,
+        metadata: Value,
+        event_details: Value,
     }
 }
 
@@ -213,6 +236,16 @@ model! {
         contacts: ContactRefList,
         conversation_parts: ConversationPartList,
         custom_attributes: Map<String, Value>,
+        /// The company the conversation is about (2.15).
+        company: Company,
+        conversation_rating: Value,
+        teammates: Value,
+        first_contact_reply: Value,
+        sla_applied: Value,
+        statistics: Value,
+        linked_objects: Value,
+        ai_agent_participated: bool,
+        ai_agent: Value,
     }
 }
 
@@ -235,6 +268,36 @@ model! {
         custom_attributes: Map<String, Value>,
         /// On `contact.merged`: the contact merged into this one.
         merged_from: ContactRef,
+        workspace_id: String,
+        email_domain: String,
+        has_hard_bounced: bool,
+        marked_email_as_spam: bool,
+        last_replied_at: Timestamp,
+        last_contacted_at: Timestamp,
+        last_email_opened_at: Timestamp,
+        last_email_clicked_at: Timestamp,
+        language_override: String,
+        browser: String,
+        browser_version: String,
+        browser_language: String,
+        os: String,
+        android_app_name: String,
+        android_app_version: String,
+        android_device: String,
+        android_os_version: String,
+        android_sdk_version: String,
+        android_last_seen_at: Timestamp,
+        ios_app_name: String,
+        ios_app_version: String,
+        ios_device: String,
+        ios_os_version: String,
+        ios_sdk_version: String,
+        ios_last_seen_at: Timestamp,
+        avatar: Value,
+        notes: Value,
+        companies: Value,
+        location: Value,
+        social_profiles: Value,
     }
 }
 
@@ -263,6 +326,11 @@ model! {
         updated_at: Timestamp,
         remote_created_at: Timestamp,
         custom_attributes: Map<String, Value>,
+        app_id: String,
+        last_request_at: Timestamp,
+        session_count: i64,
+        tags: Value,
+        segments: Value,
     }
 }
 
@@ -288,6 +356,9 @@ model! {
         away_status_reason: String,
         has_inbox_seat: bool,
         team_ids: Vec<Id>,
+        away_status_reason_id: i64,
+        avatar: String,
+        team_priority_level: Value,
     }
 }
 
@@ -304,13 +375,10 @@ model! {
         updated_at: Timestamp,
         author: Author,
         redacted: bool,
-    }
-}
-
-impl TicketPart {
-    /// How the part was written ([`Origin`], from `app_package_code`).
-    pub fn origin(&self) -> Origin {
-        Origin::of(&self.extra)
+        assigned_to: Author,
+        attachments: Vec<Value>,
+        external_id: String,
+        updated_attribute_data: Value,
     }
 }
 
@@ -319,6 +387,13 @@ model! {
     pub struct TicketPartList {
         ticket_parts: Vec<TicketPart>,
         total_count: u64,
+    }
+}
+
+impl TicketPart {
+    /// How the part was written ([`Origin`], from `app_package_code`).
+    pub fn origin(&self) -> Origin {
+        Origin::of(&self.extra)
     }
 }
 
@@ -405,6 +480,14 @@ model! {
         id: Id,
         name: String,
         category: String,
+        description: String,
+        icon: String,
+        workspace_id: String,
+        ticket_type_attributes: Value,
+        ticket_states: Value,
+        archived: bool,
+        created_at: Timestamp,
+        updated_at: Timestamp,
     }
 }
 
@@ -419,6 +502,7 @@ model! {
         ticket_state_external_label: String,
         ticket_type: TicketType,
         ticket_attributes: Map<String, Value>,
+        linked_objects: Value,
         contacts: ContactRefList,
         /// `"0"` when unassigned.
         admin_assignee_id: Id,
@@ -518,6 +602,13 @@ model! {
         parent_id: Id,
         created_at: Timestamp,
         updated_at: Timestamp,
+        workspace_id: String,
+        parent_ids: Vec<Id>,
+        parent_type: String,
+        default_locale: String,
+        translated_content: Value,
+        tags: Value,
+        statistics: Value,
     }
 }
 
@@ -560,6 +651,193 @@ model! {
     /// Intercom's `ping`.
     pub struct Ping {
         message: String,
+    }
+}
+
+// What handlers reach for most, without the `Option` noise: ids as `&str`
+// (`""` when Intercom sent none), texts as `Option<&str>`.
+
+/// An id as `&str`, `""` when there is none.
+fn id_of(id: Option<&Id>) -> &str {
+    id.map_or("", Id::as_str)
+}
+
+/// The newest of `parts` by `created_at`; of parts created in the same
+/// second, the last listed (Intercom lists them oldest first).
+fn newest<P>(parts: &[P], created_at: impl Fn(&P) -> Option<Timestamp>) -> Option<&P> {
+    parts
+        .iter()
+        .enumerate()
+        .max_by_key(|(n, part)| (created_at(part), *n))
+        .map(|(_, part)| part)
+}
+
+/// `id()` as `&str` on the models with an id.
+macro_rules! id_accessor {
+    ($($model:ident),+) => {$(
+        impl $model {
+            /// The id, `""` when Intercom sent none.
+            pub fn id(&self) -> &str {
+                id_of(self.id.as_ref())
+            }
+        }
+    )+};
+}
+
+id_accessor!(
+    Author,
+    Tag,
+    ContactRef,
+    ConversationPart,
+    Conversation,
+    TicketPart,
+    Ticket,
+    Contact,
+    Company,
+    Admin
+);
+
+impl Author {
+    /// Whether a teammate (or the app, through the API) wrote it.
+    pub fn is_admin(&self) -> bool {
+        self.kind.as_deref() == Some("admin")
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+}
+
+impl ConversationPart {
+    /// The part's text (HTML), if it has one (assignments and state
+    /// changes have none).
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    pub fn author(&self) -> Option<&Author> {
+        self.author.as_ref()
+    }
+}
+
+impl Conversation {
+    /// The message that started the conversation (HTML): `source.body`.
+    pub fn first_message(&self) -> Option<&str> {
+        self.source.as_ref()?.body.as_deref()
+    }
+
+    /// Who started the conversation: `source.author`.
+    pub fn author(&self) -> Option<&Author> {
+        self.source.as_ref()?.author.as_ref()
+    }
+
+    /// Its parts as the notification carries them (oldest first; a
+    /// webhook carries the newest few, not necessarily all).
+    pub fn parts(&self) -> &[ConversationPart] {
+        self.conversation_parts
+            .as_ref()
+            .and_then(|list| list.conversation_parts.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The newest part (by `created_at`; of one second, the last listed).
+    pub fn newest_part(&self) -> Option<&ConversationPart> {
+        newest(self.parts(), |part| part.created_at)
+    }
+
+    /// The first contact it is with (`contacts.contacts[0]`).
+    pub fn contact(&self) -> Option<&ContactRef> {
+        self.contacts.as_ref()?.contacts.as_deref()?.first()
+    }
+}
+
+impl TicketPart {
+    /// The part's text (HTML), if it has one.
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    pub fn author(&self) -> Option<&Author> {
+        self.author.as_ref()
+    }
+}
+
+impl Ticket {
+    /// The title (the `_default_title_` ticket attribute).
+    pub fn title(&self) -> Option<&str> {
+        self.attribute("_default_title_")?.as_str()
+    }
+
+    /// The description (the `_default_description_` ticket attribute).
+    pub fn description(&self) -> Option<&str> {
+        self.attribute("_default_description_")?.as_str()
+    }
+
+    /// A ticket attribute by name (`ticket_attributes`), as sent.
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.ticket_attributes.as_ref()?.get(name)
+    }
+
+    /// Its state: `submitted`, `in_progress`, `waiting_on_customer` or
+    /// `resolved` (`ticket_state`).
+    pub fn state(&self) -> Option<&str> {
+        self.ticket_state.as_deref()
+    }
+
+    /// Its parts as the notification carries them (oldest first).
+    pub fn parts(&self) -> &[TicketPart] {
+        self.ticket_parts
+            .as_ref()
+            .and_then(|list| list.ticket_parts.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The newest part (by `created_at`; of one second, the last listed).
+    pub fn newest_part(&self) -> Option<&TicketPart> {
+        newest(self.parts(), |part| part.created_at)
+    }
+}
+
+/// What [`TicketWithPart::ticket`] gives when the item carries no ticket.
+static NO_TICKET: std::sync::LazyLock<Ticket> = std::sync::LazyLock::new(Ticket::default);
+
+impl TicketWithPart {
+    /// The ticket (an empty one, whose `id()` is `""`, if none came).
+    pub fn ticket(&self) -> &Ticket {
+        self.ticket.as_ref().unwrap_or(&NO_TICKET)
+    }
+
+    /// The part this notification is about: the note, the reply, the
+    /// closing part.
+    pub fn part(&self) -> Option<&TicketPart> {
+        self.ticket_part.as_ref()
+    }
+
+    /// The ticket's newest part: this notification's own, unless the
+    /// ticket's parts hold a newer one.
+    pub fn newest_part(&self) -> Option<&TicketPart> {
+        let own = self.part();
+        match (own, self.ticket().newest_part()) {
+            (Some(own), Some(listed)) if listed.created_at > own.created_at => Some(listed),
+            (Some(own), _) => Some(own),
+            (None, listed) => listed,
+        }
+    }
+}
+
+impl Contact {
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    /// Your own id for the contact (`external_id`, the `user_id` of older
+    /// API versions).
+    pub fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 }
 
@@ -735,6 +1013,17 @@ impl Item {
             }
             _ => None,
         }
+    }
+}
+
+/// The model a handler for `topic` asks for (`Event<Ticket>` on
+/// `ticket.created`, `Event<TicketWithPart>` on `ticket.closed`), by name:
+/// the model [`Item::from_object`] makes for the topic. `"Item"` for
+/// [`Topic::Unknown`], whose item is [`Item::Other`].
+pub fn model_for(topic: Topic) -> &'static str {
+    match Item::from_object(topic, Map::new()) {
+        Ok(Item::Other(_)) | Err(_) => Item::NAME,
+        Ok(item) => item.model_name(),
     }
 }
 
@@ -966,6 +1255,222 @@ mod tests {
             Item::from_object(Topic::Unknown, object(serde_json::json!({"a": 1}))),
             Ok(Item::Other(serde_json::json!({"a": 1})))
         );
+    }
+
+    #[test]
+    fn accessors_reach_what_handlers_want_without_option_noise() {
+        let conversation: Conversation = serde_json::from_value(serde_json::json!({
+            "id": 215473853299345_u64,
+            "source": {"body": "<p>refund please</p>", "author": {"type": "user", "id": "u1", "email": "jane@example.com"}},
+            "contacts": {"contacts": [{"type": "contact", "id": "c1", "external_id": "user-42"}]},
+            "conversation_parts": {"conversation_parts": [
+                {"id": "p1", "created_at": 5, "body": "<p>first</p>", "author": {"type": "admin", "id": "991"}},
+                {"id": "p2", "created_at": 9, "body": "<p>newest</p>", "author": {"type": "user", "id": "u1"}},
+                {"id": "p3", "created_at": 7},
+            ]},
+        }))
+        .expect("conversation");
+        assert_eq!(conversation.id(), "215473853299345");
+        assert_eq!(conversation.first_message(), Some("<p>refund please</p>"));
+        let author = conversation.author().expect("an author");
+        assert_eq!((author.id(), author.is_admin()), ("u1", false));
+        assert_eq!(author.email(), Some("jane@example.com"));
+        assert_eq!(conversation.parts().len(), 3);
+        let newest = conversation.newest_part().expect("parts");
+        assert_eq!((newest.id(), newest.body()), ("p2", Some("<p>newest</p>")));
+        assert_eq!(newest.author().map(Author::id), Some("u1"));
+        assert_eq!(conversation.contact().map(ContactRef::id), Some("c1"));
+        let empty = Conversation::default();
+        assert_eq!(empty.id(), "");
+        assert_eq!(empty.first_message(), None);
+        assert!(empty.newest_part().is_none() && empty.parts().is_empty());
+
+        let closed: TicketWithPart = serde_json::from_value(serde_json::json!({
+            "ticket": {"id": 5, "ticket_state": "resolved",
+                       "ticket_attributes": {"_default_title_": "Broken order", "_default_description_": "📦", "Order": "12345"},
+                       "ticket_parts": {"ticket_parts": [
+                           {"id": "t1", "created_at": 3, "body": "<p>opened</p>"},
+                           {"id": "t2", "created_at": 3, "body": "<p>same second, listed last</p>"}]}},
+            "ticket_part": {"id": 19874, "created_at": 10, "part_type": "ticket_state_updated_by_admin", "author": {"type": "admin", "id": "991"}},
+        }))
+        .expect("ticket with part");
+        let ticket = closed.ticket();
+        assert_eq!(ticket.id(), "5");
+        assert_eq!(ticket.title(), Some("Broken order"));
+        assert_eq!(ticket.description(), Some("📦"));
+        assert_eq!(ticket.attribute("Order"), Some(&Value::from("12345")));
+        assert_eq!(ticket.state(), Some("resolved"));
+        assert_eq!(ticket.newest_part().map(TicketPart::id), Some("t2"));
+        assert_eq!(closed.part().map(TicketPart::id), Some("19874"));
+        assert_eq!(closed.newest_part().map(TicketPart::id), Some("19874"));
+        assert!(
+            closed
+                .newest_part()
+                .and_then(TicketPart::author)
+                .is_some_and(Author::is_admin)
+        );
+        assert_eq!(TicketWithPart::default().ticket().id(), "");
+        assert_eq!(TicketWithPart::default().ticket().title(), None);
+
+        let contact: Contact = serde_json::from_value(serde_json::json!(
+            {"id": "c1", "email": "jane@example.com", "external_id": "user-42", "name": "Jane"}
+        ))
+        .expect("contact");
+        assert_eq!(contact.id(), "c1");
+        assert_eq!(contact.email(), Some("jane@example.com"));
+        assert_eq!(contact.external_id(), Some("user-42"));
+        assert_eq!(contact.name(), Some("Jane"));
+        assert_eq!(Contact::default().email(), None);
+    }
+
+    /// A model's name, its fields, the schemas of Intercom's 2.15
+    /// description it models, and the fields of those schemas it leaves in
+    /// `extra` on purpose.
+    type Modelled = (
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+
+    /// Each model and what it models.
+    const SCHEMAS: &[Modelled] = &[
+        (
+            "Author",
+            Author::FIELDS,
+            &["conversation_part_author", "ticket_part_author"],
+            &[],
+        ),
+        ("Tag", Tag::FIELDS, &["tag"], &[]),
+        ("TagList", TagList::FIELDS, &["tag_list"], &[]),
+        (
+            "ContactRef",
+            ContactRef::FIELDS,
+            &["contact_reference"],
+            &[],
+        ),
+        (
+            "ContactRefList",
+            ContactRefList::FIELDS,
+            &["conversation_contacts", "ticket_contacts"],
+            &[],
+        ),
+        (
+            "ConversationSource",
+            ConversationSource::FIELDS,
+            &["conversation_source"],
+            &[],
+        ),
+        // Absent and null `app_package_code` say different things (an
+        // older API version; a part written in Intercom): `extra` keeps
+        // the difference, an `Option` would not.
+        (
+            "ConversationPart",
+            ConversationPart::FIELDS,
+            &["conversation_part"],
+            &["app_package_code"],
+        ),
+        (
+            "ConversationPartList",
+            ConversationPartList::FIELDS,
+            &["conversation_parts"],
+            &[],
+        ),
+        ("Conversation", Conversation::FIELDS, &["conversation"], &[]),
+        ("Contact", Contact::FIELDS, &["contact"], &[]),
+        ("Company", Company::FIELDS, &["company"], &[]),
+        ("Admin", Admin::FIELDS, &["admin"], &[]),
+        (
+            "TicketPart",
+            TicketPart::FIELDS,
+            &["ticket_part"],
+            &["app_package_code"],
+        ),
+        (
+            "TicketPartList",
+            TicketPartList::FIELDS,
+            &["ticket_parts"],
+            &[],
+        ),
+        ("TicketType", TicketType::FIELDS, &["ticket_type"], &[]),
+        ("Ticket", Ticket::FIELDS, &["ticket"], &[]),
+        ("DataEvent", DataEvent::FIELDS, &["data_event"], &[]),
+        ("Article", Article::FIELDS, &["article"], &[]),
+    ];
+
+    /// The properties of schema `name`, through `$ref`s and `allOf`.
+    fn properties(schemas: &Map<String, Value>, schema: &Value, into: &mut Vec<String>) {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            return properties(schemas, &schemas[name], into);
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                properties(schemas, part, into);
+            }
+        }
+        for name in schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            if !into.contains(name) {
+                into.push(name.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn every_model_names_every_field_of_intercoms_description() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../intercom-mock/openapi/api.intercom.io.2.15.json"
+        );
+        let text = std::fs::read_to_string(path).expect("the vendored description");
+        let description: Value = serde_json::from_str(&text).expect("json");
+        let schemas = description["components"]["schemas"]
+            .as_object()
+            .expect("schemas");
+        let mut missing = Vec::new();
+        for (model, fields, names, in_extra) in SCHEMAS {
+            for name in *names {
+                let schema = schemas
+                    .get(*name)
+                    .unwrap_or_else(|| panic!("no schema {name}"));
+                let mut described = Vec::new();
+                properties(schemas, schema, &mut described);
+                assert!(!described.is_empty(), "{name} has no properties");
+                for field in described {
+                    // `type` is the object's kind, which the topic decides
+                    // ([`Item::from_object`]); it stays in `extra`.
+                    if field == "type" && !fields.contains(&"type") {
+                        continue;
+                    }
+                    if !fields.contains(&field.as_str()) && !in_extra.contains(&field.as_str()) {
+                        missing.push(format!("{model}.{field} ({name})"));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "fields of Intercom's 2.15 description no model names: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn each_topic_names_the_model_its_handler_asks_for() {
+        assert_eq!(model_for(Topic::TicketCreated), "Ticket");
+        assert_eq!(model_for(Topic::TicketClosed), "TicketWithPart");
+        assert_eq!(model_for(Topic::ConversationUserCreated), "Conversation");
+        assert_eq!(model_for(Topic::VisitorSignedUp), "Contact");
+        assert_eq!(model_for(Topic::ContactUserTagCreated), "ContactTag");
+        assert_eq!(model_for(Topic::Unknown), "Item");
+        for topic in Topic::ALL {
+            let item = Item::from_object(*topic, Map::new()).expect("parses");
+            assert_eq!(model_for(*topic), item.model_name(), "{topic}");
+        }
     }
 
     #[test]

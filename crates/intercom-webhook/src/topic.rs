@@ -107,6 +107,15 @@ macro_rules! catalogue {
                 }
             }
 
+            /// The variant's name, as a handler is registered with it
+            /// (`Topic::ConversationUserCreated`), without the `Topic::`.
+            pub fn variant_name(self) -> &'static str {
+                match self {
+                    $(Topic::$variant => stringify!($variant),)+
+                    Topic::Unknown => "Unknown",
+                }
+            }
+
             /// The family the topic belongs to.
             pub fn family(self) -> Family {
                 match self {
@@ -370,6 +379,31 @@ mod tests {
             Family::ContentStat
         );
         assert_eq!(Topic::from_name("ping").family(), Family::Ping);
+    }
+
+    #[test]
+    fn variant_names_are_the_names_to_register_with() {
+        assert_eq!(Topic::TicketClosed.variant_name(), "TicketClosed");
+        assert_eq!(
+            Topic::ConversationAdminRepliedTranslated.variant_name(),
+            "ConversationAdminRepliedTranslated"
+        );
+        let mut seen = HashSet::new();
+        for topic in Topic::ALL {
+            assert!(seen.insert(topic.variant_name()), "{topic} twice");
+            // The variant is the name in UpperCamelCase, less `_` and `.`.
+            let camel: String = topic
+                .name()
+                .split(['.', '_'])
+                .map(|word| {
+                    let mut chars = word.chars();
+                    chars.next().map_or_else(String::new, |first| {
+                        first.to_ascii_uppercase().to_string() + chars.as_str()
+                    })
+                })
+                .collect();
+            assert_eq!(camel, topic.variant_name(), "{topic}");
+        }
     }
 
     #[test]

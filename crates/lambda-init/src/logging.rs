@@ -2,6 +2,10 @@
 //!
 //! - Format: one JSON object a line (`level`, `message` and the event's fields
 //!   at the top level), unless `AWS_LAMBDA_LOG_FORMAT` is `Text`.
+//! - A line logged while the processor works on a record (a handler's own
+//!   `tracing::info!`, for one) carries that record as `span`
+//!   (`{"name":"record","message_id":…,"topic":…,"notification_id":…}`),
+//!   so a handler's lines are found by notification in CloudWatch.
 //! - Level: `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls) if set,
 //!   else `RUST_LOG` (local runs: a level, or `target=level` directives such
 //!   as `info,webhook_receiver=debug`), else `INFO`.
@@ -77,26 +81,35 @@ pub fn filter(settings: &LogSettings) -> Targets {
 
 /// Installs the global subscriber with `settings`.
 pub fn init_with(settings: &LogSettings) {
-    let format = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stdout)
-        .with_target(false)
-        .without_time();
     let registry = tracing_subscriber::registry().with(filter(settings));
     let installed = if settings.json {
-        registry
-            .with(
-                format
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(false),
-            )
-            .try_init()
+        registry.with(json_layer(std::io::stdout)).try_init()
     } else {
-        registry.with(format.with_ansi(false)).try_init()
+        let text = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stdout)
+            .with_target(false)
+            .without_time()
+            .with_ansi(false);
+        registry.with(text).try_init()
     };
     // A second call (tests) keeps the first subscriber; nothing to report.
     drop(installed);
+}
+
+/// The JSON lines layer, writing to `writer`.
+fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_target(false)
+        .without_time()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
 }
 
 #[cfg(test)]
@@ -153,6 +166,50 @@ mod tests {
         assert!(targets.would_enable("webhook_receiver::handler", &tracing::Level::DEBUG));
         assert!(!targets.would_enable("aws_smithy_runtime", &tracing::Level::DEBUG));
         assert!(targets.would_enable("aws_smithy_runtime", &tracing::Level::INFO));
+    }
+
+    /// Collects what the layer writes.
+    #[derive(Clone, Default)]
+    struct Written(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_logged_inside_a_record_carries_the_record() {
+        let written = Written::default();
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || sink.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let record =
+                tracing::info_span!("record", message_id = "m-1", notification_id = "notif_1");
+            record.in_scope(|| tracing::info!(ticket_id = "5", "posted the closed ticket"));
+            tracing::info!("outside");
+        });
+        let text = String::from_utf8(written.0.lock().expect("lock").clone()).expect("utf-8");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["message"], "posted the closed ticket");
+        assert_eq!(
+            lines[0]["ticket_id"], "5",
+            "the event's fields at the top level"
+        );
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["span"]["name"], "record");
+        assert_eq!(lines[0]["span"]["message_id"], "m-1");
+        assert_eq!(lines[0]["span"]["notification_id"], "notif_1");
+        assert_eq!(lines[1]["message"], "outside");
+        assert!(lines[1].get("span").is_none(), "{text}");
     }
 
     #[test]

@@ -91,7 +91,28 @@ pub async fn processor_from_env(
 
 /// Runs the processor with `registry` until the sandbox goes away.
 pub async fn run(registry: Registry) -> Result<(), Error> {
+    run_with(|_| Ok::<_, ConfigError>(()), |()| registry).await
+}
+
+/// Runs the processor with the registry `registry` builds from your
+/// handlers' settings, which `settings` reads from the environment once,
+/// at cold start (`main.rs`: `run_with(App::from_lookup, registry)`). A
+/// setting `settings` refuses, or a handler registered with a model its
+/// topic cannot carry, stops the start with its message (a Lambda init
+/// error).
+pub async fn run_with<A, E: std::fmt::Display>(
+    settings: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<A, E>,
+    registry: impl FnOnce(A) -> Registry,
+) -> Result<(), Error> {
     lambda_init::logging::init();
+    let app = match settings(&|name| std::env::var(name).ok()) {
+        Ok(app) => app,
+        Err(error) => return Err(lambda_init::fail_init(error).await),
+    };
+    let registry = registry(app);
+    if let Err(error) = registry.check() {
+        return Err(lambda_init::fail_init(error).await);
+    }
     let metrics = match Metrics::from_env("topic-processor") {
         Ok(metrics) => metrics,
         Err(error) => return Err(lambda_init::fail_init(error).await),

@@ -1,6 +1,8 @@
 //! `topic-processor`: SQS batches of Intercom notifications, typed and dispatched by topic.
 //!
-//! [`handlers`] is where a user's code goes; [`batch`] owns the batch
+//! [`handlers`] is where a user's code goes ([`endpoint`] calls their own
+//! services; `testing`, with the `testing` feature or in this crate's
+//! tests, is the kit to test handlers with); [`batch`] owns the batch
 //! semantics (partial failures, FIFO order); [`processor`] takes one
 //! record from top to bottom; [`notification`] reads it; [`destinations`]
 //! puts it on the event bus and in the archive; [`idempotency`] runs each
@@ -12,6 +14,7 @@
 pub mod batch;
 pub mod config;
 pub mod destinations;
+pub mod endpoint;
 pub mod freshness;
 pub mod handlers;
 pub mod idempotency;
@@ -24,6 +27,8 @@ pub mod sdk;
 pub mod steps;
 pub mod table;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

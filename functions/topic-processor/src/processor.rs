@@ -28,6 +28,7 @@ use intercom_webhook::dispatch::{Context, Failure, Meta, Outcome, Registry, Step
 use intercom_webhook::models::Item;
 use intercom_webhook::queue_message::{self, attribute};
 use tokio::time::{Instant, timeout_at};
+use tracing::Instrument as _;
 
 use crate::config::FreshnessMode;
 use crate::destinations::{Destinations, Plan};
@@ -42,6 +43,9 @@ use crate::{Invocation, epoch_ms, telemetry};
 /// stop, so that completing or releasing the lock (one DynamoDB write) has
 /// time of its own.
 pub const FINISH_RESERVE: Duration = Duration::from_secs(1);
+
+/// The name of the span each record is processed in.
+pub const RECORD_SPAN: &str = "record";
 
 /// How a record ended, with what its log line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +142,29 @@ impl Processor {
         self
     }
 
-    /// Processes one record within `invocation`'s time.
+    /// Processes one record within `invocation`'s time, inside a
+    /// `record` span (its `message_id`, and once read its `topic` and
+    /// `notification_id`): what handlers log carries it, so that their
+    /// lines can be told apart by notification (`intercom-dev serve` prints
+    /// them under it; the JSON log lines carry it as `span`).
     pub async fn record(&self, record: &SqsMessage, invocation: &Invocation) -> RecordReport {
+        let span = tracing::info_span!(
+            RECORD_SPAN,
+            message_id = record.message_id.as_deref().unwrap_or_default(),
+            topic = tracing::field::Empty,
+            notification_id = tracing::field::Empty,
+        );
+        self.record_in(record, invocation, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn record_in(
+        &self,
+        record: &SqsMessage,
+        invocation: &Invocation,
+        span: &tracing::Span,
+    ) -> RecordReport {
         let effects_deadline = self.effects_deadline(invocation);
         if Instant::now() >= effects_deadline {
             return RecordReport::of(record, Outcome::Failed(Failure::OutOfTime));
@@ -153,6 +178,10 @@ impl Processor {
                 return RecordReport::of(record, Outcome::Failed(late));
             }
         };
+        span.record("topic", notification.meta.topic_name.as_str());
+        if let Some(id) = &notification.meta.notification_id {
+            span.record("notification_id", id.as_str());
+        }
         let (outcome, superseded) = self.process(&notification, item, invocation).await;
         RecordReport {
             stale: superseded.is_some(),

@@ -7,6 +7,9 @@
 //!   Intercom token configured, fetches the conversation in a step
 //!   (`Event::once`), then logs "replied handler ran";
 //!
+//! - with `WRONG_MODEL` set, `ticket.closed` is registered with
+//!   `Event<Ticket>`, a model it cannot carry: the start must fail;
+//!
 //! every other topic is unhandled.
 
 use std::time::Duration;
@@ -61,5 +64,11 @@ async fn main() -> Result<(), Error> {
                 Ok(())
             }
         });
+    if std::env::var_os("WRONG_MODEL").is_some() {
+        registry.on(
+            Topic::TicketClosed,
+            |_: Event<intercom_webhook::models::Ticket>| async { Ok(()) },
+        );
+    }
     topic_processor::lambda::run(registry).await
 }
