@@ -351,27 +351,16 @@ fn report_line(report: &RecordReport, subject: &str) -> String {
     )
 }
 
-/// With the mock, keeps the conversation `record` is about, as Intercom
-/// would have it, unless the mock knows it already: the mock answers 404
-/// for conversations it does not know, as Intercom does, and a handler's
-/// calls about the notification's conversation must find it.
+/// With the mock, keeps the conversation `record` is about
+/// ([`MockIntercom::learn`]).
 fn teach(mock: Option<&MockIntercom>, record: &SqsMessage) {
     let Some(mock) = mock else { return };
-    let Some(notification) = record
+    if let Some(notification) = record
         .body
         .as_deref()
         .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
-    else {
-        return;
-    };
-    let item = &notification["data"]["item"];
-    let id = match &item["id"] {
-        serde_json::Value::String(id) => id.clone(),
-        serde_json::Value::Number(id) => id.to_string(),
-        _ => return,
-    };
-    if item["type"] == "conversation" && mock.conversation(&id).is_none() {
-        mock.add_conversation(item.clone());
+    {
+        mock.learn(&notification);
     }
 }
 

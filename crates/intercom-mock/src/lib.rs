@@ -246,6 +246,25 @@ impl MockIntercom {
     }
 
     /// The conversation `id` as it is now.
+    /// Keeps the conversation a notification is about, as Intercom would
+    /// have it, unless it knows it already: Intercom answers 404 for a
+    /// conversation it does not hold, and a handler's calls about its
+    /// notification's conversation must find it (`serve --intercom-mock`,
+    /// the handler test kit).
+    pub fn learn(&self, notification: &Value) -> &Self {
+        let item = &notification["data"]["item"];
+        let id = match &item["id"] {
+            Value::String(id) => id.clone(),
+            Value::Number(id) => id.to_string(),
+            _ => return self,
+        };
+        if item["type"] == "conversation" && self.conversation(&id).is_none() {
+            self.add_conversation(item.clone());
+        }
+        self
+    }
+
+    /// The conversation `id` as the mock holds it now.
     pub fn conversation(&self, id: &str) -> Option<Value> {
         self.state
             .conversations

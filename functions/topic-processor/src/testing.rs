@@ -233,6 +233,8 @@ impl Kit {
     pub async fn run(&self, event: &TestEvent) -> Run {
         let delivery = self.deliveries.fetch_add(1, Ordering::Relaxed) + 1;
         let notification = event.notification();
+        // Intercom holds the conversation a notification is about.
+        self.mock.learn(notification);
         let text = |key: &str| notification[key].as_str().map(str::to_owned);
         let mut attributes = Vec::new();
         for (name, key) in [
