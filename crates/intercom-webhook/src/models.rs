@@ -1460,6 +1460,31 @@ mod tests {
     }
 
     #[test]
+    fn the_topics_page_lists_every_topic_with_its_variant_and_model() {
+        let page = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/topics-and-models.md"
+        ))
+        .expect("docs/topics-and-models.md");
+        let rows = page.lines().filter(|line| line.starts_with("| `")).count();
+        assert_eq!(rows, Topic::ALL.len(), "one row per topic, no more");
+        for topic in Topic::ALL {
+            let preview = if topic.is_preview() { " (preview)" } else { "" };
+            let row = format!(
+                "| `{}`{preview} | `Topic::{}` | `Event<{}>` | `{}` |",
+                topic.name(),
+                topic.variant_name(),
+                model_for(*topic),
+                topic.item_type()
+            );
+            assert!(
+                page.contains(&row),
+                "docs/topics-and-models.md lacks:\n{row}"
+            );
+        }
+    }
+
+    #[test]
     fn each_topic_names_the_model_its_handler_asks_for() {
         assert_eq!(model_for(Topic::TicketCreated), "Ticket");
         assert_eq!(model_for(Topic::TicketClosed), "TicketWithPart");

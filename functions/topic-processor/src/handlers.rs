@@ -308,6 +308,16 @@ mod tests {
                 4,
             ),
         ];
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        // The README's first handler is this one, and its test this one.
+        for code in [&shown[0], &shown[3]] {
+            assert!(
+                readme.contains(code.as_str()),
+                "README.md does not show:\n{code}"
+            );
+        }
         for code in shown {
             assert!(
                 page.contains(&code),
