@@ -126,36 +126,24 @@ fn find_part<'a>(
 
 /// The parts of `conversation`.
 fn conversation_parts(conversation: &Conversation) -> impl Iterator<Item = Part<'_>> {
-    conversation
-        .conversation_parts
-        .as_ref()
-        .and_then(|list| list.conversation_parts.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .map(|p| Part {
-            id: p.id.as_ref().map(|id| id.0.as_str()),
-            part_type: p.part_type.as_deref(),
-            body: p.body.as_deref(),
-            created_at: p.created_at,
-            author: p.author.as_ref(),
-        })
+    conversation.parts().iter().map(|p| Part {
+        id: p.id.as_ref().map(|id| id.0.as_str()),
+        part_type: p.part_type.as_deref(),
+        body: p.body.as_deref(),
+        created_at: p.created_at,
+        author: p.author.as_ref(),
+    })
 }
 
 /// The parts of `ticket`.
 fn ticket_parts(ticket: &Ticket) -> impl Iterator<Item = Part<'_>> {
-    ticket
-        .ticket_parts
-        .as_ref()
-        .and_then(|list| list.ticket_parts.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .map(|p| Part {
-            id: p.id.as_ref().map(|id| id.0.as_str()),
-            part_type: p.part_type.as_deref(),
-            body: p.body.as_deref(),
-            created_at: p.created_at,
-            author: p.author.as_ref(),
-        })
+    ticket.parts().iter().map(|p| Part {
+        id: p.id.as_ref().map(|id| id.0.as_str()),
+        part_type: p.part_type.as_deref(),
+        body: p.body.as_deref(),
+        created_at: p.created_at,
+        author: p.author.as_ref(),
+    })
 }
 
 /// The id of the newest part admin `admin_id` wrote among `parts`.

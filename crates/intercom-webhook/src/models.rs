@@ -962,22 +962,11 @@ impl Item {
                 .max_by_key(|(n, (created_at, _, _))| (*created_at, *n))
                 .map(|(_, (_, author, origin))| NewestPart { author, origin })
         }
-        fn ticket_parts(ticket: &Ticket) -> &[TicketPart] {
-            ticket
-                .ticket_parts
-                .as_ref()
-                .and_then(|list| list.ticket_parts.as_deref())
-                .unwrap_or_default()
-        }
         match self {
             Item::Conversation(conversation) => {
-                let parts = conversation
-                    .conversation_parts
-                    .as_ref()
-                    .and_then(|list| list.conversation_parts.as_deref())
-                    .unwrap_or_default();
                 let found = newest(
-                    parts
+                    conversation
+                        .parts()
                         .iter()
                         .map(|p| (p.created_at, p.author.as_ref(), p.origin())),
                 );
@@ -994,7 +983,8 @@ impl Item {
                 }
             }
             Item::Ticket(ticket) => newest(
-                ticket_parts(ticket)
+                ticket
+                    .parts()
                     .iter()
                     .map(|p| (p.created_at, p.author.as_ref(), p.origin())),
             ),
@@ -1002,7 +992,7 @@ impl Item {
                 let listed = with_part
                     .ticket
                     .as_ref()
-                    .map(ticket_parts)
+                    .map(Ticket::parts)
                     .unwrap_or_default();
                 newest(
                     listed
