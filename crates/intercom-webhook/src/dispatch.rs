@@ -600,7 +600,7 @@ impl Registry {
     /// `intercom-dev serve`.
     pub fn check(&self) -> Result<(), WrongModels> {
         let mut wrong = Vec::new();
-        for topic in Topic::ALL {
+        for topic in Topic::ALL.iter().chain(Topic::SYNCED) {
             let (handler, family) = match self.topics.get(topic) {
                 Some(handler) => (handler, None),
                 None => match self.families.get(&topic.family()) {

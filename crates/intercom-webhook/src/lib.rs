@@ -24,4 +24,5 @@ pub mod queue_message;
 pub mod record;
 pub mod signature;
 pub mod source_filter;
+pub mod synced;
 pub mod topic;

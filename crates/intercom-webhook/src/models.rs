@@ -905,6 +905,9 @@ impl Item {
             | T::TicketAdminRepliedTranslated
             | T::TicketContactReplied
             | T::TicketClosed => Item::TicketWithPart(boxed(item)?),
+            T::SyncedConversation => Item::Conversation(boxed(item)?),
+            T::SyncedTicket => Item::Ticket(boxed(item)?),
+            T::SyncedContact => Item::Contact(boxed(item)?),
             T::Unknown => Item::Other(item),
             known => match known.family() {
                 Family::Admin => Item::Admin(boxed(item)?),
@@ -1457,8 +1460,12 @@ mod tests {
         ))
         .expect("docs/topics-and-models.md");
         let rows = page.lines().filter(|line| line.starts_with("| `")).count();
-        assert_eq!(rows, Topic::ALL.len(), "one row per topic, no more");
-        for topic in Topic::ALL {
+        assert_eq!(
+            rows,
+            Topic::ALL.len() + Topic::SYNCED.len(),
+            "one row per topic, no more"
+        );
+        for topic in Topic::ALL.iter().chain(Topic::SYNCED) {
             let preview = if topic.is_preview() { " (preview)" } else { "" };
             let row = format!(
                 "| `{}`{preview} | `Topic::{}` | `Event<{}>` | `{}` |",

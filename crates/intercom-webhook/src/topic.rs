@@ -6,6 +6,11 @@
 //! [`Topic::Unknown`] and is routed like any other. Topics Intercom offers
 //! only in its Preview API version say so ([`Topic::is_preview`]): they may
 //! change shape or go away.
+//!
+//! Beside Intercom's catalogue, three topics are this project's own
+//! ([`Topic::SYNCED`], family `synced`): `intercom-dev backfill` queues an
+//! object's current state under them (`crate::synced`). Intercom never
+//! sends them, and the receiver refuses them from outside.
 
 use std::fmt;
 
@@ -34,6 +39,9 @@ pub enum Family {
     Subscription,
     Ticket,
     Visitor,
+    /// This project's own topics: an object's current state, queued by
+    /// `intercom-dev backfill` (`synced.conversation`, ...).
+    Synced,
     /// A topic outside the catalogue.
     Unknown,
 }
@@ -62,6 +70,7 @@ impl Family {
             Self::Subscription => "subscription",
             Self::Ticket => "ticket",
             Self::Visitor => "visitor",
+            Self::Synced => "synced",
             Self::Unknown => "unknown",
         }
     }
@@ -74,7 +83,11 @@ impl fmt::Display for Family {
 }
 
 macro_rules! catalogue {
-    ($($variant:ident => $name:literal, $family:ident, $item:literal;)+) => {
+    (
+        $($variant:ident => $name:literal, $family:ident, $item:literal;)+
+        @ours
+        $($own:ident => $own_name:literal, $own_family:ident, $own_item:literal;)+
+    ) => {
         /// A webhook topic from Intercom's catalogue, or [`Topic::Unknown`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -83,18 +96,28 @@ macro_rules! catalogue {
                 #[doc = concat!("`", $name, "`")]
                 $variant,
             )+
+            $(
+                #[doc = concat!("`", $own_name, "`: this project's own, never Intercom's (`intercom-dev backfill`)")]
+                $own,
+            )+
             /// A topic outside the catalogue (newer than it, or from a preview version).
             Unknown,
         }
 
         impl Topic {
-            /// Every catalogued topic, in catalogue order.
+            /// Every topic of Intercom's catalogue, in catalogue order
+            /// (not this project's own [`Topic::SYNCED`]).
             pub const ALL: &'static [Topic] = &[$(Topic::$variant),+];
+
+            /// This project's own topics: an object's current state, queued
+            /// by `intercom-dev backfill`.
+            pub const SYNCED: &'static [Topic] = &[$(Topic::$own),+];
 
             /// The topic Intercom sends as `name`, or [`Topic::Unknown`].
             pub fn from_name(name: &str) -> Topic {
                 match name {
                     $($name => Topic::$variant,)+
+                    $($own_name => Topic::$own,)+
                     _ => Topic::Unknown,
                 }
             }
@@ -103,6 +126,7 @@ macro_rules! catalogue {
             pub fn name(self) -> &'static str {
                 match self {
                     $(Topic::$variant => $name,)+
+                    $(Topic::$own => $own_name,)+
                     Topic::Unknown => "unknown",
                 }
             }
@@ -112,6 +136,7 @@ macro_rules! catalogue {
             pub fn variant_name(self) -> &'static str {
                 match self {
                     $(Topic::$variant => stringify!($variant),)+
+                    $(Topic::$own => stringify!($own),)+
                     Topic::Unknown => "Unknown",
                 }
             }
@@ -120,6 +145,7 @@ macro_rules! catalogue {
             pub fn family(self) -> Family {
                 match self {
                     $(Topic::$variant => Family::$family,)+
+                    $(Topic::$own => Family::$own_family,)+
                     Topic::Unknown => Family::Unknown,
                 }
             }
@@ -131,6 +157,7 @@ macro_rules! catalogue {
             pub fn item_type(self) -> &'static str {
                 match self {
                     $(Topic::$variant => $item,)+
+                    $(Topic::$own => $own_item,)+
                     Topic::Unknown => "unknown",
                 }
             }
@@ -247,6 +274,10 @@ catalogue! {
     TicketContactReplied => "ticket.contact.replied", Ticket, "ticket_ticket_part";
     TicketClosed => "ticket.closed", Ticket, "ticket_ticket_part";
     VisitorSignedUp => "visitor.signed_up", Visitor, "user";
+    @ours
+    SyncedConversation => "synced.conversation", Synced, "conversation";
+    SyncedTicket => "synced.ticket", Synced, "ticket";
+    SyncedContact => "synced.contact", Synced, "contact";
 }
 
 impl Topic {
@@ -418,5 +449,20 @@ mod tests {
             assert_eq!(Topic::from_name(name), Topic::Unknown, "{name:?}");
         }
         assert_eq!(Topic::Unknown.family(), Family::Unknown);
+    }
+
+    #[test]
+    fn our_own_topics_are_apart_from_intercoms() {
+        for topic in Topic::SYNCED {
+            assert!(!Topic::ALL.contains(topic), "{topic}");
+            assert_eq!(topic.family(), Family::Synced);
+            assert_eq!(Topic::from_name(topic.name()), *topic);
+            assert_eq!(topic.name(), format!("synced.{}", topic.item_type()));
+        }
+        assert_eq!(
+            Topic::from_name("synced.conversation"),
+            Topic::SyncedConversation
+        );
+        assert_eq!(Topic::from_name("synced.company"), Topic::Unknown);
     }
 }
