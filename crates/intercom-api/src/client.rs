@@ -207,7 +207,9 @@ impl Intercom {
         body: Option<&serde_json::Value>,
     ) -> Result<Bytes, ApiError> {
         let inner = &self.client.inner;
-        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE);
+        // A search is a POST that only reads: as safe to send again as a GET.
+        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE)
+            || (method == Method::POST && path.ends_with("/search"));
         let uri = format!("{}{path}", inner.base_url);
         let body = body.map(|b| Bytes::from(b.to_string()));
         let mut failures = 0;

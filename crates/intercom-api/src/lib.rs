@@ -12,16 +12,20 @@
 //!   help (`From<ApiError> for HandlerError`).
 //! - [`operations`] has the calls handlers make most, typed as Intercom's
 //!   OpenAPI description 2.15 has them; [`Intercom::request`] reaches any other.
+//! - [`search`] finds conversations, tickets and contacts, a page at a
+//!   time or every page of a window of `updated_at`.
 
 pub mod client;
 pub mod error;
 pub mod operations;
 pub mod rate_limit;
+pub mod search;
 pub mod settings;
 
 pub use client::{Client, Intercom, TokenRefresh};
 pub use error::{ApiError, ErrorItem};
 pub use operations::{Assignee, EventSubject, ReplyKind, Written};
+pub use search::{SearchPage, Searchable};
 pub use settings::{API_VERSION, ApiSettings, OwnActions, Region, Token, TokenSource};
 
 /// A handler's way to its record's client: `event.intercom()`, `None` when

@@ -263,3 +263,121 @@ async fn post_by_hand(url: &str, path: &str, content_type: &str) -> u16 {
         .and_then(|s| s.parse().ok())
         .expect("a status line")
 }
+
+/// A window's objects, every page walked: the mock truncates dates to
+/// days in the workspace's time zone, as Intercom does, so the client
+/// must ask wider and keep only the window.
+#[tokio::test]
+async fn updated_between_walks_every_page_and_keeps_only_the_window() {
+    use intercom_api::Searchable;
+    let mock = MockIntercom::start().await;
+    let since = 1_764_000_000; // 2025-11-24T16:00:00Z
+    let until = since + 3_600;
+    // 320 conversations in the window (three pages of 150), and some
+    // just outside it on either side, on the same day.
+    for n in 0..320 {
+        mock.add_conversation(
+            json!({"type": "conversation", "id": format!("{}", 1000 + n),
+            "updated_at": since + n % 3_600, "state": "open"}),
+        );
+    }
+    for (id, updated_at) in [("1", since - 1), ("2", until), ("3", until + 60)] {
+        mock.add_conversation(json!({"type": "conversation", "id": id, "updated_at": updated_at}));
+    }
+    mock.add_ticket(json!({"type": "ticket", "id": "t1", "updated_at": since + 5}));
+    mock.add_ticket(json!({"type": "ticket", "id": "t2", "updated_at": since - 86_400}));
+    mock.add_contact(json!({"type": "contact", "id": "c1", "updated_at": until - 1}));
+
+    let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(60));
+    let mut pages = Vec::new();
+    let found: Vec<Value> = intercom
+        .updated_between(Searchable::Conversations, since, until, &mut |n| {
+            pages.push(n)
+        })
+        .await
+        .expect("conversations");
+    assert_eq!(
+        pages,
+        [150, 150, 23],
+        "three pages, each as Intercom gave it"
+    );
+    assert_eq!(found.len(), 320, "the window's, not the day's");
+    let times: Vec<i64> = found
+        .iter()
+        .map(|c| c["updated_at"].as_i64().expect("updated_at"))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    assert!(times.iter().all(|t| (since..until).contains(t)));
+
+    let tickets: Vec<Value> = intercom
+        .updated_between(Searchable::Tickets, since, until, &mut |_| {})
+        .await
+        .expect("tickets");
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0]["id"], "t1");
+    let contacts: Vec<intercom_webhook::models::Contact> = intercom
+        .updated_between(Searchable::Contacts, since, until, &mut |_| {})
+        .await
+        .expect("typed contacts");
+    assert_eq!(contacts.len(), 1);
+    assert!(
+        mock.violations().is_empty(),
+        "every search is one the description takes: {:?}",
+        mock.violations()
+    );
+    let searches = mock
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.ends_with("/search"))
+        .count();
+    assert_eq!(
+        searches, 5,
+        "3 pages of conversations, 1 of tickets, 1 of contacts"
+    );
+}
+
+#[tokio::test]
+async fn a_search_waits_out_a_429_and_a_date_operator_intercom_refuses_is_refused() {
+    use intercom_api::search::{all_of, filter};
+    use intercom_api::{ApiError, Searchable};
+    let mock = MockIntercom::start().await;
+    mock.add_contact(json!({"type": "contact", "id": "c1", "updated_at": 1_764_000_000}));
+    mock.then_on(
+        "POST /contacts/search",
+        intercom_mock::Fault::RateLimited {
+            reset_in: Duration::from_secs(1),
+        },
+    );
+    let intercom = client(&mock.url).until(Instant::now() + Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    let found: Vec<Value> = intercom
+        .updated_between(
+            Searchable::Contacts,
+            1_763_990_000,
+            1_764_010_000,
+            &mut |_| {},
+        )
+        .await
+        .expect("the 429 waited out");
+    assert_eq!(found.len(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for the reset"
+    );
+    let statuses: Vec<u16> = mock.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [429, 200]);
+
+    let refused = intercom
+        .search::<Value>(
+            Searchable::Contacts,
+            &all_of([filter("updated_at", ">=", 1_764_000_000)]),
+            10,
+            None,
+        )
+        .await
+        .expect_err("Intercom refuses >= on a date");
+    assert!(
+        matches!(refused, ApiError::Invalid { status: 400, .. }),
+        "{refused:?}"
+    );
+}

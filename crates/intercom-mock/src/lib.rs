@@ -24,6 +24,15 @@
 //! conversation it does not know answers 404, as Intercom does. Other
 //! objects are answered with the description's examples.
 //!
+//! **Searches are answered from what it keeps**: conversations, and the
+//! tickets and contacts seeded with [`MockIntercom::add_ticket`] and
+//! [`MockIntercom::add_contact`], filtered by the query as Intercom does:
+//! date fields (`*_at`) take only `=`, `<` and `>` (others answer 400) and
+//! compare by calendar day in the workspace's time zone
+//! ([`WORKSPACE_UTC_OFFSET`], the `/me` example's Los Angeles), `>` from
+//! the start of the next day; pages of `per_page` (20 by default, at most
+//! 150), newest `updated_at` first, with an opaque `starting_after` cursor.
+//!
 //! [`MockIntercom::then`] queues faults for the next requests: a 429 with
 //! `X-RateLimit-Reset`, any status, no answer at all, or a write applied
 //! and its connection cut before the answer. Every request is recorded
@@ -104,6 +113,9 @@ struct State {
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
     /// Conversations by id, as `GET /conversations/{id}` answers them.
     conversations: Mutex<HashMap<String, Value>>,
+    /// Tickets and contacts by id, as searches find them.
+    tickets: Mutex<HashMap<String, Value>>,
+    contacts: Mutex<HashMap<String, Value>>,
     /// The last part id given.
     parts: Mutex<u64>,
 }
@@ -245,7 +257,18 @@ impl MockIntercom {
         self
     }
 
-    /// The conversation `id` as it is now.
+    /// Keeps `ticket` (an object with an `id`) for searches to find.
+    pub fn add_ticket(&self, ticket: Value) -> &Self {
+        keep_object(&self.state.tickets, ticket);
+        self
+    }
+
+    /// Keeps `contact` (an object with an `id`) for searches to find.
+    pub fn add_contact(&self, contact: Value) -> &Self {
+        keep_object(&self.state.contacts, contact);
+        self
+    }
+
     /// Keeps the conversation a notification is about, as Intercom would
     /// have it, unless it knows it already: Intercom answers 404 for a
     /// conversation it does not hold, and a handler's calls about its
@@ -272,6 +295,19 @@ impl MockIntercom {
             .expect("lock")
             .get(id)
             .cloned()
+    }
+
+    /// The workspace `GET /me` names (`app.id_code`, the description's
+    /// example): the `app_id` of its notifications.
+    pub fn app_id() -> String {
+        example(&DESCRIPTION["paths"]["/me"]["get"])
+            .map(|(_, body)| {
+                body["app"]["id_code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default()
     }
 
     /// The admin `GET /me` answers with (the description's example).
@@ -422,8 +458,161 @@ async fn answer(state: &State, request: Request<Incoming>) -> Option<Response<Fu
     Some(response)
 }
 
-/// The answer to a request on a kept conversation, the write applied; `None`
-/// for requests about other objects (the description's example answers).
+/// The workspace's offset from UTC in seconds, by which the mock's
+/// searches truncate dates to days (Los Angeles, as the `/me` example's
+/// app says; standard time).
+pub const WORKSPACE_UTC_OFFSET: i64 = -8 * 3600;
+
+fn keep_object(kept: &Mutex<HashMap<String, Value>>, mut object: Value) {
+    let id = match &object["id"] {
+        Value::String(id) => id.clone(),
+        Value::Number(id) => id.to_string(),
+        other => panic!("an object needs an id, not {other}"),
+    };
+    object["id"] = Value::String(id.clone());
+    kept.lock().expect("lock").insert(id, object);
+}
+
+/// The answer to a search, from the objects kept.
+fn search(state: &State, template: &str, body: &Value) -> (u16, Value) {
+    let (kept, list_type, field) = match template {
+        "/conversations/search" => (&state.conversations, "conversation.list", "conversations"),
+        "/tickets/search" => (&state.tickets, "ticket.list", "tickets"),
+        _ => (&state.contacts, "list", "data"),
+    };
+    let mut found = Vec::new();
+    for object in kept.lock().expect("lock").values() {
+        match matches(&body["query"], object, 0) {
+            Ok(true) => found.push(object.clone()),
+            Ok(false) => {}
+            Err(why) => {
+                return (
+                    400,
+                    json!({"type": "error.list", "request_id": null,
+                        "errors": [{"code": "query_invalid", "message": why}]}),
+                );
+            }
+        }
+    }
+    found.sort_by(|a, b| {
+        let key = |o: &Value| (o["updated_at"].as_i64().unwrap_or(0), id_text(&o["id"]));
+        key(b).cmp(&key(a))
+    });
+    let per_page = body["pagination"]["per_page"]
+        .as_u64()
+        .unwrap_or(20)
+        .clamp(1, 150) as usize;
+    let start = match body["pagination"]["starting_after"].as_str() {
+        None => 0,
+        Some(cursor) => match cursor
+            .strip_prefix("mock-cursor-")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(start) => start,
+            None => {
+                return (
+                    400,
+                    json!({"type": "error.list", "request_id": null,
+                        "errors": [{"code": "parameter_invalid", "message": "invalid starting_after"}]}),
+                );
+            }
+        },
+    };
+    let total = found.len();
+    let page: Vec<Value> = found.into_iter().skip(start).take(per_page).collect();
+    let end = start + page.len();
+    let mut pages = json!({"type": "pages", "page": start / per_page + 1,
+        "per_page": per_page, "total_pages": total.div_ceil(per_page)});
+    if end < total {
+        pages["next"] =
+            json!({"per_page": per_page, "starting_after": format!("mock-cursor-{end}")});
+    }
+    (
+        200,
+        json!({"type": list_type, field: page, "total_count": total, "pages": pages}),
+    )
+}
+
+/// Whether `object` matches `query` (a filter, or `AND`/`OR` of them,
+/// nested at most twice), or why Intercom would refuse the query.
+fn matches(query: &Value, object: &Value, depth: usize) -> Result<bool, String> {
+    if let Some(group) = query.get("value").filter(|_| query.get("field").is_none()) {
+        if depth >= 2 {
+            return Err("filters are nested more than twice".into());
+        }
+        let filters = group.as_array().ok_or("a group's value must be a list")?;
+        if filters.len() > 15 {
+            return Err("more than 15 filters in a group".into());
+        }
+        let results = filters
+            .iter()
+            .map(|f| matches(f, object, depth + 1))
+            .collect::<Result<Vec<bool>, String>>()?;
+        return match query["operator"].as_str() {
+            Some("AND") => Ok(results.iter().all(|r| *r)),
+            Some("OR") => Ok(results.iter().any(|r| *r)),
+            other => Err(format!(
+                "a group's operator must be AND or OR, not {other:?}"
+            )),
+        };
+    }
+    let field = query["field"].as_str().ok_or("a filter needs a field")?;
+    let operator = query["operator"]
+        .as_str()
+        .ok_or("a filter needs an operator")?;
+    let wanted = &query["value"];
+    let mut actual = object;
+    for step in field.split('.') {
+        actual = &actual[step];
+    }
+    if field.ends_with("_at") {
+        let wanted = wanted
+            .as_i64()
+            .ok_or_else(|| format!("`{field}` takes a date (a UNIX timestamp)"))?;
+        let day = |t: i64| (t + WORKSPACE_UTC_OFFSET).div_euclid(86_400);
+        let Some(actual) = actual.as_i64() else {
+            return Ok(false);
+        };
+        return match operator {
+            "=" => Ok(day(actual) == day(wanted)),
+            ">" => Ok(day(actual) > day(wanted)),
+            "<" => Ok(day(actual) < day(wanted)),
+            other => Err(format!(
+                "operator `{other}` is not supported on date field `{field}`"
+            )),
+        };
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let (actual_text, wanted_text) = (text(actual), text(wanted));
+    let listed = || {
+        wanted
+            .as_array()
+            .is_some_and(|list| list.iter().any(|w| text(w) == actual_text))
+    };
+    Ok(match operator {
+        "=" => actual_text == wanted_text,
+        "!=" => actual_text != wanted_text,
+        "IN" => listed(),
+        "NIN" => !listed(),
+        "~" => actual_text.contains(&wanted_text),
+        "!~" => !actual_text.contains(&wanted_text),
+        "^" => actual_text.starts_with(&wanted_text),
+        "$" => actual_text.ends_with(&wanted_text),
+        "<" | ">" => match (actual.as_f64(), wanted.as_f64()) {
+            (Some(a), Some(w)) if operator == "<" => a < w,
+            (Some(a), Some(w)) => a > w,
+            _ => return Err(format!("`{operator}` compares numbers only (`{field}`)")),
+        },
+        other => return Err(format!("unknown operator `{other}`")),
+    })
+}
+
+/// The answer to a request on a kept conversation, the write applied, or
+/// to a search; `None` for requests about other objects (the
+/// description's example answers).
 fn keep(
     state: &State,
     method: &str,
@@ -431,6 +620,14 @@ fn keep(
     path: &str,
     body: Option<&Value>,
 ) -> Option<(u16, Value)> {
+    if method == "post"
+        && matches!(
+            template,
+            "/conversations/search" | "/tickets/search" | "/contacts/search"
+        )
+    {
+        return Some(search(state, template, body.unwrap_or(&Value::Null)));
+    }
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     if !template.starts_with("/conversations/{conversation_id}") {
         return None;
