@@ -14,6 +14,7 @@
 //!   `intercom-fixtures` crate: samples for every topic, the Lambda events
 //!   that wrap them, and the contract's rules as an oracle.
 
+pub mod backfill;
 pub mod check;
 pub mod deployed;
 pub mod dlq;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use intercom_dev::{check, deployed, dlq, fixtures, local, replay, samples, send};
+use intercom_dev::{backfill, check, deployed, dlq, fixtures, local, replay, samples, send};
 use intercom_webhook::models::model_for;
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::topic::Topic;
@@ -189,6 +189,57 @@ enum Command {
         /// sends them (the stack's PayloadBucketName output).
         #[arg(long, env = "PAYLOAD_BUCKET")]
         payload_bucket: Option<String>,
+    },
+    /// Recover what Intercom never delivered: objects updated in a window
+    /// with no notification seen, queued as synced notifications.
+    ///
+    /// Asks Intercom's search (INTERCOM_ACCESS_TOKEN, INTERCOM_REGION or
+    /// INTERCOM_API_URL) for the conversations, tickets and contacts updated
+    /// in the window, compares each with the newest notification the
+    /// pipeline has seen about it (the S3 archive, and the table's freshness
+    /// items), and queues one `synced.{type}` notification with the current
+    /// state of each that changed without one. Uses the SDK's usual settings.
+    /// Examples:
+    ///   intercom-dev backfill --since 2026-12-04T08:00:00Z --dry-run
+    ///   intercom-dev backfill --since 2026-12-03 --until 2026-12-04 --type ticket
+    #[command(verbatim_doc_comment)]
+    Backfill {
+        /// From this date (UTC) or RFC 3339 time, inclusive.
+        #[arg(long)]
+        since: String,
+        /// To this date, inclusive, or RFC 3339 time, exclusive (default:
+        /// 20 minutes ago, so the archive's 15-minute buffer has landed).
+        #[arg(long)]
+        until: Option<String>,
+        /// conversation, ticket or contact (repeatable; none takes all three).
+        #[arg(long = "type")]
+        types: Vec<String>,
+        #[arg(long, env = "QUEUE_URL")]
+        queue_url: String,
+        /// The idempotency table (the stack's IdempotencyTableName output).
+        #[arg(long, env = "IDEMPOTENCY_TABLE")]
+        table: Option<String>,
+        /// The processor's function name (the stack's ProcessorFunctionName
+        /// output): with the table, its freshness items are compared too.
+        #[arg(long, env = "PROCESSOR_FUNCTION_NAME")]
+        function_name: Option<String>,
+        /// The archive (the stack's ArchiveBucketName output).
+        #[arg(long, env = "ARCHIVE_BUCKET")]
+        archive_bucket: Option<String>,
+        #[arg(long, env = "ARCHIVE_PREFIX", default_value = "")]
+        archive_prefix: String,
+        /// Client secret(s): archived signatures verify with them, and the
+        /// first signs what is queued.
+        #[arg(long, env = "INTERCOM_CLIENT_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The workspace's app id (default: what GET /me says).
+        #[arg(long)]
+        app_id: Option<String>,
+        #[arg(long, env = "PAYLOAD_BUCKET")]
+        payload_bucket: Option<String>,
+        /// Say what would be queued, and queue nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Work through the dead-letter queue: list, show, redrive.
     ///
@@ -468,14 +519,20 @@ fn main() -> ExitCode {
                 "{:<38} {:<36} {:<29} {}",
                 "TOPIC", "Topic::", "Event<…>", "ITEM TYPE"
             ));
-            for topic in Topic::ALL {
+            for topic in Topic::ALL.iter().chain(Topic::SYNCED) {
+                let note = if topic.is_preview() {
+                    " (preview)"
+                } else if Topic::SYNCED.contains(topic) {
+                    " (ours: intercom-dev backfill)"
+                } else {
+                    ""
+                };
                 out(&format!(
-                    "{:<38} {:<36} {:<29} {}{}",
+                    "{:<38} {:<36} {:<29} {}{note}",
                     topic.name(),
                     topic.variant_name(),
                     format!("Event<{}>", model_for(*topic)),
                     topic.item_type(),
-                    if topic.is_preview() { " (preview)" } else { "" }
                 ));
             }
             ExitCode::SUCCESS
@@ -544,6 +601,80 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e.to_string()),
             };
             match runtime.block_on(replay::replay(&options, &mut |line| out(line))) {
+                Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
+                Ok(summary) => fail(&format!("{} notification(s) failed", summary.failed)),
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Backfill {
+            since,
+            until,
+            types,
+            queue_url,
+            table,
+            function_name,
+            archive_bucket,
+            archive_prefix,
+            secret,
+            app_id,
+            payload_bucket,
+            dry_run,
+        } => {
+            let since = match replay::parse_bound(&since, false) {
+                Ok(since) => since,
+                Err(e) => return fail(&format!("--since: {e}")),
+            };
+            let until = match until.map(|u| replay::parse_bound(&u, true)) {
+                None => jiff::Timestamp::now().as_second() - 20 * 60,
+                Some(Ok(until)) => until,
+                Some(Err(e)) => return fail(&format!("--until: {e}")),
+            };
+            let mut kinds = Vec::new();
+            for kind in &types {
+                match intercom_api::Searchable::from_item_type(kind) {
+                    Some(kind) => kinds.push(kind),
+                    None => {
+                        return fail(&format!(
+                            "--type {kind}: one of conversation, ticket, contact"
+                        ));
+                    }
+                }
+            }
+            if kinds.is_empty() {
+                kinds = intercom_api::Searchable::ALL.to_vec();
+            }
+            let settings = match intercom_api::ApiSettings::from_env() {
+                Ok(settings) => settings,
+                Err(e) => return fail(&e),
+            };
+            let intercom_api::TokenSource::Inline(token) = settings.token.clone() else {
+                return fail("set INTERCOM_ACCESS_TOKEN: backfill reads Intercom's REST API");
+            };
+            let options = backfill::BackfillOptions {
+                since,
+                until,
+                kinds,
+                queue_url,
+                table,
+                function_name,
+                archive: archive_bucket.map(|bucket| (bucket, archive_prefix)),
+                secret,
+                app_id,
+                payload_bucket,
+                dry_run,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let run = async {
+                let intercom = intercom_api::Client::new(&settings, token, None)?;
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                backfill::backfill(&options, &intercom, &sdk, &mut |line| out(line)).await
+            };
+            match runtime.block_on(run) {
                 Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
                 Ok(summary) => fail(&format!("{} notification(s) failed", summary.failed)),
                 Err(e) => fail(&e.to_string()),

@@ -453,6 +453,61 @@ fn prepare(
     Ok(Prepared::Pending(envelope.created_at))
 }
 
+/// The newest `created_at` of an archived notification about each object
+/// (`{app_id}:{type}:{id}`), of the notifications created from `from` on:
+/// what `backfill` compares Intercom's objects with. Every topic is read;
+/// a body that does not verify with `verifier` is not counted.
+pub(crate) async fn newest_by_object(
+    sdk: &aws_config::SdkConfig,
+    bucket: &str,
+    prefix: &str,
+    from: i64,
+    verifier: &Verifier,
+    progress: &mut dyn FnMut(&str),
+) -> Result<HashMap<String, i64>, Error> {
+    let s3 = lambda_init::aws::s3_client(sdk);
+    let options = ReplayOptions {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        queue_url: String::new(),
+        topics: Vec::new(),
+        from: Some(from),
+        to: None,
+        dry_run: true,
+        secret: String::new(),
+        run_id: String::new(),
+        payload_bucket: None,
+    };
+    let mut newest: HashMap<String, i64> = HashMap::new();
+    for partitions in day_partitions(&s3, &options).await?.into_values() {
+        for (partition, stream) in partitions {
+            for key in list_keys(&s3, bucket, &partition).await? {
+                let name = &key[partition.len()..];
+                if name.is_empty() || name.contains('/') || !(stream || name.ends_with(".json")) {
+                    continue;
+                }
+                let archived = match fetch(&options, &s3, &key, stream).await {
+                    Ok(archived) => archived,
+                    Err(error) => {
+                        progress(&format!("{key}: not read: {error}"));
+                        continue;
+                    }
+                };
+                for one in &archived {
+                    let Ok(envelope) = verified_envelope(verifier, one) else {
+                        continue;
+                    };
+                    if let Some(object) = envelope.object() {
+                        let seen = newest.entry(object).or_insert(envelope.created_at);
+                        *seen = (*seen).max(envelope.created_at);
+                    }
+                }
+            }
+        }
+    }
+    Ok(newest)
+}
+
 /// The archived body, verified against its archived signature; and that signature.
 fn verified<'a>(
     verifier: &Verifier,
