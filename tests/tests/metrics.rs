@@ -637,3 +637,113 @@ async fn metrics_off_print_none_a_namespace_and_function_name_are_honoured_a_bad
     let mut bad = Function::receiver(&moto, &queue, &[("METRICS", "sometimes".to_owned())]).await;
     bad.expect_init_error("METRICS").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_alarms_publish_only_what_the_alarms_read_and_failures() {
+    // `METRICS=alarms` (the template's without the dashboard): the
+    // receiver's `Requests` by answer (the signature alarm's metric), no
+    // `QueueSendTime`; the processor's `DestinationFailures` when a
+    // destination fails, and nothing on a well record.
+    let alarms = [("METRICS", "alarms".to_owned())];
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("alarms-only").await;
+    let receiver = Function::receiver(&moto, &queue, &alarms).await;
+    let body = samples::sample_body(Topic::ContactUserCreated);
+    for _ in 0..3 {
+        let response = receiver
+            .invoke(&Request::signed(&body).event(Shape::ApiGatewayV2))
+            .await;
+        assert_eq!(answer_of(&response), "queued", "{response}");
+    }
+    let forged = Request::with_signature(&body, "sha1=0000").event(Shape::ApiGatewayV2);
+    assert_eq!(
+        answer_of(&receiver.invoke(&forged).await),
+        "invalid_signature"
+    );
+    let documents =
+        emf::documents_when(&[&receiver], |d| emf::count(d, "Requests", &[]) >= 4).await;
+    check_documents(
+        &documents,
+        "webhook-receiver",
+        "IntercomWebhooks",
+        &["Answer"],
+    );
+    assert_eq!(
+        emf::count(&documents, "Requests", &[("Answer", "queued")]),
+        3
+    );
+    assert_eq!(
+        emf::count(&documents, "Requests", &[("Answer", "invalid_signature")]),
+        1
+    );
+    assert!(
+        emf::values(&documents, "QueueSendTime", &[]).is_empty(),
+        "{documents:?}"
+    );
+
+    let well = Function::start("topic-processor", Some(&moto), &alarms).await;
+    let response = well
+        .invoke(&batch(vec![record(
+            "w1",
+            &samples::sample_body(Topic::ContactUserCreated),
+            Some("contact.user.created"),
+            &trace_header(1),
+        )]))
+        .await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let lines = well.json_logs_when(1, |l| l["message"] == "record").await;
+    assert_eq!(lines[0]["outcome"], "processed", "{lines:?}");
+    assert!(emf::documents(&well).is_empty(), "{:?}", well.logs());
+
+    let failing = Function::start(
+        "topic-processor",
+        Some(&moto),
+        &[
+            ("METRICS", "alarms".to_owned()),
+            ("ARCHIVE_BUCKET", "no-such-bucket".to_owned()),
+        ],
+    )
+    .await;
+    let records: Vec<Value> = [Topic::ConversationUserCreated, Topic::ContactUserCreated]
+        .iter()
+        .enumerate()
+        .map(|(i, topic)| {
+            record(
+                &format!("f{i}"),
+                &samples::sample_body(*topic),
+                Some(topic.name()),
+                &trace_header(i),
+            )
+        })
+        .collect();
+    let response = failing.invoke(&batch(records)).await;
+    assert_eq!(
+        response["batchItemFailures"].as_array().map(Vec::len),
+        Some(2),
+        "{response}"
+    );
+    let documents = emf::documents_when(&[&failing], |d| {
+        emf::count(d, "DestinationFailures", &[]) >= 2
+    })
+    .await;
+    check_documents(
+        &documents,
+        "topic-processor",
+        "IntercomWebhooks",
+        &["Destination"],
+    );
+    assert_eq!(
+        emf::count(
+            &documents,
+            "DestinationFailures",
+            &[("Destination", "archive")]
+        ),
+        2
+    );
+    for metric in ["Records", "Lag", "HandlerTime"] {
+        assert!(
+            emf::values(&documents, metric, &[]).is_empty(),
+            "{metric}: {documents:?}"
+        );
+    }
+}
