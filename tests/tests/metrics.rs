@@ -240,6 +240,20 @@ async fn the_receiver_counts_every_answer_of_the_mix_and_carries_each_trace_head
     }
 }
 
+/// The receiver's EMF documents once they count `requests` requests, each
+/// checked against AWS's schema and the default namespace.
+async fn receiver_documents(receiver: &Function, requests: u64) -> Vec<Value> {
+    let documents =
+        emf::documents_when(&[receiver], |d| emf::count(d, "Requests", &[]) >= requests).await;
+    check_documents(
+        &documents,
+        "webhook-receiver",
+        "IntercomWebhooks",
+        &["Answer"],
+    );
+    documents
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_that_does_not_answer_is_counted_and_timed() {
     let moto = Moto::start().await;
@@ -252,14 +266,7 @@ async fn a_queue_that_does_not_answer_is_counted_and_timed() {
             .await;
         assert_eq!(answer_of(&response), "queue_unavailable", "{response}");
     }
-    let documents =
-        emf::documents_when(&[&receiver], |d| emf::count(d, "Requests", &[]) >= 3).await;
-    check_documents(
-        &documents,
-        "webhook-receiver",
-        "IntercomWebhooks",
-        &["Answer"],
-    );
+    let documents = receiver_documents(&receiver, 3).await;
     assert_eq!(
         emf::count(&documents, "Requests", &[("Answer", "queue_unavailable")]),
         3
@@ -660,14 +667,7 @@ async fn metrics_alarms_publish_only_what_the_alarms_read_and_failures() {
         answer_of(&receiver.invoke(&forged).await),
         "invalid_signature"
     );
-    let documents =
-        emf::documents_when(&[&receiver], |d| emf::count(d, "Requests", &[]) >= 4).await;
-    check_documents(
-        &documents,
-        "webhook-receiver",
-        "IntercomWebhooks",
-        &["Answer"],
-    );
+    let documents = receiver_documents(&receiver, 4).await;
     assert_eq!(
         emf::count(&documents, "Requests", &[("Answer", "queued")]),
         3
