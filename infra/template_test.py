@@ -315,8 +315,10 @@ def check_stack_problems(template):
 def small_team_default_problems(template):
     """The defaults cut to what a small team pays for (README, What it
     costs) without losing a guarantee: X-Ray PassThrough, no second archive
-    beside the S3 one, the ticket example rule off; and still a FIFO queue,
-    idempotency, a dead-letter queue behind the queue, the S3 archive."""
+    beside the S3 one, the ticket example rule off, no dashboard (and only
+    the metrics the alarms read); and still a FIFO queue, idempotency, a
+    dead-letter queue behind the queue, the S3 archive, and no alarm hanging
+    on the dashboard."""
     problems = []
     params = template["Parameters"]
     wanted = {
@@ -327,6 +329,8 @@ def small_team_default_problems(template):
         "Idempotency": "enabled",
         "Archive": "enabled",
         "EventBus": "enabled",
+        "Metrics": "enabled",
+        "Dashboard": "disabled",
     }
     for name, value in wanted.items():
         default = params.get(name, {}).get("Default")
@@ -337,11 +341,28 @@ def small_team_default_problems(template):
         "TicketEventsRule": "UseTicketRuleExample",
         "TicketEventsLogGroup": "UseTicketRuleExample",
         "TicketEventsLogPolicy": "UseTicketRuleExample",
+        "HealthDashboard": "UseDashboard",
     }
     for name, condition in conditions.items():
         found = template["Resources"].get(name, {}).get("Condition")
         if found != condition:
             problems.append(f"{name} is under {found!r}, not {condition!r}")
+    # The alarms, not the dashboard, watch for loss: none hangs on it.
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") == "AWS::CloudWatch::Alarm" and resource.get("Condition") == "UseDashboard":
+            problems.append(f"{name} is under 'UseDashboard': an alarm must not hang on the dashboard")
+    # The 429 metric filter publishes only when a 429 is logged (a calm
+    # month bills no hour of it), and its alarm takes no data as calm.
+    for transformation in template["Resources"]["ApiThrottledMetric"]["Properties"]["MetricTransformations"]:
+        if "DefaultValue" in transformation:
+            problems.append("ApiThrottledMetric has a DefaultValue: Throttled429 is published every hour")
+    if template["Resources"]["ApiThrottledAlarm"]["Properties"].get("TreatMissingData") != "notBreaching":
+        problems.append("ApiThrottledAlarm does not treat missing data as not breaching")
+    # Without the dashboard the functions still publish what the alarms
+    # read (METRICS=alarms), and everything with it (on).
+    metrics = template["Globals"]["Function"]["Environment"]["Variables"].get("METRICS")
+    if metrics != {"Fn::If": ["UseMetrics", {"Fn::If": ["UseDashboard", "on", "alarms"]}, "off"]}:
+        problems.append(f"the functions' METRICS is {metrics!r}, not on/alarms/off by the dashboard")
     queue = template["Resources"]["NotificationQueue"]["Properties"]
     if referenced(queue.get("RedrivePolicy", {}).get("deadLetterTargetArn")) != "DeadLetterQueue":
         problems.append("NotificationQueue has no dead-letter queue")
@@ -550,11 +571,19 @@ class TemplateKnowsAws(unittest.TestCase):
         costly["Parameters"]["Tracing"]["Default"] = "Active"
         costly["Resources"]["NotificationBusArchive"]["Condition"] = "UseEventBus"
         del costly["Resources"]["NotificationQueue"]["Properties"]["RedrivePolicy"]
+        costly["Parameters"]["Dashboard"]["Default"] = "enabled"
+        costly["Resources"]["SignatureFailuresAlarm"]["Condition"] = "UseDashboard"
+        costly["Globals"]["Function"]["Environment"]["Variables"]["METRICS"] = {"Fn::If": ["UseMetrics", "on", "off"]}
+        costly["Resources"]["ApiThrottledMetric"]["Properties"]["MetricTransformations"][0]["DefaultValue"] = 0
         self.assertEqual(
             small_team_default_problems(costly),
             [
                 "Tracing defaults to 'Active', not 'PassThrough'",
+                "Dashboard defaults to 'enabled', not 'disabled'",
                 "NotificationBusArchive is under 'UseEventBus', not 'UseBusArchive'",
+                "SignatureFailuresAlarm is under 'UseDashboard': an alarm must not hang on the dashboard",
+                "ApiThrottledMetric has a DefaultValue: Throttled429 is published every hour",
+                "the functions' METRICS is {'Fn::If': ['UseMetrics', 'on', 'off']}, not on/alarms/off by the dashboard",
                 "NotificationQueue has no dead-letter queue",
             ],
         )

@@ -160,9 +160,27 @@ pub fn empty_receives(rate: f64) -> f64 {
 
 /// Objects the archive stream writes in a month of `records` lines spread
 /// over partitions as `partitions` (records and bytes each): per buffer
-/// interval, one for each partition that got a line in it, and one more per
-/// 128 MB a partition took.
+/// interval, one for each partition that got a line in it (the expected
+/// number of distinct partitions among an interval's lines, from the
+/// run's own spread), and one more per 128 MB a partition took.
+///
+/// Partitions that differ only by their day (`dt=`, the notification's
+/// `created_at` date) are one: in steady traffic an interval's
+/// notifications were all created that day, whatever days the run's
+/// samples carry.
 pub fn stream_objects(records: f64, partitions: &BTreeMap<String, (u64, u64)>) -> f64 {
+    let mut by_topic: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (prefix, (n, bytes)) in partitions {
+        let key = prefix
+            .split('/')
+            .filter(|segment| !segment.starts_with("dt="))
+            .collect::<Vec<_>>()
+            .join("/");
+        let entry = by_topic.entry(key).or_default();
+        entry.0 += n;
+        entry.1 += bytes;
+    }
+    let partitions = &by_topic;
     let total: u64 = partitions.values().map(|(n, _)| n).sum();
     if total == 0 || records <= 0.0 {
         return 0.0;
@@ -443,11 +461,17 @@ pub fn month(usage: &Usage, stack: &Stack, volume: f64) -> Month {
             "AWS::KMS::Key" => ("KMS key (the alarm topic's)", &PRICES.kms_key_month),
             "AWS::SecretsManager::Secret" => ("Secrets Manager secrets", &PRICES.secret_month),
             "AWS::Logs::MetricFilter" => {
-                // A custom metric, published whenever a log event arrives
-                // (DefaultValue 0): every hour with a request in it.
+                // A custom metric published only when a log line matches
+                // (no DefaultValue): an hour with a 429 in it. A run has
+                // none (`metered::run` holds every answer to its
+                // delivery's expected status, never 429), so steady
+                // traffic publishes it in no hour.
+                let throttled_per_notification = 0.0;
                 *fixed
                     .entry("CloudWatch custom metric Throttled429 (access-log filter)")
-                    .or_default() += PRICES.custom_metric_month.of(hours_published(1.0, volume));
+                    .or_default() += PRICES
+                    .custom_metric_month
+                    .of(hours_published(throttled_per_notification, volume));
                 continue;
             }
             _ => continue,
@@ -703,7 +727,7 @@ pub const RESOURCES: &[(&str, Charge)] = &[
         "ProcessorThrottlesAlarm",
         Charge::Billed("CloudWatch alarms"),
     ),
-    ("Dashboard", Charge::Billed("CloudWatch dashboard")),
+    ("HealthDashboard", Charge::Billed("CloudWatch dashboard")),
     (
         "SignatureFailuresAlarm",
         Charge::Billed("CloudWatch alarms"),
@@ -742,7 +766,7 @@ pub fn deployed(stack: &Stack) -> Result<Vec<(Resource, Charge)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metered::{DEFAULTS, STACKS};
+    use crate::metered::{DEFAULTS, STACKS, Stack};
 
     #[test]
     fn every_template_resource_is_billed_or_named_free() {
@@ -806,6 +830,28 @@ mod tests {
         assert_eq!(default("Idempotency"), enabled(DEFAULTS.idempotency));
         assert_eq!(default("LargePayloads"), enabled(DEFAULTS.large_payloads));
         assert_eq!(default("Metrics"), enabled(DEFAULTS.metrics));
+        assert_eq!(default("Dashboard"), enabled(DEFAULTS.dashboard));
+        // The functions' METRICS as the template sets it, for every
+        // combination the model runs.
+        let expression = format!(
+            "METRICS: !If [UseMetrics, !If [UseDashboard, \"{}\", \"{}\"], \"{}\"]",
+            Stack {
+                dashboard: true,
+                ..DEFAULTS
+            }
+            .metrics_env(),
+            Stack {
+                dashboard: false,
+                ..DEFAULTS
+            }
+            .metrics_env(),
+            Stack {
+                metrics: false,
+                ..DEFAULTS
+            }
+            .metrics_env(),
+        );
+        assert!(template.contains(&expression), "{expression}");
         assert_eq!(
             default("ArchiveLayout"),
             if DEFAULTS.archive_stream {
@@ -839,13 +885,29 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_deploy_ten_alarms_a_key_a_secret_and_a_dashboard() {
+    fn the_defaults_deploy_ten_alarms_a_key_a_secret_and_no_dashboard() {
         let deployed = deployed(&DEFAULTS).expect("known");
         let count = |kind: &str| deployed.iter().filter(|(r, _)| r.kind == kind).count();
         assert_eq!(count("AWS::CloudWatch::Alarm"), 10);
         assert_eq!(count("AWS::KMS::Key"), 1);
         assert_eq!(count("AWS::SecretsManager::Secret"), 1);
-        assert_eq!(count("AWS::CloudWatch::Dashboard"), 1);
+        assert_eq!(
+            count("AWS::CloudWatch::Dashboard"),
+            0,
+            "the dashboard is off by default"
+        );
+        let with_dashboard = super::deployed(&Stack {
+            dashboard: true,
+            ..DEFAULTS
+        })
+        .expect("known");
+        assert_eq!(
+            with_dashboard
+                .iter()
+                .filter(|(r, _)| r.kind == "AWS::CloudWatch::Dashboard")
+                .count(),
+            1
+        );
         assert_eq!(
             count("AWS::Events::Archive"),
             0,
@@ -881,6 +943,20 @@ mod tests {
         let many = stream_objects(intervals * 1000.0, &partitions);
         assert!((many - 2.0 * intervals).abs() / intervals < 0.01, "{many}");
         assert!(stream_objects(10.0, &partitions) <= 10.0);
+        // Days are one partition in steady traffic: the same topic on two
+        // days writes what one partition does.
+        let days = BTreeMap::from([
+            (
+                "stream/app_id=a/topic=t/dt=2023-11-14/".to_owned(),
+                (50, 50 * 4096),
+            ),
+            (
+                "stream/app_id=a/topic=t/dt=2024-01-02/".to_owned(),
+                (50, 50 * 4096),
+            ),
+        ]);
+        let one = stream_objects(intervals * 1000.0, &days);
+        assert!((one - intervals).abs() / intervals < 0.01, "{one}");
         // A metric in every notification is billed whole from a few an
         // hour; one in a million, a share of its hours.
         assert!(hours_published(1.0, 1e5) > 0.999);

@@ -307,16 +307,24 @@ impl Moto {
         objects
     }
 
-    /// Creates an event bus with a rule that sends every event from `source`
-    /// to the SQS queue `queue_url`, and returns the bus name.
-    pub async fn create_bus_to_queue(&self, bus: &str, source: &str, queue_url: &str) -> String {
-        let events = self.eventbridge().await;
-        events
+    /// Creates an event bus with no rule on it (as the template's, whose
+    /// only rule is the example, off by default), and returns its name.
+    pub async fn create_event_bus(&self, bus: &str) -> String {
+        self.eventbridge()
+            .await
             .create_event_bus()
             .name(bus)
             .send()
             .await
             .expect("create event bus");
+        bus.to_owned()
+    }
+
+    /// Creates an event bus with a rule that sends every event from `source`
+    /// to the SQS queue `queue_url`, and returns the bus name.
+    pub async fn create_bus_to_queue(&self, bus: &str, source: &str, queue_url: &str) -> String {
+        self.create_event_bus(bus).await;
+        let events = self.eventbridge().await;
         events
             .put_rule()
             .name("all-intercom")

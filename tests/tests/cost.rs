@@ -168,9 +168,12 @@ async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
         "one HTTP API request per delivery: {api:?}"
     );
 
-    // The custom metrics the run published: from the bounded sets only (no
-    // family, no topic), within the ceiling the README states.
+    // The custom metrics the run published: without the dashboard, only
+    // what the alarms read (the receiver's requests by answer) and what
+    // appears only on a failure (a destination's), from bounded sets (no
+    // family, no topic).
     let metrics: Vec<&String> = run.usage.metrics.keys().collect();
+    assert_eq!(DEFAULTS.metrics_env(), "alarms");
     assert!(
         metrics
             .iter()
@@ -180,18 +183,22 @@ async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
     assert!(
         metrics
             .iter()
-            .any(|m| m.as_str() == "topic-processor Records Outcome=processed"),
-        "{metrics:?}"
+            .any(|m| m.as_str() == "webhook-receiver Requests Answer=invalid_signature"),
+        "the signature alarm's metric: {metrics:?}"
     );
     for metric in &metrics {
-        assert!(!metric.contains("Family="), "{metric}");
+        assert!(
+            metric.starts_with("webhook-receiver Requests Answer=")
+                || metric.starts_with("topic-processor DestinationFailures Destination="),
+            "{metric} is published, and no alarm reads it: {metrics:?}"
+        );
     }
-    assert!(metrics.len() <= 23, "{metrics:?}");
 
     // The month: every deployed resource on the bill, with the defaults and
     // with every feature the run does not exercise turned on.
     every_deployed_resource_is_on_the_bill(&DEFAULTS, &run.usage);
     let all_on = Stack {
+        dashboard: true,
         tracing: true,
         bus_archive: true,
         ticket_rule: true,
@@ -205,7 +212,13 @@ async fn the_defaults_bill_counted_at_the_proxy_is_moto_s_own_count() {
         "fixed costs weigh on a quiet month"
     );
     let with_all = monthly::month(&run.usage, &all_on, 1e6);
+    assert!(
+        monthly::month(&run.usage, &DEFAULTS, 1e6)
+            .line("CloudWatch dashboard")
+            .is_none()
+    );
     for line in [
+        "CloudWatch dashboard",
         "X-Ray traces (fixed Lambda sampling)",
         "EventBridge archive (events archived and kept 30 days)",
         "Ticket example rule: ticket.* events into CloudWatch Logs",

@@ -240,6 +240,20 @@ async fn the_receiver_counts_every_answer_of_the_mix_and_carries_each_trace_head
     }
 }
 
+/// The receiver's EMF documents once they count `requests` requests, each
+/// checked against AWS's schema and the default namespace.
+async fn receiver_documents(receiver: &Function, requests: u64) -> Vec<Value> {
+    let documents =
+        emf::documents_when(&[receiver], |d| emf::count(d, "Requests", &[]) >= requests).await;
+    check_documents(
+        &documents,
+        "webhook-receiver",
+        "IntercomWebhooks",
+        &["Answer"],
+    );
+    documents
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_that_does_not_answer_is_counted_and_timed() {
     let moto = Moto::start().await;
@@ -252,14 +266,7 @@ async fn a_queue_that_does_not_answer_is_counted_and_timed() {
             .await;
         assert_eq!(answer_of(&response), "queue_unavailable", "{response}");
     }
-    let documents =
-        emf::documents_when(&[&receiver], |d| emf::count(d, "Requests", &[]) >= 3).await;
-    check_documents(
-        &documents,
-        "webhook-receiver",
-        "IntercomWebhooks",
-        &["Answer"],
-    );
+    let documents = receiver_documents(&receiver, 3).await;
     assert_eq!(
         emf::count(&documents, "Requests", &[("Answer", "queue_unavailable")]),
         3
@@ -636,4 +643,107 @@ async fn metrics_off_print_none_a_namespace_and_function_name_are_honoured_a_bad
 
     let mut bad = Function::receiver(&moto, &queue, &[("METRICS", "sometimes".to_owned())]).await;
     bad.expect_init_error("METRICS").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_alarms_publish_only_what_the_alarms_read_and_failures() {
+    // `METRICS=alarms` (the template's without the dashboard): the
+    // receiver's `Requests` by answer (the signature alarm's metric), no
+    // `QueueSendTime`; the processor's `DestinationFailures` when a
+    // destination fails, and nothing on a well record.
+    let alarms = [("METRICS", "alarms".to_owned())];
+    let moto = Moto::start().await;
+    let queue = moto.create_queue("alarms-only").await;
+    let receiver = Function::receiver(&moto, &queue, &alarms).await;
+    let body = samples::sample_body(Topic::ContactUserCreated);
+    for _ in 0..3 {
+        let response = receiver
+            .invoke(&Request::signed(&body).event(Shape::ApiGatewayV2))
+            .await;
+        assert_eq!(answer_of(&response), "queued", "{response}");
+    }
+    let forged = Request::with_signature(&body, "sha1=0000").event(Shape::ApiGatewayV2);
+    assert_eq!(
+        answer_of(&receiver.invoke(&forged).await),
+        "invalid_signature"
+    );
+    let documents = receiver_documents(&receiver, 4).await;
+    assert_eq!(
+        emf::count(&documents, "Requests", &[("Answer", "queued")]),
+        3
+    );
+    assert_eq!(
+        emf::count(&documents, "Requests", &[("Answer", "invalid_signature")]),
+        1
+    );
+    assert!(
+        emf::values(&documents, "QueueSendTime", &[]).is_empty(),
+        "{documents:?}"
+    );
+
+    let well = Function::start("topic-processor", Some(&moto), &alarms).await;
+    let response = well
+        .invoke(&batch(vec![record(
+            "w1",
+            &samples::sample_body(Topic::ContactUserCreated),
+            Some("contact.user.created"),
+            &trace_header(1),
+        )]))
+        .await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let lines = well.json_logs_when(1, |l| l["message"] == "record").await;
+    assert_eq!(lines[0]["outcome"], "processed", "{lines:?}");
+    assert!(emf::documents(&well).is_empty(), "{:?}", well.logs());
+
+    let failing = Function::start(
+        "topic-processor",
+        Some(&moto),
+        &[
+            ("METRICS", "alarms".to_owned()),
+            ("ARCHIVE_BUCKET", "no-such-bucket".to_owned()),
+        ],
+    )
+    .await;
+    let records: Vec<Value> = [Topic::ConversationUserCreated, Topic::ContactUserCreated]
+        .iter()
+        .enumerate()
+        .map(|(i, topic)| {
+            record(
+                &format!("f{i}"),
+                &samples::sample_body(*topic),
+                Some(topic.name()),
+                &trace_header(i),
+            )
+        })
+        .collect();
+    let response = failing.invoke(&batch(records)).await;
+    assert_eq!(
+        response["batchItemFailures"].as_array().map(Vec::len),
+        Some(2),
+        "{response}"
+    );
+    let documents = emf::documents_when(&[&failing], |d| {
+        emf::count(d, "DestinationFailures", &[]) >= 2
+    })
+    .await;
+    check_documents(
+        &documents,
+        "topic-processor",
+        "IntercomWebhooks",
+        &["Destination"],
+    );
+    assert_eq!(
+        emf::count(
+            &documents,
+            "DestinationFailures",
+            &[("Destination", "archive")]
+        ),
+        2
+    );
+    for metric in ["Records", "Lag", "HandlerTime"] {
+        assert!(
+            emf::values(&documents, metric, &[]).is_empty(),
+            "{metric}: {documents:?}"
+        );
+    }
 }

@@ -6,8 +6,12 @@
 //! writes what gathered as EMF documents, one JSON object a line, beside the
 //! logs. CloudWatch Logs turns those lines into metrics; no API call is made.
 //!
-//! - `METRICS`: `on` (the default) or `off`. Off, no recorder is installed
-//!   and every `counter!`/`histogram!` is a no-op.
+//! - `METRICS`: `on` (the default), `alarms` or `off`. Off, no recorder is
+//!   installed and every `counter!`/`histogram!` is a no-op. `alarms`
+//!   publishes only the metrics the stack's alarms read, and those that
+//!   appear only when something fails ([`Metrics::detailed`] is false, and
+//!   the functions skip the rest): CloudWatch bills each metric published
+//!   in an hour, and the others are read only by the dashboard.
 //! - `METRICS_NAMESPACE`: the CloudWatch namespace, `IntercomWebhooks` by
 //!   default.
 //! - Every document has the dimension `Function`: `AWS_LAMBDA_FUNCTION_NAME`
@@ -24,7 +28,7 @@ use std::io::Write as _;
 
 use metrics_cloudwatch_embedded::Collector;
 
-/// `on` (default) or `off`.
+/// `on` (default), `alarms` or `off`.
 pub const METRICS: &str = "METRICS";
 /// The CloudWatch namespace.
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
@@ -43,6 +47,8 @@ pub enum MetricsSettings {
         /// The `level` the documents carry: `INFO`, or Lambda's log level
         /// when that is higher (`WARN`, `ERROR`, `FATAL`).
         level: &'static str,
+        /// Every metric (`on`), or only those the alarms read (`alarms`).
+        detailed: bool,
     },
 }
 
@@ -55,15 +61,16 @@ impl MetricsSettings {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        match get(METRICS).map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("on") => {}
+        let detailed = match get(METRICS).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("on") => true,
+            Some("alarms") => false,
             Some("off") => return Ok(Self::Off),
             Some(other) => {
                 return Err(format!(
-                    "invalid configuration: {METRICS} must be `on` or `off`, not `{other}`"
+                    "invalid configuration: {METRICS} must be `on`, `alarms` or `off`, not `{other}`"
                 ));
             }
-        }
+        };
         let namespace = get(METRICS_NAMESPACE).unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
         if let Some(problem) = namespace_problem(&namespace) {
             return Err(format!(
@@ -84,6 +91,7 @@ impl MetricsSettings {
             namespace,
             function,
             level,
+            detailed,
         })
     }
 }
@@ -109,12 +117,14 @@ fn namespace_problem(namespace: &str) -> Option<&'static str> {
 #[derive(Clone, Copy)]
 pub struct Metrics {
     collector: Option<&'static Collector>,
+    detailed: bool,
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics")
             .field("enabled", &self.enabled())
+            .field("detailed", &self.detailed)
             .finish()
     }
 }
@@ -133,9 +143,13 @@ impl Metrics {
             namespace,
             function,
             level,
+            detailed,
         } = settings
         else {
-            return Ok(Self { collector: None });
+            return Ok(Self {
+                collector: None,
+                detailed: false,
+            });
         };
         let collector = metrics_cloudwatch_embedded::Builder::new()
             .cloudwatch_namespace(namespace.clone())
@@ -147,12 +161,20 @@ impl Metrics {
             .set_property("message", "metrics");
         Ok(Self {
             collector: Some(collector),
+            detailed: *detailed,
         })
     }
 
     /// Whether metrics are recorded.
     pub fn enabled(&self) -> bool {
         self.collector.is_some()
+    }
+
+    /// Whether every metric is published (`METRICS=on`), not only those
+    /// the alarms read (`alarms`): the functions record the others only
+    /// when this holds.
+    pub fn detailed(&self) -> bool {
+        self.enabled() && self.detailed
     }
 
     /// Writes every metric recorded since the last flush to stdout, in one
@@ -192,7 +214,8 @@ mod tests {
             Ok(MetricsSettings::On {
                 namespace: "IntercomWebhooks".into(),
                 function: "webhook-receiver".into(),
-                level: "INFO"
+                level: "INFO",
+                detailed: true
             })
         );
         assert_eq!(
@@ -204,7 +227,21 @@ mod tests {
             Ok(MetricsSettings::On {
                 namespace: "Acme/Intercom".into(),
                 function: "prod-WebhookReceiver-1A2B".into(),
-                level: "INFO"
+                level: "INFO",
+                detailed: true
+            })
+        );
+    }
+
+    #[test]
+    fn alarms_keeps_them_on_but_not_detailed() {
+        assert_eq!(
+            settings(&[("METRICS", "Alarms")]),
+            Ok(MetricsSettings::On {
+                namespace: "IntercomWebhooks".into(),
+                function: "webhook-receiver".into(),
+                level: "INFO",
+                detailed: false
             })
         );
     }
@@ -236,7 +273,7 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("METRICS", "false")],
-                "METRICS must be `on` or `off`, not `false`",
+                "METRICS must be `on`, `alarms` or `off`, not `false`",
             ),
             (
                 &[("METRICS_NAMESPACE", "AWS/Lambda")],

@@ -117,7 +117,7 @@ pub async fn run_with<A, E: std::fmt::Display>(
         Ok(metrics) => metrics,
         Err(error) => return Err(lambda_init::fail_init(error).await),
     };
-    crate::telemetry::describe();
+    crate::telemetry::describe(metrics.detailed());
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return Err(lambda_init::fail_init(error).await),

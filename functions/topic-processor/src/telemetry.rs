@@ -11,12 +11,19 @@
 //! | `HandlerTime` | Milliseconds | none: the typed handler's own run |
 //! | `DestinationFailures` | Count | `Destination` (`event_bus`, `archive`) |
 //!
+//! `Records`, `Lag` and `HandlerTime` are recorded only with every metric on
+//! (`METRICS=on`, [`describe`]'s `detailed`): no alarm reads them, only the
+//! dashboard, and each is $0.30 a month. `DestinationFailures` is always
+//! recorded: it appears only when a destination fails, so costs nothing on
+//! a well month.
+//!
 //! No metric is split by topic or family: CloudWatch bills each combination
 //! of dimension values as a metric ($0.30 a month), and a split by family
 //! made dozens of them, most of a small stack's bill (BENCHMARKS.md, *What a
 //! team pays each month*). Each record's log line carries its `topic` and
 //! `outcome`; Logs Insights splits by them when needed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use intercom_webhook::dispatch::Outcome;
@@ -44,9 +51,19 @@ impl Destination {
     }
 }
 
-/// Gives the recorder each metric's unit (CloudWatch shows none without).
-/// Call once, after installing the recorder.
-pub fn describe() {
+/// Whether `Records`, `Lag` and `HandlerTime` are recorded (every metric
+/// on, not only those the alarms read). Set once by [`describe`].
+static DETAILED: AtomicBool = AtomicBool::new(true);
+
+fn detailed() -> bool {
+    DETAILED.load(Ordering::Relaxed)
+}
+
+/// Gives the recorder each metric's unit (CloudWatch shows none without),
+/// and whether to record the metrics no alarm reads (`detailed`). Call
+/// once, after installing the recorder.
+pub fn describe(detailed: bool) {
+    DETAILED.store(detailed, Ordering::Relaxed);
     use metrics::Unit;
     metrics::describe_counter!(RECORDS_METRIC, Unit::Count, "records by outcome");
     metrics::describe_histogram!(LAG_METRIC, Unit::Milliseconds, "created_at to processed");
@@ -60,6 +77,9 @@ pub fn describe() {
 
 /// Counts one record's outcome, and its lag when its `created_at` is known.
 pub fn record(outcome: &Outcome, lag_ms: Option<i64>) {
+    if !detailed() {
+        return;
+    }
     metrics::counter!(RECORDS_METRIC, OUTCOME_DIMENSION => outcome.name()).increment(1);
     if let Some(lag) = lag_ms {
         metrics::histogram!(LAG_METRIC).record(lag.max(0) as f64);
@@ -68,6 +88,9 @@ pub fn record(outcome: &Outcome, lag_ms: Option<i64>) {
 
 /// How long a handler ran.
 pub fn handler_time(took: Duration) {
+    if !detailed() {
+        return;
+    }
     metrics::histogram!(HANDLER_TIME_METRIC).record(took.as_secs_f64() * 1000.0);
 }
 

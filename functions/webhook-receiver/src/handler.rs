@@ -12,9 +12,12 @@
 //! `head` or a rejection code), and `QueueSendTime`, the milliseconds of each
 //! SQS send, by the `Answer` of the request it was for (`queued`, `pong`,
 //! `queue_unavailable`): one dimension set, so one EMF document a request.
+//! `QueueSendTime` only with every metric on ([`describe_metrics`]'s
+//! `detailed`, `METRICS=on`): the alarms read `Requests` alone.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use intercom_webhook::envelope::{Envelope, EnvelopeError};
@@ -156,9 +159,15 @@ pub struct Receiver<Q, F> {
     pub forward_ping: bool,
 }
 
-/// Gives the recorder each metric's unit (CloudWatch shows none without).
-/// Call once, after installing the recorder.
-pub fn describe_metrics() {
+/// Whether `QueueSendTime` is recorded: every metric on (`METRICS=on`), not
+/// only those the alarms read. Set once by [`describe_metrics`].
+static DETAILED: AtomicBool = AtomicBool::new(true);
+
+/// Gives the recorder each metric's unit (CloudWatch shows none without),
+/// and whether to record the metrics no alarm reads (`detailed`). Call
+/// once, after installing the recorder.
+pub fn describe_metrics(detailed: bool) {
+    DETAILED.store(detailed, Ordering::Relaxed);
     metrics::describe_counter!(REQUESTS_METRIC, metrics::Unit::Count, "requests by answer");
     metrics::describe_histogram!(
         QUEUE_SEND_TIME_METRIC,
@@ -202,7 +211,10 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
         // request carries them (a document per dimension set otherwise).
         let answer = answer_name(&outcome);
         metrics::counter!(REQUESTS_METRIC, ANSWER_DIMENSION => answer).increment(1);
-        if let Some(ms) = noted.queue_send_ms {
+        if let Some(ms) = noted
+            .queue_send_ms
+            .filter(|_| DETAILED.load(Ordering::Relaxed))
+        {
             metrics::histogram!(QUEUE_SEND_TIME_METRIC, ANSWER_DIMENSION => answer).record(ms);
         }
         log_request(

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
         Ok(metrics) => metrics,
         Err(error) => return Err(lambda_init::fail_init(error).await),
     };
-    webhook_receiver::handler::describe_metrics();
+    webhook_receiver::handler::describe_metrics(metrics.detailed());
     let receiver = match webhook_receiver::bootstrap::receiver_from_env().await {
         Ok(receiver) => receiver,
         Err(error) => return Err(lambda_init::fail_init(error).await),
