@@ -275,6 +275,10 @@ async fn backfill_queues_exactly_what_changed_without_a_notification_once() {
         let text = message.body().expect("a body");
         assert_eq!(attributes["signature"], sign(text.as_bytes()), "signed");
         assert!(attributes["notification_id"].starts_with("sync_"));
+        assert_eq!(
+            attributes["synced"], "intercom-dev backfill",
+            "marked as ours"
+        );
         assert_eq!(body["synced"]["source"], "intercom-dev backfill");
         let group = message
             .attributes()

@@ -1513,3 +1513,74 @@ async fn a_429_is_waited_out_inside_the_deadline_and_past_it_the_record_fails_to
         "given up at once, not at the deadline"
     );
 }
+
+/// A `synced.*` topic is this project's own: handlers for it run only on
+/// what `intercom-dev backfill` queued (the `synced` attribute, which the
+/// receiver never sets). The same topic through the receiver is routed as
+/// the unknown topic it is to Intercom: unhandled, not failed.
+#[tokio::test]
+async fn a_synced_topic_reaches_its_handler_only_from_backfill() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut registry = Registry::new();
+    let kept = Arc::clone(&seen);
+    registry.on(Topic::SyncedTicket, move |event: Event<Ticket>| {
+        let kept = Arc::clone(&kept);
+        async move {
+            kept.lock()
+                .expect("lock")
+                .push((event.meta.message_id.clone(), event.item.id().to_owned()));
+            Ok(())
+        }
+    });
+    let item =
+        json!({"type": "ticket", "id": "42", "updated_at": 1_764_000_000, "title": "Refund"});
+    let item = item.as_object().expect("an object").clone();
+    let synced = intercom_webhook::synced::Synced {
+        app_id: "abc",
+        item: &item,
+        last_seen_created_at: None,
+        since: 1_763_990_000,
+        until: 1_764_010_000,
+        queued_at: 1_764_020_000,
+    };
+    let body = synced.body().expect("a body");
+    let verifier =
+        intercom_webhook::signature::Verifier::new([pipeline_tests::fixtures::TEST_SECRET])
+            .expect("secret");
+    let signature = verifier.sign(&body);
+    let verified = verifier
+        .verify(&body, Some(signature.as_bytes()))
+        .expect("verifies");
+    let envelope = intercom_webhook::envelope::Envelope::parse(verified).expect("an envelope");
+    let delivery = intercom_webhook::queue_message::Delivery {
+        signature: &signature,
+        subscription_id: None,
+        received_at: std::time::SystemTime::now(),
+    };
+    let carried = intercom_webhook::queue_message::CarriedBody::of(&body);
+    let through_receiver = intercom_webhook::queue_message::QueueMessage::build(
+        verified, carried, &envelope, &delivery, true,
+    );
+    let from_backfill = through_receiver.clone().synced();
+    let records = vec![
+        sqs::record_of("from-backfill", &from_backfill),
+        sqs::record_of("through-receiver", &through_receiver),
+    ];
+    let processor = Processor::new(registry);
+    let reports = batch::run(&processor, records, &later(), 4).await;
+    let outcomes: Vec<(String, &str)> = reports
+        .iter()
+        .map(|r| (r.message_id.clone(), r.outcome.name()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("from-backfill".to_owned(), "processed"),
+            ("through-receiver".to_owned(), "unhandled")
+        ]
+    );
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [("from-backfill".to_owned(), "42".to_owned())]
+    );
+}

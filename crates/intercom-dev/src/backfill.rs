@@ -291,7 +291,7 @@ async fn send(
         received_at: SystemTime::now(),
     };
     let carried = CarriedBody::of(&body);
-    let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo);
+    let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo).synced();
     if !message.fits() {
         let Some(bucket) = queue.payload_bucket() else {
             return Err(format!(

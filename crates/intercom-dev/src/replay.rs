@@ -545,6 +545,10 @@ async fn send_one(
     let carried = CarriedBody::of(verified.as_bytes());
     let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo)
         .replayed(&options.run_id);
+    // The archive keeps no attributes: a synced notification is marked again.
+    if intercom_webhook::synced::written_by_backfill(body) {
+        message = message.synced();
+    }
     let group = message.fifo.as_ref().map(|f| f.group_id.clone());
     if let Some(group) = group.as_ref().filter(|g| broken_groups.contains(*g)) {
         return Err((

@@ -5,7 +5,8 @@
 //!   allows) it is base64-encoded, and `content_encoding` says `base64`.
 //! - String attributes: `topic`, `app_id`, `notification_id`, `item_type`,
 //!   `item_id`, `signature`, `subscription_id`, `received_at`,
-//!   `content_encoding`; each only when it has a value. Attribute values are
+//!   `content_encoding`; each only when it has a value (`replay` and
+//!   `synced` only on what `intercom-dev` queues). Attribute values are
 //!   routing hints: a character SQS cannot carry becomes U+FFFD there, while
 //!   the body always keeps the exact bytes.
 //! - FIFO queues: the deduplication id is the notification id (SHA-256 of the
@@ -49,6 +50,11 @@ pub mod attribute {
     /// Set by `intercom-dev replay` only: the replay run the message belongs
     /// to (the processor runs a replayed notification once per run).
     pub const REPLAY: &str = "replay";
+    /// Set by `intercom-dev backfill` only, to `intercom-dev backfill`: the
+    /// message is a synced notification (`crate::synced`). The receiver
+    /// never sets it, whatever a body says, so a `synced.*` topic without
+    /// it did not come from `backfill`.
+    pub const SYNCED: &str = "synced";
     /// On a pointer message (the body is in S3): the body's size in bytes,
     /// of data type `Number`, as the Amazon SQS Extended Client Library
     /// names it.
@@ -258,6 +264,14 @@ impl<'a> QueueMessage<'a> {
         if let Some(fifo) = &mut self.fifo {
             fifo.deduplication_id = fifo_id(&format!("{run_id}:{}", fifo.deduplication_id));
         }
+        self
+    }
+
+    /// The same message marked as queued by `intercom-dev backfill`
+    /// ([`attribute::SYNCED`]).
+    pub fn synced(mut self) -> QueueMessage<'a> {
+        self.attributes
+            .push((attribute::SYNCED, Cow::Borrowed(crate::synced::SOURCE)));
         self
     }
 

@@ -9,8 +9,10 @@
 //! *Synced notifications*):
 //!
 //! - `topic`: `synced.conversation`, `synced.ticket` or `synced.contact`
-//!   ([`Topic::SYNCED`]), never one of Intercom's; the receiver refuses
-//!   them from outside, so one on the queue came from `backfill`;
+//!   ([`Topic::SYNCED`]), never one of Intercom's; its queue message carries
+//!   the attribute `synced`, which the receiver never sets: the processor
+//!   routes a `synced.*` topic without it as an unknown topic, so nothing
+//!   from outside is ever taken for a synced notification;
 //! - `id`: `sync_` and 32 hex digits of a SHA-256 over the app, the
 //!   object's type, id and `updated_at`: the same state of the same object
 //!   always gets the same id, so idempotency and FIFO deduplication treat
@@ -37,6 +39,17 @@ pub const ID_PREFIX: &str = "sync_";
 /// Intercom never sends.
 pub fn is_synced_topic(topic: &str) -> bool {
     topic.starts_with("synced.")
+}
+
+/// Whether `body` is a synced notification as `backfill` writes them (a
+/// `synced.*` topic and `synced.source`): how `intercom-dev replay` marks
+/// an archived one again, since the archive keeps no queue attributes.
+/// Only a holder of the client secret can have signed such a body, and
+/// Intercom never sends these topics.
+pub fn written_by_backfill(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|body| {
+        body["topic"].as_str().is_some_and(is_synced_topic) && body["synced"]["source"] == SOURCE
+    })
 }
 
 /// One object's current state, to be queued as a notification.
@@ -176,6 +189,10 @@ mod tests {
         assert!(id.starts_with("sync_") && id.len() == 37, "{id}");
         assert!(is_synced_topic(&envelope.topic));
         assert!(!is_synced_topic("conversation.user.created"));
+        assert!(written_by_backfill(&body));
+        let mut outside: Value = serde_json::from_slice(&body).expect("json");
+        outside["synced"] = Value::Null;
+        assert!(!written_by_backfill(outside.to_string().as_bytes()));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! Beside Intercom's catalogue, three topics are this project's own
 //! ([`Topic::SYNCED`], family `synced`): `intercom-dev backfill` queues an
 //! object's current state under them (`crate::synced`). Intercom never
-//! sends them, and the receiver refuses them from outside.
+//! sends them; the processor takes one only with the queue attribute
+//! `synced` that `backfill` sets and the receiver never does.
 
 use std::fmt;
 

@@ -10,6 +10,7 @@ use intercom_webhook::dispatch::{Failure, Meta};
 use intercom_webhook::models::Item;
 use intercom_webhook::queue_message::{self, attribute};
 use intercom_webhook::record::{self, Decoded};
+use intercom_webhook::topic::Topic;
 
 use crate::payloads::Payloads;
 
@@ -25,6 +26,8 @@ pub struct Delivery {
     pub subscription_id: Option<String>,
     /// The run of `intercom-dev replay` that queued it again, if one did.
     pub replay: Option<String>,
+    /// Whether `intercom-dev backfill` queued it (a synced notification).
+    pub synced: bool,
 }
 
 impl Delivery {
@@ -34,6 +37,7 @@ impl Delivery {
             received_at: message_attribute(record, attribute::RECEIVED_AT),
             subscription_id: message_attribute(record, attribute::SUBSCRIPTION_ID),
             replay: message_attribute(record, attribute::REPLAY),
+            synced: message_attribute(record, attribute::SYNCED).is_some(),
         }
     }
 }
@@ -69,15 +73,30 @@ impl Notification {
         };
         let message_id = record.message_id.as_deref().unwrap_or_default();
         let Decoded {
-            item,
-            meta,
+            mut item,
+            mut meta,
             content_sha256,
         } = record::decode(&body, message_id).map_err(Failure::Invalid)?;
+        let delivery = Delivery::of(record);
+        // Only `intercom-dev backfill` marks a synced notification; a
+        // `synced.*` topic that came through the receiver is not one, and
+        // is routed as the unknown topic it is to Intercom.
+        if Topic::SYNCED.contains(&meta.topic) && !delivery.synced {
+            let raw: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| Failure::Invalid(e.to_string()))?;
+            let object = match &raw["data"]["item"] {
+                serde_json::Value::Object(map) => map.clone(),
+                _ => serde_json::Map::new(),
+            };
+            item = Item::from_object(Topic::Unknown, object)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            meta.topic = Topic::Unknown;
+        }
         let notification = Self {
             body,
             meta,
             content_sha256,
-            delivery: Delivery::of(record),
+            delivery,
         };
         Ok((notification, item))
     }

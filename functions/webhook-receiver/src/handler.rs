@@ -26,7 +26,6 @@ use intercom_webhook::queue_message::{
 };
 use intercom_webhook::signature::{SIGNATURE_HEADER, SignatureError};
 use intercom_webhook::source_filter::SourceFilter;
-use intercom_webhook::synced;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -289,14 +288,6 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
         noted.topic = Some(envelope.topic.clone());
         noted.notification_id = envelope.id.as_deref().map(str::to_owned);
         noted.app_id = Some(envelope.app_id.clone());
-        // Only `intercom-dev backfill` queues this project's own topics, and
-        // never through here: one arriving over HTTP is not Intercom's.
-        if synced::is_synced_topic(&envelope.topic) {
-            return Err(Rejection::InvalidNotification(format!(
-                "topic `{}` is reserved for notifications queued by intercom-dev backfill",
-                envelope.topic
-            )));
-        }
         if let Some(allowed) = &self.allowed_app_ids
             && !allowed.contains(&envelope.app_id)
         {
