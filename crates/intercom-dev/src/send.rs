@@ -1,8 +1,10 @@
 //! `intercom-dev send`: sign notifications and POST them as Intercom does.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use intercom_webhook::signature::Verifier;
+use ureq::tls::{TlsConfig, TlsProvider};
 
 /// One delivery's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +36,14 @@ pub fn deliver(
 
 /// An HTTP agent that reports 4xx and 5xx as answers, not errors, and gives up after 10 s.
 pub fn agent() -> ureq::Agent {
+    let crypto = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     ureq::Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::Rustls)
+                .unversioned_rustls_crypto_provider(crypto)
+                .build(),
+        )
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
@@ -99,6 +108,32 @@ pub fn out_of_order(body: &[u8]) -> Result<[(&'static str, Vec<u8>); 2], String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_speaks_tls_to_https_endpoints() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut first = [0u8; 1];
+            stream.read_exact(&mut first).expect("a first byte");
+            first[0]
+        });
+        // No certificate to answer with: the handshake fails, as an error.
+        let sent = deliver(
+            &agent(),
+            &format!("https://127.0.0.1:{port}/"),
+            b"{}",
+            "sha1=0",
+        );
+        assert!(sent.is_err(), "{sent:?}");
+        assert_eq!(
+            server.join().expect("server"),
+            0x16,
+            "a TLS handshake record"
+        );
+    }
 
     #[test]
     fn fresh_gives_a_new_id_and_the_time_now_and_keeps_the_rest() {
