@@ -272,62 +272,6 @@ mod tests {
         assert!(run.steps.is_empty() && run.calls.is_empty(), "{run:?}");
     }
 
-    /// docs/handlers.md shows this file's first handler, its registration,
-    /// its setting and its test as they are here, so what a newcomer copies
-    /// compiles and passes.
-    #[test]
-    fn the_handler_page_shows_this_code() {
-        let source = include_str!("handlers.rs");
-        let page = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/handlers.md"
-        ))
-        .expect("docs/handlers.md");
-        let between = |start: &str, end: &str, indent: usize| -> String {
-            let from = source
-                .find(start)
-                .unwrap_or_else(|| panic!("{start} in handlers.rs"));
-            let to = from + source[from..].find(end).expect("its end") + end.len();
-            source[from..to]
-                .lines()
-                .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let shown = [
-            between("/// When a ticket is closed", "\n}\n", 0),
-            between("        let closed_tickets = match", "        };\n", 8),
-            between(
-                "    if let Some(endpoint) = app.closed_tickets",
-                "    }\n",
-                4,
-            ),
-            between(
-                "    #[tokio::test]\n    async fn a_closed_ticket_is_posted_once",
-                "\n    }\n",
-                4,
-            ),
-        ];
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-                .expect("README.md");
-        // The README's first handler is this one, and its test this one.
-        for code in [&shown[0], &shown[3]] {
-            assert!(
-                readme.contains(code.as_str()),
-                "README.md does not show:\n{code}"
-            );
-        }
-        for code in shown {
-            assert!(
-                page.contains(&code),
-                "docs/handlers.md does not show:\n{code}"
-            );
-            let lines = code.lines().count();
-            assert!(lines <= 20, "{lines} lines:\n{code}");
-        }
-    }
-
     #[test]
     fn settings_are_read_once_and_a_bad_one_names_its_variable() {
         assert!(
