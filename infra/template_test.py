@@ -796,7 +796,7 @@ class TemplateKnowsAws(unittest.TestCase):
         naive = load()
         for metric in naive["Resources"]["SilenceAlarm"]["Properties"]["Metrics"]:
             if metric["Id"] == "opened":
-                metric["Expression"] = "DAY(sent) - (since > hour)"
+                metric["Expression"] = "DAY(sent) - (since > lhour)"
         naive = silence_expressions(naive, {"SilenceAlarmUtcOffset": "+10", "SilenceAlarmStartHour": 9})
         self.assertTrue(silence_value(naive, monday + datetime.timedelta(days=4, hours=23), 0) < 1)
 

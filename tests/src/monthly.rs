@@ -711,10 +711,7 @@ pub const RESOURCES: &[(&str, Charge)] = &[
     // Reads SQS's NumberOfMessagesSent, which SQS publishes free.
     ("SilenceAlarm", Charge::Billed("CloudWatch alarms")),
     // Only with an allowlist (AllowedIps); reads the receiver's Requests.
-    (
-        "ForbiddenSourceAlarm",
-        Charge::Billed("CloudWatch alarms"),
-    ),
+    ("ForbiddenSourceAlarm", Charge::Billed("CloudWatch alarms")),
 ];
 
 /// The resources of the template that `stack` deploys, each with its
