@@ -11,6 +11,7 @@ whose loader reads !Ref, !GetAtt and !If).
 """
 
 import copy
+import datetime
 import math
 import os
 import unittest
@@ -447,6 +448,137 @@ def alarm_key_problems(template):
     return problems
 
 
+def silence_expressions(template, parameters):
+    """The silence alarm's metric math, its !Sub variables resolved with
+    `parameters` (the template's defaults where absent): [(id, expression)]."""
+    declared = template["Parameters"]
+    value = lambda name: str(parameters.get(name, declared[name].get("Default")))
+    every_day = value("SilenceAlarmDays") == "everyday"
+
+    def resolve(node):
+        if isinstance(node, str):
+            return node
+        if "Fn::If" in node:
+            condition, yes, no = node["Fn::If"]
+            assert condition == "SilenceAlarmEveryDay", condition
+            return str(yes if every_day else no)
+        if "Fn::Sub" in node:
+            sub = node["Fn::Sub"]
+            text, variables = (sub, {}) if isinstance(sub, str) else sub
+            for name, v in variables.items():
+                text = text.replace("${" + name + "}", resolve(v))
+            for name in declared:
+                text = text.replace("${" + name + "}", value(name))
+            assert "${" not in text, text
+            return text
+        raise AssertionError(f"unexpected {node!r}")
+
+    alarm = template["Resources"]["SilenceAlarm"]["Properties"]
+    return [(m["Id"], resolve(m["Expression"])) for m in alarm["Metrics"] if "Expression" in m]
+
+
+def silence_value(expressions, at, sent):
+    """What CloudWatch's metric math makes of the minute `at` (a UTC
+    datetime) with `sent` messages (None: no data point), per AWS's
+    definitions: HOUR 0-23 and DAY 1 (Monday) to 7 (Sunday) of the
+    timestamp, comparisons and AND/OR 1 or 0, FILL(m, v) v where m has no
+    value, IF(c, a, b) a where c is not 0."""
+    names = {
+        "HOUR": lambda _: at.hour,
+        "DAY": lambda _: at.isoweekday(),
+        "FLOOR": math.floor,
+        "FILL": lambda m, v: v if m is None else m,
+        "IF": lambda c, a, b: a if c else b,
+        "sent": sent,
+    }
+    for id_, expression in expressions:
+        python = expression.replace(" AND ", " and ").replace(" OR ", " or ")
+        names[id_] = eval(python, {"__builtins__": {}}, names)  # noqa: S307 - our own template's text
+    return names[expressions[-1][0]]
+
+
+def silence_alarm_problems(template):
+    """The silence alarm watches the notification queue's
+    NumberOfMessagesSent a minute at a time, fires after SilenceAlarmMinutes
+    of zeros (at most a day of one-minute periods, AWS's limit below an hour's
+    period), treats no data as silence, and is off at 0."""
+    problems = []
+    alarm = template["Resources"].get("SilenceAlarm")
+    if alarm is None:
+        return ["no SilenceAlarm"]
+    props = alarm["Properties"]
+    if alarm.get("Condition") != "UseSilenceAlarm":
+        problems.append("SilenceAlarm is not under UseSilenceAlarm (SilenceAlarmMinutes=0 turns it off)")
+    stats = [m["MetricStat"] for m in props["Metrics"] if "MetricStat" in m]
+    if len(stats) != 1:
+        problems.append("SilenceAlarm reads other than one metric")
+    else:
+        metric = stats[0]["Metric"]
+        queue = [referenced(d["Value"]) for d in metric.get("Dimensions", []) if d["Name"] == "QueueName"]
+        if (metric["Namespace"], metric["MetricName"], queue) != ("AWS/SQS", "NumberOfMessagesSent", ["NotificationQueue"]):
+            problems.append("SilenceAlarm does not read the notification queue's NumberOfMessagesSent")
+        if stats[0]["Period"] != 60 or stats[0]["Stat"] != "Sum":
+            problems.append("SilenceAlarm does not sum one-minute periods")
+    minutes = template["Parameters"]["SilenceAlarmMinutes"]
+    for field in ("EvaluationPeriods", "DatapointsToAlarm"):
+        if props.get(field) != {"Ref": "SilenceAlarmMinutes"}:
+            problems.append(f"SilenceAlarm's {field} is not SilenceAlarmMinutes")
+    allowed = [int(v) for v in minutes["AllowedValues"]]
+    if any(0 < v < 10 for v in allowed):
+        problems.append("SilenceAlarmMinutes allows under 10 minutes (SQS may publish every 5)")
+    if max(allowed) * 60 > DAY:
+        problems.append("SilenceAlarmMinutes allows more than a day of one-minute periods")
+    if props.get("TreatMissingData") != "breaching":
+        problems.append("SilenceAlarm does not treat missing data as silence")
+    if (props.get("ComparisonOperator"), props.get("Threshold")) != ("LessThanThreshold", 1):
+        problems.append("SilenceAlarm does not fire below one message a minute")
+    return problems
+
+
+def working_hours(at, offset, start, hours, every_day):
+    """Whether `at` (UTC) falls in working hours that open at `start`, in
+    the time `offset` hours ahead of UTC, on a weekday (or every day) and
+    last `hours`: the reference the metric math is held to."""
+    local = at + datetime.timedelta(hours=offset)
+    for back in range(0, 2):
+        day = (local - datetime.timedelta(days=back)).date()
+        opened = datetime.datetime.combine(day, datetime.time(start))
+        if (every_day or day.isoweekday() <= 5) and opened <= local < opened + datetime.timedelta(hours=hours):
+            return True
+    return False
+
+
+def pause_alarm_problems(template):
+    """Every error Intercom counts towards its pause (over 1,000
+    consecutive errors in 15 minutes) raises an alarm first: any 5xx of the
+    front, 401s above a threshold that cannot exceed a third of the pause
+    rate per 5 minutes, and any 403 for a source outside the allowlist."""
+    problems = []
+    alarms = template["Resources"]
+    fronts = {"ReceiverServerErrorsAlarm": ("AWS/ApiGateway", "5xx"), "ReceiverUrlServerErrorsAlarm": ("AWS/Lambda", "Url5xxCount")}
+    for name, (namespace, metric) in fronts.items():
+        props = alarms[name]["Properties"]
+        if (props["Namespace"], props["MetricName"], props["Threshold"], props["Period"]) != (namespace, metric, 0, 300):
+            problems.append(f"{name} does not fire on any {metric} within 5 minutes")
+    signature = template["Parameters"]["SignatureFailureAlarmPer5Minutes"]
+    if int(signature.get("MaxValue", 10**9)) * 3 >= 1000:
+        problems.append("SignatureFailureAlarmPer5Minutes can be set at or above Intercom's pause rate")
+    forbidden = alarms.get("ForbiddenSourceAlarm")
+    if forbidden is None:
+        problems.append("no ForbiddenSourceAlarm")
+    else:
+        props = forbidden["Properties"]
+        answers = [d["Value"] for d in props["Dimensions"] if d["Name"] == "Answer"]
+        if (props["MetricName"], answers, props["Threshold"]) != ("Requests", ["forbidden_source"], 0):
+            problems.append("ForbiddenSourceAlarm does not fire on any forbidden_source answer")
+        if "lost" not in props["AlarmDescription"]:
+            problems.append("ForbiddenSourceAlarm does not say notifications are lost")
+    for name in list(fronts) + ["SignatureFailuresAlarm", "SilenceAlarm"]:
+        if "Set live" not in alarms[name]["Properties"]["AlarmDescription"]:
+            problems.append(f"{name} does not say how to lift Intercom's suspension (Set live)")
+    return problems
+
+
 # --- the tests: the template as shipped, and broken -------------------------
 
 
@@ -639,6 +771,78 @@ class TemplateKnowsAws(unittest.TestCase):
             [
                 "AlarmTopicKey grants CloudWatch without aws:SourceAccount = the account",
                 "AlarmTopicKey grants CloudWatch without aws:SourceArn naming this account's alarms",
+            ],
+        )
+
+
+    def test_the_silence_alarm_fires_on_silence_in_working_hours_only(self):
+        template = load()
+        self.assertEqual(silence_alarm_problems(template), [])
+        monday = datetime.datetime(2026, 11, 30)
+        self.assertEqual(monday.isoweekday(), 1)
+        # The defaults; Sydney (9:00 there is 23:00 UTC the day before);
+        # New York; every day, all day; every day, past midnight.
+        for parameters, (offset, start, hours, every_day) in [
+            ({}, (0, 8, 10, False)),
+            ({"SilenceAlarmUtcOffset": "+10", "SilenceAlarmStartHour": 9, "SilenceAlarmHours": 9}, (10, 9, 9, False)),
+            ({"SilenceAlarmUtcOffset": "-5", "SilenceAlarmStartHour": 8, "SilenceAlarmHours": 12}, (-5, 8, 12, False)),
+            ({"SilenceAlarmDays": "everyday", "SilenceAlarmHours": 24, "SilenceAlarmStartHour": 0}, (0, 0, 24, True)),
+            ({"SilenceAlarmDays": "everyday", "SilenceAlarmUtcOffset": "+14", "SilenceAlarmStartHour": 20, "SilenceAlarmHours": 7}, (14, 20, 7, True)),
+            ({"SilenceAlarmUtcOffset": "-12", "SilenceAlarmStartHour": 22, "SilenceAlarmHours": 5}, (-12, 22, 5, False)),
+        ]:
+            expressions = silence_expressions(template, parameters)
+            watched = 0
+            for minute in range(0, 9 * 24 * 60, 7):
+                at = monday + datetime.timedelta(minutes=minute)
+                expected = working_hours(at, offset, start, hours, every_day)
+                watched += expected
+                for sent in (None, 0):
+                    silent = silence_value(expressions, at, sent) < 1
+                    self.assertEqual(silent, expected, f"{parameters} {at:%a %H:%M} UTC sent={sent}")
+                self.assertGreaterEqual(silence_value(expressions, at, 3), 1, f"{parameters} {at}")
+            self.assertTrue(watched, parameters)
+
+        # Sydney's Monday 9:00 is Sunday 23:00 UTC: watched; its Saturday
+        # 9:00 (Friday 23:00 UTC) is not.
+        sydney = silence_expressions(template, {"SilenceAlarmUtcOffset": "+10", "SilenceAlarmStartHour": 9})
+        self.assertTrue(silence_value(sydney, monday - datetime.timedelta(hours=1), 0) < 1)
+        self.assertFalse(silence_value(sydney, monday + datetime.timedelta(days=4, hours=23), 0) < 1)
+
+        broken = load()
+        props = broken["Resources"]["SilenceAlarm"]["Properties"]
+        props["TreatMissingData"] = "notBreaching"
+        props["DatapointsToAlarm"] = 1
+        broken["Parameters"]["SilenceAlarmMinutes"]["AllowedValues"].append(5)
+        self.assertEqual(
+            silence_alarm_problems(broken),
+            [
+                "SilenceAlarm's DatapointsToAlarm is not SilenceAlarmMinutes",
+                "SilenceAlarmMinutes allows under 10 minutes (SQS may publish every 5)",
+                "SilenceAlarm does not treat missing data as silence",
+            ],
+        )
+        # Judging the day by UTC alone would watch Sydney's Saturday.
+        naive = load()
+        for metric in naive["Resources"]["SilenceAlarm"]["Properties"]["Metrics"]:
+            if metric["Id"] == "opened":
+                metric["Expression"] = "DAY(sent) - (since > lhour)"
+        naive = silence_expressions(naive, {"SilenceAlarmUtcOffset": "+10", "SilenceAlarmStartHour": 9})
+        self.assertTrue(silence_value(naive, monday + datetime.timedelta(days=4, hours=23), 0) < 1)
+
+    def test_errors_that_lead_intercom_to_pause_alarm_before_it_does(self):
+        template = load()
+        self.assertEqual(pause_alarm_problems(template), [])
+
+        broken = load()
+        broken["Parameters"]["SignatureFailureAlarmPer5Minutes"].pop("MaxValue")
+        broken["Resources"]["ReceiverServerErrorsAlarm"]["Properties"]["Threshold"] = 100
+        del broken["Resources"]["ForbiddenSourceAlarm"]
+        self.assertEqual(
+            pause_alarm_problems(broken),
+            [
+                "ReceiverServerErrorsAlarm does not fire on any 5xx within 5 minutes",
+                "SignatureFailureAlarmPer5Minutes can be set at or above Intercom's pause rate",
+                "no ForbiddenSourceAlarm",
             ],
         )
 

@@ -4,8 +4,9 @@
 //! with a CBOR body; real CloudWatch takes it, moto (5.2) answers it with a
 //! `NotImplementedError`. This proxy turns each request into the same
 //! operation in CloudWatch's JSON protocol (`X-Amz-Target`, the same
-//! members), forwards it to moto with its signature, and turns moto's JSON
-//! answer back into CBOR: members whose name ends in `Timestamp` as CBOR
+//! members; CBOR timestamps as epoch seconds), forwards it to moto with its
+//! signature, and turns moto's JSON answer back into CBOR: members whose
+//! name ends in `Timestamp`, and `GetMetricData`'s `Timestamps`, as CBOR
 //! timestamps (tag 1, epoch seconds), JSON numbers with a fraction as
 //! floats, nulls left out. moto keeps the state; nothing is invented here.
 //! Point the SDK at it with `AWS_ENDPOINT_URL_CLOUDWATCH`.
@@ -80,8 +81,8 @@ async fn answer(request: Request<Incoming>, upstream: u16) -> Response<Full<Byte
     let input: Json = if body.is_empty() {
         Json::Object(Default::default())
     } else {
-        match ciborium::from_reader(body.as_ref()) {
-            Ok(input) => input,
+        match ciborium::from_reader::<Cbor, _>(body.as_ref()) {
+            Ok(input) => from_cbor(input),
             Err(e) => return refused(format!("undecodable CBOR: {e}")),
         }
     };
@@ -125,10 +126,37 @@ async fn answer(request: Request<Incoming>, upstream: u16) -> Response<Full<Byte
     Response::from_parts(parts, Full::new(Bytes::from(encoded)))
 }
 
+/// A CBOR request as CloudWatch's JSON protocol writes it: timestamps
+/// (tag 1) as epoch seconds.
+fn from_cbor(value: Cbor) -> Json {
+    match value {
+        Cbor::Tag(1, inner) => from_cbor(*inner),
+        Cbor::Tag(_, inner) => from_cbor(*inner),
+        Cbor::Integer(i) => i128::from(i)
+            .try_into()
+            .map(|i: i64| Json::from(i))
+            .unwrap_or(Json::Null),
+        Cbor::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        Cbor::Text(s) => Json::String(s),
+        Cbor::Bool(b) => Json::Bool(b),
+        Cbor::Array(items) => Json::Array(items.into_iter().map(from_cbor).collect()),
+        Cbor::Map(members) => Json::Object(
+            members
+                .into_iter()
+                .filter_map(|(k, v)| match k {
+                    Cbor::Text(k) => Some((k, from_cbor(v))),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => Json::Null,
+    }
+}
+
 /// `value`, the member `name` of its parent, as RPC v2 CBOR writes it.
 fn to_cbor(value: &Json, name: &str) -> Cbor {
     match value {
-        Json::Number(n) if name.ends_with("Timestamp") => {
+        Json::Number(n) if name.ends_with("Timestamp") || name == "Timestamps" => {
             Cbor::Tag(1, Box::new(Cbor::Float(n.as_f64().unwrap_or_default())))
         }
         Json::Number(n) => match n.as_i64() {

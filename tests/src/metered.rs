@@ -55,8 +55,8 @@ pub struct Stack {
 
 impl Stack {
     /// Whether the template's condition `name` holds for this
-    /// configuration (no alarm e-mail, no Intercom token: the template's
-    /// defaults); `None` for a condition this model does not know, so that a
+    /// configuration (no alarm e-mail, no Intercom token, no allowlist, the
+    /// silence alarm on: the template's defaults); `None` for a condition this model does not know, so that a
     /// new one cannot go uncounted.
     pub fn condition(&self, name: &str) -> Option<bool> {
         Some(match name {
@@ -74,6 +74,10 @@ impl Stack {
             "UseMetrics" => self.metrics,
             "UseDashboard" => self.metrics && self.dashboard,
             "HasAlarmEmail" | "HasIntercomToken" => false,
+            // SilenceAlarmMinutes=60 and SilenceAlarmDays=weekdays, the
+            // defaults; no AllowedIps, so no forbidden-source alarm.
+            "UseSilenceAlarm" => true,
+            "SilenceAlarmEveryDay" | "UseForbiddenSourceAlarm" => false,
             _ => return None,
         })
     }

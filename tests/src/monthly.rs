@@ -732,6 +732,10 @@ pub const RESOURCES: &[(&str, Charge)] = &[
         "SignatureFailuresAlarm",
         Charge::Billed("CloudWatch alarms"),
     ),
+    // Reads SQS's NumberOfMessagesSent, which SQS publishes free.
+    ("SilenceAlarm", Charge::Billed("CloudWatch alarms")),
+    // Only with an allowlist (AllowedIps); reads the receiver's Requests.
+    ("ForbiddenSourceAlarm", Charge::Billed("CloudWatch alarms")),
 ];
 
 /// The resources of the template that `stack` deploys, each with its
@@ -885,10 +889,12 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_deploy_ten_alarms_a_key_a_secret_and_no_dashboard() {
+    fn the_defaults_deploy_eleven_alarms_a_key_a_secret_and_no_dashboard() {
         let deployed = deployed(&DEFAULTS).expect("known");
         let count = |kind: &str| deployed.iter().filter(|(r, _)| r.kind == kind).count();
-        assert_eq!(count("AWS::CloudWatch::Alarm"), 10);
+        // The silence alarm on (SilenceAlarmMinutes=60); no forbidden-source
+        // alarm without an allowlist.
+        assert_eq!(count("AWS::CloudWatch::Alarm"), 11);
         assert_eq!(count("AWS::KMS::Key"), 1);
         assert_eq!(count("AWS::SecretsManager::Secret"), 1);
         assert_eq!(

@@ -271,7 +271,7 @@ async fn source_allowlist() {
     let body = notification("ticket.created");
     for shape in Shape::ALL {
         let mut receiver = receiver(Behaviour::Accept);
-        receiver.allowed_sources = Some(SourceFilter::parse("intercom-us").expect("valid"));
+        receiver.allowed_sources = Some(SourceFilter::parse("intercom-us").expect("valid").into());
         let (status, _, _) = call(&receiver, &Request::signed(&body).event(shape)).await;
         assert_eq!(status, 202, "{shape:?} from Intercom");
         let (status, answer, _) = call(
@@ -299,7 +299,7 @@ async fn source_allowlist() {
 async fn alb_source_is_the_address_the_load_balancer_saw() {
     let body = notification("ticket.created");
     let mut receiver = receiver(Behaviour::Accept);
-    receiver.allowed_sources = Some(SourceFilter::parse("intercom-us").expect("valid"));
+    receiver.allowed_sources = Some(SourceFilter::parse("intercom-us").expect("valid").into());
     // A client claiming to be Intercom in X-Forwarded-For does not pass.
     let mut event = Request::signed(&body)
         .from_ip("198.51.100.7")

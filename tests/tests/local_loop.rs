@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Parameter;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic,
+};
 use pipeline_tests::cloudwatch_cbor::CloudWatchCbor;
 use pipeline_tests::fixtures;
 use pipeline_tests::function::binary;
@@ -564,6 +567,8 @@ async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_
         ("✓ queue", "0 waiting, 0 in flight"),
         ("✓ dead-letter queue", "0 dead"),
         ("✓ alarms", "0 of 2 in ALARM"),
+        ("✓ last accepted", "none in the last 14 days"),
+        ("✓ last processed", "none in the last 14 days"),
         (
             "✗ alarm topic",
             "0 confirmed: no subscription: the alarms notify nobody",
@@ -571,7 +576,61 @@ async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_
     ] {
         assert_reported(&report, check, answer);
     }
-    assert!(report.contains("1 of 8 checks failed"), "{report}");
+    // Intercom's pause and suspension rules, and the way out of a suspension.
+    assert!(
+        report.contains("Over 1,000 consecutive errors in 15 minutes pause")
+            && report.contains("press Set live (Developer"),
+        "{report}"
+    );
+    assert!(report.contains("1 of 10 checks failed"), "{report}");
+
+    // SQS's own metrics of the queue (moto publishes none: seeded as SQS
+    // would publish them), a notification queued 5 minutes ago and the
+    // last one processed 2 hours ago; a zero since counts for nothing.
+    let queue_name = output("QueueUrl")
+        .rsplit('/')
+        .next()
+        .expect("a name")
+        .to_owned();
+    let now = std::time::SystemTime::now();
+    for (metric, ago, value) in [
+        ("NumberOfMessagesSent", 300, 3.0),
+        ("NumberOfMessagesSent", 120, 0.0),
+        ("NumberOfMessagesDeleted", 7300, 1.0),
+        ("NumberOfMessagesDeleted", 9000, 2.0),
+    ] {
+        alarms
+            .put_metric_data()
+            .namespace("AWS/SQS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .dimensions(
+                        Dimension::builder()
+                            .name("QueueName")
+                            .value(&queue_name)
+                            .build(),
+                    )
+                    .timestamp(DateTime::from(now - Duration::from_secs(ago)))
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put a data point");
+    }
+    let (_, report) = check_stack(&moto, &cloudwatch, &["--stack", "intercom-webhooks"]).await;
+    // CloudWatch stamps a period with its start: 5 minutes ago is the
+    // minute that began 5 or 6 minutes ago.
+    let accepted = report
+        .lines()
+        .find(|l| l.starts_with("✓ last accepted "))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        accepted.contains("  5 min ago (") || accepted.contains("  6 min ago ("),
+        "{report}"
+    );
+    assert_reported(&report, "✓ last processed", "2 h ago (");
     assert!(!report.contains("stored client secret"), "{report}");
 
     // Somebody listens; a notification is dead and an alarm fires.
@@ -628,7 +687,7 @@ async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_
         report.contains(&format!("dlq list --queue-url {dead_letter_queue}")),
         "{report}"
     );
-    assert!(report.contains("2 of 9 checks failed"), "{report}");
+    assert!(report.contains("2 of 11 checks failed"), "{report}");
 
     // Healthy again.
     moto.drain(&dead_letter_queue).await;
@@ -673,7 +732,7 @@ async fn check_with_a_stack_reads_its_outputs_and_reports_queues_alarms_and_who_
         report.contains("✗ signed ping") && report.contains("a stale secret"),
         "{report}"
     );
-    assert!(report.contains("2 of 9 checks failed"), "{report}");
+    assert!(report.contains("2 of 11 checks failed"), "{report}");
 
     // A stack served by neither its HTTP API nor a function URL (an ALB in
     // front of the receiver) has no WebhookUrl output: said so, and --url

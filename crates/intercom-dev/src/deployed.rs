@@ -1,4 +1,4 @@
-//! `intercom-dev check --stack`: what a deployed stack says about itself (its outputs, its client secret, its queues, its alarms and who hears them).
+//! `intercom-dev check --stack`: what a deployed stack says about itself (its outputs, its client secret, its queues, when a notification was last accepted and processed, its alarms and who hears them).
 //!
 //! Everything is read with the user's credentials and the SDK's usual
 //! settings (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`), nothing is
@@ -9,10 +9,13 @@
 //! template has it, `infra/template_test.py` holds it so), which finds them
 //! without knowing the names CloudFormation generated.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use intercom_webhook::signature::comma_separated;
@@ -150,6 +153,25 @@ pub async fn health(sdk: &SdkConfig, deployed: &Deployed) -> Vec<Checked> {
         Err(e) => unanswered("dead-letter queue", started, e),
     });
 
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
+    for (name, metric) in [
+        ("last accepted", "NumberOfMessagesSent"),
+        ("last processed", "NumberOfMessagesDeleted"),
+    ] {
+        let started = Instant::now();
+        lines.push(
+            match last_data_point(&cloudwatch, &deployed.queue_url, metric).await {
+                Ok(last) => Checked {
+                    name,
+                    answer: since(last, SystemTime::now()),
+                    took: started.elapsed(),
+                    verdict: Ok(()),
+                },
+                Err(e) => unanswered(name, started, e),
+            },
+        );
+    }
+
     let started = Instant::now();
     lines.push(match alarms(sdk, &deployed.alarm_topic_arn).await {
         Ok(alarms) => Checked {
@@ -188,6 +210,105 @@ fn unanswered(name: &'static str, started: Instant, error: String) -> Checked {
         took: started.elapsed(),
         verdict: Err(error),
     }
+}
+
+/// How far back `check --stack` looks for the queue's last message.
+pub const LOOK_BACK: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// Intercom's rules for an endpoint that fails, and what to do
+/// (docs/operations.md, "When Intercom stops delivering").
+pub const INTERCOM_RULES: &str = "\
+Intercom drops what it cannot deliver: an error or no answer in 5 s is retried once, a minute later,
+then dropped. Over 1,000 consecutive errors in 15 minutes pause deliveries for 15 minutes. After 7 days
+of errors a private app's subscription is suspended: fix the endpoint, then press Set live (Developer
+Hub, your app, Configure, Webhooks; a banner there says it is suspended). Recover what was dropped with
+intercom-dev backfill --since <when it began>.";
+
+/// The time of the last minute in which `metric` of the queue (SQS's own,
+/// `AWS/SQS`, by `QueueName`) counted anything, within [`LOOK_BACK`]: the
+/// last minute a notification was queued (`NumberOfMessagesSent`) or
+/// processed (`NumberOfMessagesDeleted`).
+async fn last_data_point(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    queue_url: &str,
+    metric: &str,
+) -> Result<Option<SystemTime>, String> {
+    let queue_name = queue_url.rsplit('/').next().unwrap_or(queue_url);
+    let now = SystemTime::now();
+    let mut last: Option<SystemTime> = None;
+    // The last day minute by minute, then the rest hour by hour (a call
+    // returns at most 100,800 points; these are 1,440 and 312).
+    for (from, to, period) in [
+        (Duration::from_secs(24 * 3600), Duration::ZERO, 60),
+        (LOOK_BACK, Duration::from_secs(24 * 3600), 3600),
+    ] {
+        let query = MetricDataQuery::builder()
+            .id("m")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/SQS")
+                            .metric_name(metric)
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("QueueName")
+                                    .value(queue_name)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(period)
+                    .stat("Sum")
+                    .build(),
+            )
+            .build();
+        let mut pages = cloudwatch
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(DateTime::from(now - from))
+            .end_time(DateTime::from(now - to))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                format!(
+                    "cloudwatch:GetMetricData: {}",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+                )
+            })?;
+            for result in page.metric_data_results() {
+                for (at, value) in result.timestamps().iter().zip(result.values()) {
+                    let at = SystemTime::try_from(*at).map_err(|e| e.to_string())?;
+                    if *value > 0.0 && last.is_none_or(|l| at > l) {
+                        last = Some(at);
+                    }
+                }
+            }
+        }
+        if last.is_some() {
+            break;
+        }
+    }
+    Ok(last)
+}
+
+/// `last` as the report shows it, from `now`: "5 min ago (2026-12-04T22:55:00Z)".
+pub fn since(last: Option<SystemTime>, now: SystemTime) -> String {
+    let Some(last) = last else {
+        return format!("none in the last {} days", LOOK_BACK.as_secs() / 86400);
+    };
+    let ago = now.duration_since(last).unwrap_or_default().as_secs();
+    let ago = match ago {
+        0..60 => "under a minute ago".to_owned(),
+        60..7200 => format!("{} min ago", ago / 60),
+        7200..172_800 => format!("{} h ago", ago / 3600),
+        _ => format!("{} days ago", ago / 86400),
+    };
+    let at = DateTime::from(last)
+        .fmt(aws_sdk_cloudwatch::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_default();
+    format!("{ago} ({at})")
 }
 
 /// Messages waiting and in flight (SQS's approximate counts).
@@ -376,6 +497,23 @@ mod tests {
     use super::*;
 
     const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:intercom-AlarmTopic-ABC";
+
+    #[test]
+    fn the_last_message_is_shown_as_how_long_ago_and_when() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_428_800);
+        let at = |ago: u64| Some(now - Duration::from_secs(ago));
+        assert_eq!(
+            since(at(30), now),
+            "under a minute ago (2026-12-04T23:59:30Z)"
+        );
+        assert_eq!(since(at(300), now), "5 min ago (2026-12-04T23:55:00Z)");
+        assert_eq!(since(at(3 * 3600), now), "3 h ago (2026-12-04T21:00:00Z)");
+        assert_eq!(
+            since(at(9 * 86400), now),
+            "9 days ago (2026-11-26T00:00:00Z)"
+        );
+        assert_eq!(since(None, now), "none in the last 14 days");
+    }
 
     #[test]
     fn the_stored_secret_holds_the_given_one_alone_or_during_a_rotation() {

@@ -773,6 +773,9 @@ fn check_command(url: Option<String>, secret: Option<String>, stack: Option<Stri
     for line in &checked {
         out(&line.line());
     }
+    if deployed.is_some() {
+        out(deployed::INTERCOM_RULES);
+    }
     let wrong = checked.iter().filter(|c| c.verdict.is_err()).count();
     if wrong == 0 {
         match deployed {

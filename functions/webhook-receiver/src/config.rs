@@ -17,6 +17,7 @@ pub const ALLOWED_IPS: &str = "INTERCOM_ALLOWED_IPS";
 pub const APP_IDS: &str = "INTERCOM_APP_IDS";
 pub const FORWARD_PING: &str = "FORWARD_PING";
 pub const PAYLOAD_BUCKET: &str = "PAYLOAD_BUCKET";
+pub const IP_RANGES_URL: &str = "INTERCOM_IP_RANGES_URL";
 
 /// Where the client secrets come from.
 #[derive(Debug, Clone)]
@@ -42,6 +43,10 @@ pub struct Config {
     pub forward_ping: bool,
     /// Where bodies too large for one SQS message go; `None`: they are 413.
     pub payload_bucket: Option<String>,
+    /// Where Intercom's published ranges are read for the allowlist's
+    /// region names (`INTERCOM_IP_RANGES_URL`, Intercom's own by default);
+    /// `None` (`off`): the compiled addresses only.
+    pub ip_ranges_url: Option<String>,
 }
 
 /// A variable that is missing or invalid.
@@ -153,6 +158,18 @@ impl Config {
             ));
         }
 
+        let ip_ranges_url = match get(IP_RANGES_URL).map(|v| v.trim().to_owned()) {
+            None => Some(crate::allowlist::INTERCOM_RANGES_BASE.to_owned()),
+            Some(off) if off.eq_ignore_ascii_case("off") => None,
+            Some(url) if url.starts_with("https://") || is_loopback_http(&url) => Some(url),
+            Some(_) => {
+                return Err(error(
+                    IP_RANGES_URL,
+                    "must be an https:// URL (http:// only to a loopback address), or `off`",
+                ));
+            }
+        };
+
         Ok(Self {
             queue_url,
             fifo,
@@ -161,8 +178,25 @@ impl Config {
             allowed_app_ids,
             forward_ping,
             payload_bucket,
+            ip_ranges_url,
         })
     }
+}
+
+/// Whether `url` is plain HTTP to this machine (a test server).
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -193,6 +227,40 @@ mod tests {
         assert!(config.allowed_sources.is_none());
         assert!(config.allowed_app_ids.is_none());
         assert!(!config.forward_ping);
+        assert_eq!(
+            config.ip_ranges_url.as_deref(),
+            Some("https://static.intercomcdn.com/intercom-ips")
+        );
+    }
+
+    #[test]
+    fn the_ranges_url_is_https_loopback_http_or_off() {
+        for (value, expected) in [
+            ("off", None),
+            ("OFF", None),
+            (
+                "https://mirror.example/ips",
+                Some("https://mirror.example/ips"),
+            ),
+            (
+                "http://127.0.0.1:8080/ips",
+                Some("http://127.0.0.1:8080/ips"),
+            ),
+            ("http://localhost:9/x", Some("http://localhost:9/x")),
+            ("http://[::1]:9/x", Some("http://[::1]:9/x")),
+        ] {
+            let config = config(&[QUEUE, SECRET, (IP_RANGES_URL, value)]).expect(value);
+            assert_eq!(config.ip_ranges_url.as_deref(), expected, "{value}");
+        }
+        for value in [
+            "http://static.intercomcdn.com/intercom-ips",
+            "http://127.0.0.1.evil.example/x",
+            "ftp://127.0.0.1/x",
+            "static.intercomcdn.com",
+        ] {
+            let err = config(&[QUEUE, SECRET, (IP_RANGES_URL, value)]).expect_err(value);
+            assert_eq!(err.variable, IP_RANGES_URL, "{value}");
+        }
     }
 
     #[test]

@@ -25,10 +25,10 @@ use intercom_webhook::queue_message::{
     self, CarriedBody, Delivery, MAX_MESSAGE_BYTES, QueueMessage,
 };
 use intercom_webhook::signature::{SIGNATURE_HEADER, SignatureError};
-use intercom_webhook::source_filter::SourceFilter;
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::allowlist::AllowList;
 use crate::http_event::{BodyError, HttpRequest, HttpResponse, Origin, ResponseEvent};
 use crate::queue::{Queue, QueueError};
 use crate::secrets::{SecretFetcher, Secrets};
@@ -153,7 +153,7 @@ pub struct Receiver<Q, F> {
     pub queue: Q,
     pub secrets: Secrets<F>,
     pub fifo: bool,
-    pub allowed_sources: Option<SourceFilter>,
+    pub allowed_sources: Option<AllowList>,
     pub allowed_app_ids: Option<HashSet<String>>,
     pub forward_ping: bool,
 }
@@ -241,8 +241,8 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
             "POST" => {}
             _ => return Err(Rejection::MethodNotAllowed),
         }
-        if let Some(filter) = &self.allowed_sources
-            && !filter.allows(request.source_ip)
+        if let Some(list) = &self.allowed_sources
+            && !list.allows(request.source_ip).await
         {
             return Err(Rejection::ForbiddenSource);
         }

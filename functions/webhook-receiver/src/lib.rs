@@ -3,8 +3,10 @@
 //! [`handler::Receiver`] holds everything built at cold start and answers one
 //! request at a time; [`bootstrap::receiver_from_env`] builds it from the
 //! environment; [`queue`] sends to SQS and, for bodies beyond it, `payloads`
-//! stores them in S3. The domain rules live in the `intercom-webhook` crate.
+//! stores them in S3; [`allowlist`] keeps the source allowlist's Intercom ranges
+//! fresh. The domain rules live in the `intercom-webhook` crate.
 
+pub mod allowlist;
 #[cfg(feature = "aws")]
 pub mod bootstrap;
 pub mod config;
