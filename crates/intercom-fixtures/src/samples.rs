@@ -64,6 +64,17 @@ fn ticket() -> Value {
     })
 }
 
+/// The ticket as `ticket.closed` carries it: resolved, no longer open.
+fn closed_ticket() -> Value {
+    let mut ticket = ticket();
+    ticket["ticket_state"] = json!("resolved");
+    ticket["ticket_state_internal_label"] = json!("Resolved");
+    ticket["ticket_state_external_label"] = json!("Resolved");
+    ticket["open"] = json!(false);
+    ticket["updated_at"] = json!(1715938000);
+    ticket
+}
+
 fn company() -> Value {
     json!({
         "type": "company", "id": "531ee472cce572a6ec000006", "company_id": "6", "name": "Example Company Inc. 株式会社",
@@ -121,7 +132,7 @@ pub fn item(topic: Topic) -> Value {
         | T::TicketContactReplied
         | T::TicketClosed => json!({
             "type": "ticket_ticket_part",
-            "ticket": ticket(),
+            "ticket": if topic == T::TicketClosed { closed_ticket() } else { ticket() },
             "ticket_part": {"type": "ticket_part", "id": 19874, "part_type": "comment", "body": "<p>שלום! Your refund is on its way.</p>",
                             "created_at": 1715938000, "author": {"type": "admin", "id": "991267", "name": "Ana"}, "redacted": false}
         }),
