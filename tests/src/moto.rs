@@ -17,6 +17,20 @@ pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
 
+/// The environment a command-line tool (`intercom-dev`) needs to reach the
+/// AWS stand-in at `endpoint` with the SDK's usual settings, and nothing
+/// from the machine's own AWS configuration: pass to `envs` after
+/// `env_clear`.
+pub fn cli_env(endpoint: &str) -> [(&'static str, String); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
 /// The SDK configuration for moto (or a proxy in front of it) at `endpoint`.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -472,11 +472,7 @@ fn intercom_dev_replay(endpoint: &str, args: &[&str]) -> (String, bool) {
         .arg("replay")
         .args(args)
         .env_clear()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", pipeline_tests::moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(pipeline_tests::moto::cli_env(endpoint))
         .env("INTERCOM_CLIENT_SECRET", TEST_SECRET)
         .output()
         .expect("run intercom-dev replay");
@@ -651,10 +647,7 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
             "--secret",
             "not-the-secret",
         ])
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_REGION", pipeline_tests::moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", pipeline_tests::moto::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", pipeline_tests::moto::SECRET_KEY)
+        .envs(pipeline_tests::moto::cli_env(&moto.endpoint()))
         .output()
         .expect("run");
     let text = String::from_utf8_lossy(&output.stdout);

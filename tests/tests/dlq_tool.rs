@@ -21,11 +21,7 @@ fn dlq(endpoint: &str, args: &[&str]) -> (String, String, bool) {
         .arg("dlq")
         .args(args)
         .env_clear()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(moto::cli_env(endpoint))
         .output()
         .expect("run intercom-dev dlq");
     (
@@ -571,11 +567,7 @@ async fn benchmark_dlq_list_on_a_large_queue() {
         .arg(binary("intercom-dev"))
         .args(["dlq", "list", "--queue-url", &dead])
         .env_clear()
-        .env("AWS_ENDPOINT_URL", aws.endpoint())
-        .env("AWS_REGION", moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(moto::cli_env(&aws.endpoint()))
         .output()
         .expect("run intercom-dev dlq list");
     let took = started.elapsed();

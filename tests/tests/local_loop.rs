@@ -244,11 +244,7 @@ async fn sqs_event_on_a_fifo_queue_gives_a_batch_lambda_would() {
         let output = Command::new(binary("intercom-dev"))
             .args(["sqs-event", &queue])
             .env_clear()
-            .env("AWS_ENDPOINT_URL", moto.endpoint())
-            .env("AWS_REGION", moto::REGION)
-            .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(moto::cli_env(&moto.endpoint()))
             .output()
             .await
             .expect("intercom-dev sqs-event");
@@ -407,12 +403,8 @@ async fn check_stack(moto: &Moto, cloudwatch: &CloudWatchCbor, args: &[&str]) ->
         .arg("check")
         .args(args)
         .env_clear()
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .envs(moto::cli_env(&moto.endpoint()))
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch.endpoint())
-        .env("AWS_REGION", moto::REGION)
-        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .await
         .expect("intercom-dev check --stack");
