@@ -26,12 +26,12 @@ use aws_sdk_dynamodb::Client as DynamoDb;
 use aws_sdk_dynamodb::types::AttributeValue;
 use intercom_api::{Client, Searchable};
 use intercom_webhook::envelope::Envelope;
-use intercom_webhook::queue_message::{self, CarriedBody, Delivery, QueueMessage};
+use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage};
 use intercom_webhook::signature::Verifier;
 use intercom_webhook::synced::Synced;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
-use webhook_receiver::queue::{Queue, SqsQueue};
+use webhook_receiver::queue::SqsQueue;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -291,64 +291,45 @@ async fn send(
         received_at: SystemTime::now(),
     };
     let carried = CarriedBody::of(&body);
-    let mut message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo).synced();
-    if !message.fits() {
-        let Some(bucket) = queue.payload_bucket() else {
-            return Err(format!(
-                "{} bytes is more than one SQS message takes: pass --payload-bucket",
-                body.len()
-            ));
-        };
-        let key = queue_message::payload_key(&body);
-        message = message.pointing_to(bucket, &key, body.len());
-        queue
-            .store_payload(&key, &body)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    queue
-        .send(&message, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let message = QueueMessage::build(verified, carried, &envelope, &delivery, fifo).synced();
+    crate::replay::send_as_the_receiver(queue, message, &body).await?;
     Ok(envelope.id.unwrap_or_default())
+}
+
+/// The table's item under `key`, unless it is absent or expired (its TTL
+/// passed, though DynamoDB may not have deleted it yet).
+async fn live_item(
+    dynamodb: &DynamoDb,
+    table: &str,
+    key: &str,
+) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+    let read = dynamodb
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| format!("reading {key} from {table}: {}", display(e)))?;
+    Ok(read
+        .item
+        .filter(|item| number(item, "expiration").is_none_or(|at| at >= since_epoch())))
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
 }
 
 /// The object's newest `created_at` its freshness item holds, unexpired.
 async fn freshness_of(dynamodb: &DynamoDb, table: &str, key: &str) -> Result<Option<i64>, Error> {
-    let item = dynamodb
-        .get_item()
-        .table_name(table)
-        .key("id", AttributeValue::S(key.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| format!("reading {key} from {table}: {}", display(e)))?;
-    let number = |name: &str| {
-        item.item()
-            .and_then(|i| i.get(name))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-    };
-    let live = number("expiration").is_none_or(|at| at >= since_epoch());
-    Ok(number("newest_created_at").filter(|_| live))
+    Ok(live_item(dynamodb, table, key)
+        .await?
+        .and_then(|item| number(&item, "newest_created_at")))
 }
 
 /// Whether an earlier run queued this state (an unexpired ledger item).
 async fn in_ledger(dynamodb: &DynamoDb, table: &str, key: &str) -> Result<bool, Error> {
-    let item = dynamodb
-        .get_item()
-        .table_name(table)
-        .key("id", AttributeValue::S(key.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| format!("reading {key} from {table}: {}", display(e)))?;
-    Ok(item.item().is_some_and(|item| {
-        item.get("expiration")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .is_none_or(|at| at >= since_epoch())
-    }))
+    Ok(live_item(dynamodb, table, key).await?.is_some())
 }
 
 /// Writes the ledger item of a queued state.

@@ -561,29 +561,36 @@ async fn send_one(
     if options.dry_run {
         return Ok(envelope.topic.clone());
     }
-    let failed = |error: String| (error, group.clone());
-    // The message counts the carried body and every attribute: a body too
-    // large for SQS makes a message too large.
+    send_as_the_receiver(queue, message, body)
+        .await
+        .map_err(|error| (error, group.clone()))?;
+    Ok(envelope.topic.clone())
+}
+
+/// Sends `message` as the receiver would: when the message is too large
+/// for SQS (the carried body and every attribute count), `body` goes to the
+/// payload bucket first and the message points at it.
+pub(crate) async fn send_as_the_receiver(
+    queue: &SqsQueue,
+    mut message: QueueMessage<'_>,
+    body: &[u8],
+) -> Result<(), String> {
     if !message.fits() {
         let Some(bucket) = queue.payload_bucket() else {
-            return Err(failed(format!(
+            return Err(format!(
                 "{} bytes is more than one SQS message takes: pass --payload-bucket \
                  (the stack's PayloadBucketName output) to send it as the receiver does",
                 body.len()
-            )));
+            ));
         };
         let key = queue_message::payload_key(body);
         message = message.pointing_to(bucket, &key, body.len());
         queue
             .store_payload(&key, body)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
     }
-    queue
-        .send(&message, None)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    Ok(envelope.topic.clone())
+    queue.send(&message, None).await.map_err(|e| e.to_string())
 }
 
 /// The delivery facts an archived object's metadata keeps: `received_at`
