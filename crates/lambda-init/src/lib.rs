@@ -5,6 +5,8 @@
 //! - [`metrics::Metrics`] writes CloudWatch metrics (EMF) to stdout.
 //! - [`aws::loader`] starts the AWS SDK configuration at the least cold-start
 //!   cost.
+//! - [`https::connector`] is the TLS connector of the functions' own HTTP
+//!   clients.
 //! - A function whose configuration is missing or invalid must not start
 //!   serving, and must not panic at its first request. [`fail_init`] logs the
 //!   message, posts it to the Runtime API's `/runtime/init/error` (so Lambda
@@ -12,6 +14,7 @@
 //!   returns it as the error `main` exits with.
 
 pub mod aws;
+pub mod https;
 pub mod logging;
 pub mod metrics;
 

@@ -17,7 +17,6 @@
 //! error names the URL and the status, and the first 200 bytes of the
 //! answer.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +29,7 @@ use hyper_util::rt::TokioExecutor;
 use intercom_webhook::dispatch::HandlerError;
 use serde::Serialize;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+use lambda_init::https::Connector;
 
 /// How long a call waits for its answer unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,29 +51,13 @@ impl Endpoint {
         let parsed: Uri = url
             .parse()
             .map_err(|e| format!("{url} is not a URL: {e}"))?;
-        let connector = match parsed.scheme_str() {
-            Some("https") => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-                .map_err(|e| format!("loading the system's CA roots for {url}: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .build(),
-            Some("http") => {
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::aws_lc_rs::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-                hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(config)
-                    .https_or_http()
-                    .enable_http1()
-                    .build()
-            }
+        let plain_http = match parsed.scheme_str() {
+            Some("https") => false,
+            Some("http") => true,
             _ => return Err(format!("{url} is not an http:// or https:// URL")),
         };
+        let connector = lambda_init::https::connector(HttpConnector::new(), plain_http)
+            .map_err(|e| format!("{url}: {e}"))?;
         if parsed.host().is_none() {
             return Err(format!("{url} names no host"));
         }

@@ -249,7 +249,7 @@ mod https {
 
     use super::{FETCH_TIMEOUT, Future, Pin, RangesFetcher};
 
-    type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+    type Connector = lambda_init::https::Connector;
     type HttpClient = Client<Connector, Empty<Bytes>>;
 
     /// The most a published file may weigh (Intercom's are a few KB).
@@ -291,31 +291,9 @@ mod https {
 
     fn build(plain_http: bool) -> Result<HttpClient, String> {
         let mut http = HttpConnector::new();
-        http.enforce_http(false);
         http.set_connect_timeout(Some(FETCH_TIMEOUT));
         http.set_nodelay(true);
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = if plain_http {
-            let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-            builder
-                .with_tls_config(config)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http)
-        } else {
-            builder
-                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-                .map_err(|e| format!("loading the system's CA roots: {e}"))?
-                .https_only()
-                .enable_http1()
-                .wrap_connector(http)
-        };
+        let connector = lambda_init::https::connector(http, plain_http)?;
         Ok(Client::builder(TokioExecutor::new()).build(connector))
     }
 
