@@ -246,18 +246,8 @@ impl Intercom {
             "admin_id": admin_id,
             "body": body,
         });
-        let answer: Conversation = self
-            .request(
-                Method::POST,
-                &format!("/conversations/{}/reply", segment(conversation_id)),
-                Some(&request),
-            )
-            .await?;
-        Ok(Written {
-            id: conversation_id.to_owned(),
-            part_id: newest_by(conversation_parts(&answer), &admin_id),
-            found: false,
-        })
+        self.post_part(conversation_id, "reply", &request, &admin_id)
+            .await
     }
 
     /// A note on the conversation (a reply teammates only see).
@@ -281,16 +271,29 @@ impl Intercom {
             });
         }
         let admin_id = self.admin_id().await?;
+        self.post_part(conversation_id, "parts", &request, &admin_id)
+            .await
+    }
+
+    /// `POST /conversations/{id}/{action}`; what it wrote: the newest part
+    /// by `admin_id` in the conversation it answers with.
+    async fn post_part(
+        &self,
+        conversation_id: &str,
+        action: &str,
+        request: &Value,
+        admin_id: &str,
+    ) -> Result<Written, ApiError> {
         let answer: Conversation = self
             .request(
                 Method::POST,
-                &format!("/conversations/{}/parts", segment(conversation_id)),
-                Some(&request),
+                &format!("/conversations/{}/{action}", segment(conversation_id)),
+                Some(request),
             )
             .await?;
         Ok(Written {
             id: conversation_id.to_owned(),
-            part_id: newest_by(conversation_parts(&answer), &admin_id),
+            part_id: newest_by(conversation_parts(&answer), admin_id),
             found: false,
         })
     }
