@@ -28,7 +28,7 @@ use intercom_api::{Client, Searchable};
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{CarriedBody, Delivery, QueueMessage};
 use intercom_webhook::signature::Verifier;
-use intercom_webhook::synced::Synced;
+use intercom_webhook::synced::{self, Synced};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use webhook_receiver::queue::SqsQueue;
@@ -137,13 +137,8 @@ pub async fn backfill(
             objects.len()
         ));
         found.extend(objects.into_iter().filter_map(|item| {
-            let id = match item.get("id")? {
-                Value::String(id) => id.clone(),
-                Value::Number(id) => id.to_string(),
-                _ => return None,
-            };
+            let object = synced::object_of(&app_id, &item)?;
             let updated_at = item.get("updated_at")?.as_i64()?;
-            let object = format!("{app_id}:{}:{id}", kind.item_type());
             Some((object, updated_at, item))
         }));
     }

@@ -52,6 +52,25 @@ pub fn written_by_backfill(body: &[u8]) -> bool {
     })
 }
 
+/// The object `item` is (a REST API object: `type` and `id`), as
+/// `{app_id}:{type}:{id}`: the FIFO group and freshness key of the
+/// notifications about it ([`crate::envelope::Envelope::object`]).
+pub fn object_of(app_id: &str, item: &Map<String, Value>) -> Option<String> {
+    Some(format!("{app_id}:{}:{}", item_type(item)?, item_id(item)?))
+}
+
+fn item_type(item: &Map<String, Value>) -> Option<&str> {
+    item.get("type").and_then(Value::as_str)
+}
+
+fn item_id(item: &Map<String, Value>) -> Option<String> {
+    match item.get("id")? {
+        Value::String(id) if !id.is_empty() => Some(id.clone()),
+        Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
+}
+
 /// One object's current state, to be queued as a notification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Synced<'a> {
@@ -72,16 +91,12 @@ pub struct Synced<'a> {
 impl Synced<'_> {
     /// The object's type (`conversation`, `ticket`, `contact`).
     pub fn item_type(&self) -> Option<&str> {
-        self.item.get("type").and_then(Value::as_str)
+        item_type(self.item)
     }
 
     /// The object's id, a string or a number.
     pub fn item_id(&self) -> Option<String> {
-        match self.item.get("id")? {
-            Value::String(id) if !id.is_empty() => Some(id.clone()),
-            Value::Number(id) => Some(id.to_string()),
-            _ => None,
-        }
+        item_id(self.item)
     }
 
     /// The object's `updated_at` (epoch seconds).
@@ -185,6 +200,7 @@ mod tests {
             envelope.object().as_deref(),
             Some("abc123:conversation:123")
         );
+        assert_eq!(object_of("abc123", &item), envelope.object(), "one key");
         let id = envelope.id.expect("an id");
         assert!(id.starts_with("sync_") && id.len() == 37, "{id}");
         assert!(is_synced_topic(&envelope.topic));
