@@ -239,11 +239,11 @@ def role_problems(template, seen):
 # The Firehose Prefix the processor's lines are written for
 # (intercom_webhook::destination::stream_prefix; replay reads these keys),
 # after ArchivePrefix, and the fields of each line it partitions by.
-STREAM_PREFIX = (
-    "stream/app_id=!{partitionKeyFromQuery:app_id}/topic=!{partitionKeyFromQuery:topic}"
-    "/dt=!{partitionKeyFromQuery:dt}/"
-)
-STREAM_QUERY_FIELDS = {"app_id": "app_id", "topic": "topic", "dt": "dt"}
+# No topic: every topic of a day shares the partition, so the stream
+# writes one object per interval (Firehose and S3 bill each), not one per
+# topic; replay picks a topic's lines out of the day.
+STREAM_PREFIX = "stream/app_id=!{partitionKeyFromQuery:app_id}/dt=!{partitionKeyFromQuery:dt}/"
+STREAM_QUERY_FIELDS = {"app_id": "app_id", "dt": "dt"}
 
 
 def archive_stream_problems(template):

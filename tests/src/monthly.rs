@@ -169,18 +169,18 @@ pub fn empty_receives(rate: f64) -> f64 {
 /// notifications were all created that day, whatever days the run's
 /// samples carry.
 pub fn stream_objects(records: f64, partitions: &BTreeMap<String, (u64, u64)>) -> f64 {
-    let mut by_topic: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut by_partition: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (prefix, (n, bytes)) in partitions {
         let key = prefix
             .split('/')
             .filter(|segment| !segment.starts_with("dt="))
             .collect::<Vec<_>>()
             .join("/");
-        let entry = by_topic.entry(key).or_default();
+        let entry = by_partition.entry(key).or_default();
         entry.0 += n;
         entry.1 += bytes;
     }
-    let partitions = &by_topic;
+    let partitions = &by_partition;
     let total: u64 = partitions.values().map(|(n, _)| n).sum();
     if total == 0 || records <= 0.0 {
         return 0.0;
@@ -949,17 +949,11 @@ mod tests {
         let many = stream_objects(intervals * 1000.0, &partitions);
         assert!((many - 2.0 * intervals).abs() / intervals < 0.01, "{many}");
         assert!(stream_objects(10.0, &partitions) <= 10.0);
-        // Days are one partition in steady traffic: the same topic on two
+        // Days are one partition in steady traffic: the same app on two
         // days writes what one partition does.
         let days = BTreeMap::from([
-            (
-                "stream/app_id=a/topic=t/dt=2023-11-14/".to_owned(),
-                (50, 50 * 4096),
-            ),
-            (
-                "stream/app_id=a/topic=t/dt=2024-01-02/".to_owned(),
-                (50, 50 * 4096),
-            ),
+            ("stream/app_id=a/dt=2023-11-14/".to_owned(), (50, 50 * 4096)),
+            ("stream/app_id=a/dt=2024-01-02/".to_owned(), (50, 50 * 4096)),
         ]);
         let one = stream_objects(intervals * 1000.0, &days);
         assert!((one - intervals).abs() / intervals < 0.01, "{one}");

@@ -3,7 +3,7 @@
 //! The bus has a rule sending every `intercom` event to an SQS queue, so
 //! what reached the bus is read from that queue, as a consumer would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use intercom_webhook::destination::{EVENT_BUS_LIMIT, archive_key, event_entry_size};
 use intercom_webhook::queue_message::{self, MAX_MESSAGE_BYTES};
@@ -658,8 +658,10 @@ async fn replay_puts_archived_notifications_back_as_the_receiver_queued_them() {
 
 /// Four notifications about one conversation, archived under four topics
 /// (the listing's order is topic first: assigned, closed, replied,
-/// created), one of them in a stream object and one on the day before, and
-/// a notification about another conversation between them: replayed onto a
+/// created), one of them in a stream object of an archive written before
+/// 2026-12-05 (`stream/app_id=…/topic=…/dt=…/`) and one on the day before,
+/// and a notification about another conversation between them, in a stream
+/// object of today's layout (`stream/app_id=…/dt=…/`): replayed onto a
 /// FIFO queue, the conversation's arrive in `created_at` order, and the
 /// replay says what it does day by day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -695,7 +697,7 @@ async fn replay_queues_each_objects_notifications_in_created_at_order() {
     other["id"] = "notif_other".into();
     other["created_at"] = (morning + 30).into();
     other["data"]["item"]["id"] = "conversation-other".into();
-    notifications.push((other, false));
+    notifications.push((other, true));
     for (notification, stream) in &notifications {
         let body = serde_json::to_vec(notification).expect("json");
         let key = archive_key(
@@ -721,10 +723,16 @@ async fn replay_queues_each_objects_notifications_in_created_at_order() {
             };
             let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             std::io::Write::write_all(&mut gzip, record.to_line().as_bytes()).expect("gzip");
-            let (partition, _) = key
+            let (mut partition, _) = key
                 .strip_prefix(PREFIX)
                 .and_then(|k| k.rsplit_once('/'))
+                .map(|(partition, name)| (partition.to_owned(), name))
                 .expect("a partition");
+            if notification["id"] == "notif_other" {
+                // Today's layout: every topic of the day together.
+                let topic = format!("/topic={}", record.topic);
+                partition = partition.replace(&topic, "");
+            }
             put.key(format!(
                 "{PREFIX}{STREAM_PREFIX}{partition}/intercom-archive-1-2026-11-30-09-05-00-0.gz"
             ))
@@ -940,6 +948,7 @@ async fn the_stream_layout_keeps_every_body_in_its_partition_and_replays_each_on
 
     let written = aws.flush_streams().await.keys;
     let mut lines: BTreeMap<String, Vec<ArchiveRecord>> = BTreeMap::new();
+    let mut partitions = BTreeSet::new();
     for (key, data, _) in moto.objects(&bucket).await {
         let Some(after) = key.strip_prefix(&format!("{PREFIX}{STREAM_PREFIX}")) else {
             continue;
@@ -952,12 +961,12 @@ async fn the_stream_layout_keeps_every_body_in_its_partition_and_replays_each_on
         for line in text.lines() {
             let record = ArchiveRecord::parse(line).expect("an archive line");
             let partition = format!(
-                "app_id={}/topic={}/dt={}/",
+                "app_id={}/dt={}/",
                 record.app_id,
-                record.topic,
                 intercom_webhook::destination::utc_date(record.created_at)
             );
             assert!(after.starts_with(&partition), "{key} holds {partition}");
+            partitions.insert(partition);
             lines
                 .entry(record.id.clone().expect("id"))
                 .or_default()
@@ -1004,6 +1013,51 @@ async fn the_stream_layout_keeps_every_body_in_its_partition_and_replays_each_on
         2,
         "the retry is a second line"
     );
+    // Every topic of a day in one object an interval: the objects are
+    // Firehose's and S3's billed units, so the stream's cost does not grow
+    // with the topics a workspace subscribes to.
+    let topics: BTreeSet<&str> = lines.values().flatten().map(|r| r.topic.as_str()).collect();
+    assert!(
+        topics.len() >= 4 && partitions.len() < topics.len(),
+        "{topics:?} in {partitions:?}"
+    );
+    assert_eq!(
+        written
+            .iter()
+            .filter(|k| k.starts_with(&format!("{PREFIX}{STREAM_PREFIX}")))
+            .count(),
+        partitions.len(),
+        "one object per app and day: {written:?}"
+    );
+
+    // One family's replay takes its lines out of the shared partitions.
+    let tickets = moto.create_queue("tickets-replayed").await;
+    let (output, ok) = intercom_dev_replay(
+        &aws.endpoint(),
+        &[
+            "--bucket",
+            &bucket,
+            "--prefix",
+            PREFIX,
+            "--queue-url",
+            &tickets,
+            "--topic",
+            "ticket.*",
+        ],
+    );
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("replayed 2 of 2 matching notification(s)"),
+        "{output}"
+    );
+    let mut replayed: Vec<String> = moto
+        .drain(&tickets)
+        .await
+        .iter()
+        .map(|m| id_of(m.body().unwrap_or_default().as_bytes()))
+        .collect();
+    replayed.sort();
+    assert_eq!(replayed, ["notif_stream_0", "notif_stream_pretty"]);
 
     // Replay reads both: each notification queued once, as archived.
     let target = moto.create_queue("replayed").await;

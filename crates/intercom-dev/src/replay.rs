@@ -15,7 +15,9 @@
 //! Both archive layouts are read: objects of one notification each, and
 //! the stream layout's objects under `{prefix}stream/` (JSON lines,
 //! gzip-compressed when their key ends `.gz`), whose lines hold the body or
-//! point to the object that does. A notification found twice (a stream
+//! point to the object that does. A stream partition holds every topic of
+//! its day, so a replay of one topic reads the whole day's stream objects
+//! and takes the lines of its topic. A notification found twice (a stream
 //! retried by Firehose or by SQS, a body both in a line and in an object)
 //! is queued once per run.
 //!
@@ -30,7 +32,7 @@ use std::io::Read as _;
 use std::time::SystemTime;
 
 use aws_sdk_s3::Client as S3;
-use intercom_webhook::destination::{ArchiveRecord, ArchivedKey, STREAM_PREFIX};
+use intercom_webhook::destination::{ArchiveRecord, ArchivedKey, STREAM_PREFIX, StreamPartition};
 use intercom_webhook::envelope::Envelope;
 use intercom_webhook::queue_message::{self, CarriedBody, Delivery, QueueMessage};
 use intercom_webhook::signature::{VerifiedBody, Verifier};
@@ -77,6 +79,8 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Archived {
     body: Vec<u8>,
+    /// A stream line's own `topic`: its partition holds every topic.
+    topic: Option<String>,
     signature: Option<String>,
     /// `received_at` and `subscription_id`, as object metadata names them.
     facts: HashMap<String, String>,
@@ -94,6 +98,7 @@ fn archived_in(
     if !stream {
         return Ok(vec![Archived {
             body: data,
+            topic: None,
             signature: metadata.get("signature").cloned(),
             facts: metadata,
         }]);
@@ -121,6 +126,7 @@ fn archived_in(
                 .collect();
                 Some(Ok(Archived {
                     body: record.body.unwrap_or_default(),
+                    topic: Some(record.topic),
                     signature: record.signature,
                     facts,
                 }))
@@ -168,40 +174,66 @@ fn date_bounds(from: Option<i64>, to: Option<i64>) -> (Option<String>, Option<St
 }
 
 /// The day partitions `options` select, oldest day first, each with the
-/// partition paths (`…app_id=…/topic=…/dt=…/`) of both layouts holding it.
-/// Found by listing with a delimiter, level by level (apps, topics, days),
-/// so that nothing but partition names is held for the whole range.
+/// partition paths of both layouts holding it (and whether it is the
+/// stream's). Found by listing with a delimiter, level by level, so that
+/// nothing but partition names is held for the whole range: the object
+/// layout's `app_id=…/topic=…/dt=…/`, chosen by topic; the stream's
+/// `stream/app_id=…/dt=…/`, every topic together (its lines are chosen one
+/// by one), and an earlier archive's `stream/app_id=…/topic=…/dt=…/`.
 async fn day_partitions(
     s3: &S3,
     options: &ReplayOptions,
 ) -> Result<BTreeMap<String, Vec<(String, bool)>>, Error> {
     let (first_day, last_day) = date_bounds(options.from, options.to);
+    let in_days = |date: &str| {
+        first_day.as_deref().is_none_or(|d| date >= d)
+            && last_day.as_deref().is_none_or(|d| date <= d)
+    };
+    let bucket = &options.bucket;
     let mut days: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
-    let stream_root = format!("{}{STREAM_PREFIX}", options.prefix);
-    for (root, stream) in [
-        (options.prefix.as_str(), false),
-        (stream_root.as_str(), true),
-    ] {
-        let apps = list_dirs(s3, &options.bucket, root).await?;
-        for app in apps
-            .iter()
-            .filter(|a| a[root.len()..].starts_with("app_id="))
-        {
-            for topic in list_dirs(s3, &options.bucket, app).await? {
-                for day in list_dirs(s3, &options.bucket, &topic).await? {
-                    let Some(partition) = ArchivedKey::of_partition(&day[root.len()..]) else {
-                        continue;
-                    };
-                    let in_days = first_day.as_ref().is_none_or(|d| partition.date >= *d)
-                        && last_day.as_ref().is_none_or(|d| partition.date <= *d);
-                    if in_days && topic_matches(&options.topics, &partition.topic) {
-                        days.entry(partition.date).or_default().push((day, stream));
-                    }
+    let root = &options.prefix;
+    for app in app_dirs(s3, bucket, root).await? {
+        for topic in list_dirs(s3, bucket, &app).await? {
+            for day in list_dirs(s3, bucket, &topic).await? {
+                let Some(partition) = ArchivedKey::of_partition(&day[root.len()..]) else {
+                    continue;
+                };
+                if in_days(&partition.date) && topic_matches(&options.topics, &partition.topic) {
+                    days.entry(partition.date).or_default().push((day, false));
+                }
+            }
+        }
+    }
+    let stream_root = format!("{root}{STREAM_PREFIX}");
+    for app in app_dirs(s3, bucket, &stream_root).await? {
+        for dir in list_dirs(s3, bucket, &app).await? {
+            let under = if dir[app.len()..].starts_with("topic=") {
+                list_dirs(s3, bucket, &dir).await?
+            } else {
+                vec![dir]
+            };
+            for day in under {
+                let Some(partition) = StreamPartition::of_partition(&day[stream_root.len()..])
+                else {
+                    continue;
+                };
+                let topic = partition.topic.as_deref();
+                if in_days(&partition.date)
+                    && topic.is_none_or(|topic| topic_matches(&options.topics, topic))
+                {
+                    days.entry(partition.date).or_default().push((day, true));
                 }
             }
         }
     }
     Ok(days)
+}
+
+/// The `app_id=…/` "folders" right under `root`.
+async fn app_dirs(s3: &S3, bucket: &str, root: &str) -> Result<Vec<String>, Error> {
+    let mut apps = list_dirs(s3, bucket, root).await?;
+    apps.retain(|app| app[root.len()..].starts_with("app_id="));
+    Ok(apps)
 }
 
 /// The "folders" right under `prefix` (S3's common prefixes with `/`).
@@ -318,6 +350,11 @@ pub async fn replay(
                     }
                 };
                 for (i, archived) in archived.into_iter().enumerate() {
+                    if let Some(topic) = &archived.topic
+                        && !topic_matches(&options.topics, topic)
+                    {
+                        continue;
+                    }
                     let label = if *stream {
                         format!("{key} line {}", i + 1)
                     } else {
@@ -667,6 +704,11 @@ mod tests {
         assert_eq!(read.len(), 2);
         assert_eq!(read[0].body, br#"{"id":"n1"}"#);
         assert_eq!(read[0].signature.as_deref(), Some("sha1=n1"));
+        assert_eq!(
+            read[0].topic.as_deref(),
+            Some("ping"),
+            "chosen line by line"
+        );
         assert_eq!(read[0].facts["received_at"], "2026-11-30T09:00:00Z");
         assert_eq!(read[1].body, b"{\n\"id\": \"n3\"}");
         let plain =

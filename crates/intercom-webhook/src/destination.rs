@@ -8,9 +8,15 @@
 //! plus `"archive":{"bucket":…,"key":…}`.
 //!
 //! The stream layout (several notifications per object, written by an
-//! Amazon Data Firehose stream with dynamic partitioning) keeps the same
-//! partitions under `{prefix}stream/`: each notification is one JSON line,
-//! an [`ArchiveRecord`], the body inside it byte for byte.
+//! Amazon Data Firehose stream with dynamic partitioning) keeps its objects
+//! under `{prefix}stream/app_id={app_id}/dt={YYYY-MM-DD}/`, every topic of a
+//! day together: Firehose bills each object and S3 each PUT, one per
+//! partition per buffer interval, so partitions by topic made a quiet
+//! workspace's archive cost grow with the number of topics it subscribes
+//! to. Each notification is one JSON line, an [`ArchiveRecord`] naming its
+//! topic, the body inside it byte for byte. Archives written before
+//! 2026-12-05 also have `app_id=…/topic=…/dt=…/` under `stream/`
+//! ([`StreamPartition`] reads both).
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -138,13 +144,15 @@ pub const ARCHIVE_RECORD_LIMIT: usize = 1_024_000;
 /// Where, under the archive's prefix, the stream layout's objects are.
 pub const STREAM_PREFIX: &str = "stream/";
 
-/// The Firehose `Prefix` the stack gives the archive stream: the partitions
-/// of [`archive_key`], each from the line's own field (`app_id`, `topic`,
-/// `dt`, already escaped as [`archive_key`] escapes them) by dynamic
-/// partitioning, under `{prefix}stream/`.
+/// The Firehose `Prefix` the stack gives the archive stream: the app and
+/// `created_at` day of [`archive_key`], each from the line's own field
+/// (`app_id`, `dt`, already escaped as [`archive_key`] escapes them) by
+/// dynamic partitioning, under `{prefix}stream/`. No topic: a partition
+/// holds every topic of its day, so the stream writes one object per
+/// interval, not one per topic.
 pub fn stream_prefix(prefix: &str) -> String {
     format!(
-        "{prefix}{STREAM_PREFIX}app_id=!{{partitionKeyFromQuery:app_id}}/topic=!{{partitionKeyFromQuery:topic}}/dt=!{{partitionKeyFromQuery:dt}}/"
+        "{prefix}{STREAM_PREFIX}app_id=!{{partitionKeyFromQuery:app_id}}/dt=!{{partitionKeyFromQuery:dt}}/"
     )
 }
 
@@ -252,11 +260,54 @@ impl ArchiveRecord {
     }
 }
 
-/// The partitions of a stream-layout object's key (after
-/// `{prefix}stream/`): any file name under `app_id=…/topic=…/dt=…/`.
-pub fn stream_partitions(key_after_stream_prefix: &str) -> Option<ArchivedKey> {
-    let (partitions, name) = ArchivedKey::with_name(key_after_stream_prefix)?;
-    (!name.is_empty()).then_some(partitions)
+/// A day partition of the stream layout (a path after `{prefix}stream/`):
+/// `app_id=…/dt=…/`, every topic of the day, each line naming its own; or,
+/// in archives written before 2026-12-05, `app_id=…/topic=…/dt=…/`, one
+/// topic's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPartition {
+    pub app_id: String,
+    /// The topic of an earlier archive's partition; `None` for every topic.
+    pub topic: Option<String>,
+    /// `YYYY-MM-DD`, of the lines' `created_at`.
+    pub date: String,
+}
+
+impl StreamPartition {
+    /// Reads a day partition's path (slash included); `None` for any other.
+    pub fn of_partition(path: &str) -> Option<Self> {
+        let (partition, name) = Self::with_name(path)?;
+        name.is_empty().then_some(partition)
+    }
+
+    /// Reads the partition of an object's key (any file name under it).
+    pub fn of_key(key: &str) -> Option<Self> {
+        let (partition, name) = Self::with_name(key)?;
+        (!name.is_empty()).then_some(partition)
+    }
+
+    fn with_name(path: &str) -> Option<(Self, &str)> {
+        let mut parts = path.split('/');
+        let app_id = unescape(parts.next()?.strip_prefix("app_id=")?)?;
+        let mut next = parts.next()?;
+        let topic = match next.strip_prefix("topic=") {
+            Some(topic) => {
+                next = parts.next()?;
+                Some(unescape(topic)?)
+            }
+            None => None,
+        };
+        let date = next.strip_prefix("dt=")?.to_owned();
+        let name = parts.next()?;
+        parts.next().is_none().then_some((
+            Self {
+                app_id,
+                topic,
+                date,
+            },
+            name,
+        ))
+    }
 }
 
 /// The size EventBridge counts for an entry with a `Time`: 14 bytes for the
@@ -284,6 +335,8 @@ pub fn pointer_detail(notification: &Map<String, Value>, bucket: &str, key: &str
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -390,21 +443,49 @@ mod tests {
     }
 
     #[test]
-    fn stream_keys_give_their_partitions() {
+    fn stream_keys_give_their_partitions_in_both_layouts() {
+        let object = "intercom-archive-1-2023-11-14-22-13-20-uuid.gz";
         assert_eq!(
-            stream_partitions(
-                "app_id=a%2Fb/topic=ping/dt=2023-11-14/intercom-archive-1-2023-11-14-22-13-20-uuid.gz"
-            ),
-            Some(ArchivedKey {
+            StreamPartition::of_key(&format!("app_id=a%2Fb/dt=2023-11-14/{object}")),
+            Some(StreamPartition {
                 app_id: "a/b".into(),
-                topic: "ping".into(),
+                topic: None,
                 date: "2023-11-14".into()
             })
         );
-        assert_eq!(stream_partitions("app_id=a/topic=t/dt=d/"), None);
+        // An archive written before 2026-12-05: one topic a partition.
+        assert_eq!(
+            StreamPartition::of_key(&format!("app_id=a/topic=ping/dt=2023-11-14/{object}")),
+            Some(StreamPartition {
+                app_id: "a".into(),
+                topic: Some("ping".into()),
+                date: "2023-11-14".into()
+            })
+        );
+        for day in ["app_id=a/dt=2023-11-14/", "app_id=a/topic=t/dt=2023-11-14/"] {
+            assert_eq!(StreamPartition::of_key(day), None, "{day}");
+            assert!(StreamPartition::of_partition(day).is_some(), "{day}");
+        }
+        for other in [
+            "app_id=a/dt=d",
+            "app_id=a/",
+            "app_id=a/topic=t/",
+            "dt=d/app_id=a/",
+            "app_id=a/dt=d/x/",
+            "app_id=%zz/dt=d/",
+            "app_id=a/topic=%zz/dt=d/",
+        ] {
+            assert_eq!(StreamPartition::of_partition(other), None, "{other}");
+        }
         assert_eq!(
             stream_prefix("raw/"),
-            "raw/stream/app_id=!{partitionKeyFromQuery:app_id}/topic=!{partitionKeyFromQuery:topic}/dt=!{partitionKeyFromQuery:dt}/"
+            "raw/stream/app_id=!{partitionKeyFromQuery:app_id}/dt=!{partitionKeyFromQuery:dt}/"
+        );
+        // What the stack's stream reads each line's partitions from.
+        let line: Value = serde_json::from_str(&record(Some(b"{}")).to_line()).expect("JSON");
+        assert_eq!(
+            (&line["app_id"], &line["dt"]),
+            (&json!("a%2Fb"), &json!("2023-11-14"))
         );
     }
 
