@@ -313,6 +313,45 @@ def check_stack_problems(template):
     return problems
 
 
+RECEIVER_HANDLER_RS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "functions", "webhook-receiver", "src", "handler.rs"
+)
+
+
+def alarmed_answers_problems(template, handler_text=None):
+    """With METRICS=alarms the receiver counts Requests only for the answers
+    in ALARMED_ANSWERS (handler.rs): every alarm on the receiver's Requests
+    reads one of them, in the functions' namespace, and each is read by an
+    alarm (an answer counted for no alarm is a metric billed for nothing)."""
+    import re
+
+    if handler_text is None:
+        with open(RECEIVER_HANDLER_RS) as f:
+            handler_text = f.read()
+    found = re.search(r"pub const ALARMED_ANSWERS: \[&str; \d+\] = \[([^\]]*)\];", handler_text)
+    if not found:
+        return ["handler.rs declares no ALARMED_ANSWERS"]
+    counted = set(re.findall(r'"([a-z_]+)"', found.group(1)))
+    problems = []
+    read = set()
+    for name, alarm in sorted(resources(template, "AWS::CloudWatch::Alarm").items()):
+        properties = alarm.get("Properties", {})
+        if properties.get("MetricName") != "Requests":
+            continue
+        dimensions = {d["Name"]: d["Value"] for d in properties.get("Dimensions", [])}
+        answer = dimensions.get("Answer")
+        read.add(answer)
+        if referenced(properties.get("Namespace")) != "MetricsNamespace":
+            problems.append(f"{name} reads Requests outside the functions' MetricsNamespace")
+        if referenced(dimensions.get("Function")) != "ReceiverFunction":
+            problems.append(f"{name} reads Requests of another function than the receiver")
+        if answer not in counted:
+            problems.append(f"{name} reads Requests for {answer!r}, which METRICS=alarms does not count")
+    for answer in sorted(counted - read):
+        problems.append(f"ALARMED_ANSWERS counts {answer!r}, which no alarm reads")
+    return problems
+
+
 def small_team_default_problems(template):
     """The defaults cut to what a small team pays for (README, What it
     costs) without losing a guarantee: X-Ray PassThrough, no second archive
@@ -734,6 +773,23 @@ class TemplateKnowsAws(unittest.TestCase):
                 "the DeadLetterQueueUrl output has a condition; check --stack needs it always",
                 "no AlarmTopicArn output, which check --stack reads",
                 "OldestMessageAgeAlarm does not act on AlarmTopic; check --stack would not see it",
+            ],
+        )
+
+    def test_the_receiver_counts_exactly_the_answers_the_alarms_read(self):
+        template = load()
+        self.assertEqual(alarmed_answers_problems(template), [])
+
+        broken = load()
+        dimensions = broken["Resources"]["ForbiddenSourceAlarm"]["Properties"]["Dimensions"]
+        dimensions[0]["Value"] = "forbidden_app"
+        self.assertEqual(
+            alarmed_answers_problems(
+                broken, 'pub const ALARMED_ANSWERS: [&str; 2] = ["invalid_signature", "queued"];'
+            ),
+            [
+                "ForbiddenSourceAlarm reads Requests for 'forbidden_app', which METRICS=alarms does not count",
+                "ALARMED_ANSWERS counts 'queued', which no alarm reads",
             ],
         )
 

@@ -648,9 +648,11 @@ async fn metrics_off_print_none_a_namespace_and_function_name_are_honoured_a_bad
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_alarms_publish_only_what_the_alarms_read_and_failures() {
     // `METRICS=alarms` (the template's without the dashboard): the
-    // receiver's `Requests` by answer (the signature alarm's metric), no
-    // `QueueSendTime`; the processor's `DestinationFailures` when a
-    // destination fails, and nothing on a well record.
+    // receiver's `Requests` for the answers an alarm reads (a forged
+    // delivery: the signature alarm's), and no document at all for a
+    // queued or otherwise refused request, no `QueueSendTime`; the
+    // processor's `DestinationFailures` when a destination fails, and
+    // nothing on a well record.
     let alarms = [("METRICS", "alarms".to_owned())];
     let moto = Moto::start().await;
     let queue = moto.create_queue("alarms-only").await;
@@ -662,19 +664,29 @@ async fn metrics_alarms_publish_only_what_the_alarms_read_and_failures() {
             .await;
         assert_eq!(answer_of(&response), "queued", "{response}");
     }
+    let invalid = Request::signed(b"{}").event(Shape::ApiGatewayV2);
+    assert_eq!(
+        answer_of(&receiver.invoke(&invalid).await),
+        "invalid_notification"
+    );
     let forged = Request::with_signature(&body, "sha1=0000").event(Shape::ApiGatewayV2);
     assert_eq!(
         answer_of(&receiver.invoke(&forged).await),
         "invalid_signature"
     );
-    let documents = receiver_documents(&receiver, 4).await;
-    assert_eq!(
-        emf::count(&documents, "Requests", &[("Answer", "queued")]),
-        3
-    );
+    let documents = receiver_documents(&receiver, 1).await;
     assert_eq!(
         emf::count(&documents, "Requests", &[("Answer", "invalid_signature")]),
         1
+    );
+    assert_eq!(
+        documents.len(),
+        1,
+        "a document for the forged request alone: {documents:?}"
+    );
+    assert_eq!(
+        emf::dimension_values(&documents, "Requests", "Answer"),
+        BTreeSet::from(["invalid_signature".to_owned()])
     );
     assert!(
         emf::values(&documents, "QueueSendTime", &[]).is_empty(),

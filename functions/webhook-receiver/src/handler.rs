@@ -13,7 +13,10 @@
 //! SQS send, by the `Answer` of the request it was for (`queued`, `pong`,
 //! `queue_unavailable`): one dimension set, so one EMF document a request.
 //! `QueueSendTime` only with every metric on ([`describe_metrics`]'s
-//! `detailed`, `METRICS=on`): the alarms read `Requests` alone.
+//! `detailed`, `METRICS=on`). With `METRICS=alarms` (the stack's default)
+//! only the `Requests` the alarms read are counted ([`ALARMED_ANSWERS`]):
+//! a request answered otherwise writes no EMF document at all, which was
+//! the largest log line of ours per notification.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -158,8 +161,14 @@ pub struct Receiver<Q, F> {
     pub forward_ping: bool,
 }
 
-/// Whether `QueueSendTime` is recorded: every metric on (`METRICS=on`), not
-/// only those the alarms read. Set once by [`describe_metrics`].
+/// The answers whose `Requests` the stack's alarms read
+/// (`SignatureFailuresAlarm`, `ForbiddenSourceAlarm`; a test holds the
+/// template to this list): the only ones counted with `METRICS=alarms`.
+pub const ALARMED_ANSWERS: [&str; 2] = ["invalid_signature", "forbidden_source"];
+
+/// Whether every answer's `Requests` and `QueueSendTime` are recorded:
+/// every metric on (`METRICS=on`), not only those the alarms read. Set
+/// once by [`describe_metrics`].
 static DETAILED: AtomicBool = AtomicBool::new(true);
 
 /// Gives the recorder each metric's unit (CloudWatch shows none without),
@@ -209,11 +218,11 @@ impl<Q: Queue, F: SecretFetcher> Receiver<Q, F> {
         // Both under the same dimensions, so that one EMF document per
         // request carries them (a document per dimension set otherwise).
         let answer = answer_name(&outcome);
-        metrics::counter!(REQUESTS_METRIC, ANSWER_DIMENSION => answer).increment(1);
-        if let Some(ms) = noted
-            .queue_send_ms
-            .filter(|_| DETAILED.load(Ordering::Relaxed))
-        {
+        let detailed = DETAILED.load(Ordering::Relaxed);
+        if detailed || ALARMED_ANSWERS.contains(&answer) {
+            metrics::counter!(REQUESTS_METRIC, ANSWER_DIMENSION => answer).increment(1);
+        }
+        if let Some(ms) = noted.queue_send_ms.filter(|_| detailed) {
             metrics::histogram!(QUEUE_SEND_TIME_METRIC, ANSWER_DIMENSION => answer).record(ms);
         }
         log_request(
