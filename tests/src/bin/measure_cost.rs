@@ -54,6 +54,19 @@ fn table(usage: &Usage) {
         "\nS3 keeps {:.2} GiB per million notifications: ${month:.3} a month for as long as they are kept.",
         bytes / (1024.0 * 1024.0 * 1024.0)
     ));
+    // What the month's custom-metric line is made of: each distinct metric
+    // (name and dimension values) the run's EMF documents published.
+    let metrics: Vec<&str> = usage.metrics.keys().map(String::as_str).collect();
+    say(&format!(
+        "
+Custom metrics the run published: {}{}.",
+        metrics.len(),
+        if metrics.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", metrics.join(", "))
+        }
+    ));
 }
 
 /// Runs `stack`; prints its table; returns whether every count matched
