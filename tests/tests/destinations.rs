@@ -1030,21 +1030,14 @@ async fn the_stream_layout_keeps_every_body_in_its_partition_and_replays_each_on
         "one object per app and day: {written:?}"
     );
 
+    let replay_to = |queue: &str, more: &[&str]| {
+        let archive = ["--bucket", bucket.as_str(), "--prefix", PREFIX];
+        let args = [&archive[..], &["--queue-url", queue], more].concat();
+        intercom_dev_replay(&aws.endpoint(), &args)
+    };
     // One family's replay takes its lines out of the shared partitions.
     let tickets = moto.create_queue("tickets-replayed").await;
-    let (output, ok) = intercom_dev_replay(
-        &aws.endpoint(),
-        &[
-            "--bucket",
-            &bucket,
-            "--prefix",
-            PREFIX,
-            "--queue-url",
-            &tickets,
-            "--topic",
-            "ticket.*",
-        ],
-    );
+    let (output, ok) = replay_to(&tickets, &["--topic", "ticket.*"]);
     assert!(ok, "{output}");
     assert!(
         output.contains("replayed 2 of 2 matching notification(s)"),
@@ -1061,17 +1054,7 @@ async fn the_stream_layout_keeps_every_body_in_its_partition_and_replays_each_on
 
     // Replay reads both: each notification queued once, as archived.
     let target = moto.create_queue("replayed").await;
-    let (output, ok) = intercom_dev_replay(
-        &aws.endpoint(),
-        &[
-            "--bucket",
-            &bucket,
-            "--prefix",
-            PREFIX,
-            "--queue-url",
-            &target,
-        ],
-    );
+    let (output, ok) = replay_to(&target, &[]);
     assert!(ok, "{output}");
     let count = bodies.len();
     assert!(

@@ -103,17 +103,21 @@ impl ArchivedKey {
         name.is_empty().then_some(partitions)
     }
 
-    /// The partitions of `app_id=…/topic=…/dt=…/{name}`, and the name.
+    /// The partitions of `app_id=…/topic=…/dt=…/{name}`, and the name:
+    /// the stream's partitions, with a topic.
     fn with_name(path: &str) -> Option<(Self, &str)> {
-        let mut parts = path.split('/');
-        let app_id = unescape(parts.next()?.strip_prefix("app_id=")?)?;
-        let topic = unescape(parts.next()?.strip_prefix("topic=")?)?;
-        let date = parts.next()?.strip_prefix("dt=")?.to_owned();
-        let name = parts.next()?;
-        parts.next().is_none().then_some((
-            Self {
+        let (
+            StreamPartition {
                 app_id,
                 topic,
+                date,
+            },
+            name,
+        ) = StreamPartition::with_name(path)?;
+        Some((
+            Self {
+                app_id,
+                topic: topic?,
                 date,
             },
             name,
