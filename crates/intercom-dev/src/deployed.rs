@@ -154,22 +154,29 @@ pub async fn health(sdk: &SdkConfig, deployed: &Deployed) -> Vec<Checked> {
     });
 
     let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
-    for (name, metric) in [
+    let started = Instant::now();
+    let queue_metrics = [
         ("last accepted", "NumberOfMessagesSent"),
         ("last processed", "NumberOfMessagesDeleted"),
-    ] {
-        let started = Instant::now();
-        lines.push(
-            match last_data_point(&cloudwatch, &deployed.queue_url, metric).await {
-                Ok(last) => Checked {
+    ];
+    let metrics = queue_metrics.map(|(_, metric)| metric);
+    match last_data_points(&cloudwatch, &deployed.queue_url, &metrics).await {
+        Ok(last) => lines.extend(
+            queue_metrics
+                .iter()
+                .zip(last)
+                .map(|((name, _), last)| Checked {
                     name,
                     answer: since(last, SystemTime::now()),
                     took: started.elapsed(),
                     verdict: Ok(()),
-                },
-                Err(e) => unanswered(name, started, e),
-            },
-        );
+                }),
+        ),
+        Err(e) => lines.extend(
+            queue_metrics
+                .iter()
+                .map(|(name, _)| unanswered(name, started, e.clone())),
+        ),
     }
 
     let started = Instant::now();
@@ -224,48 +231,60 @@ of errors a private app's subscription is suspended: fix the endpoint, then pres
 Hub, your app, Configure, Webhooks; a banner there says it is suspended). Recover what was dropped with
 intercom-dev backfill --since <when it began>.";
 
-/// The time of the last minute in which `metric` of the queue (SQS's own,
-/// `AWS/SQS`, by `QueueName`) counted anything, within [`LOOK_BACK`]: the
-/// last minute a notification was queued (`NumberOfMessagesSent`) or
-/// processed (`NumberOfMessagesDeleted`).
-async fn last_data_point(
+/// For each of `metrics` of the queue (SQS's own, `AWS/SQS`, by
+/// `QueueName`), the time of the last minute in which it counted anything,
+/// within [`LOOK_BACK`]: the last minute a notification was queued
+/// (`NumberOfMessagesSent`) or processed (`NumberOfMessagesDeleted`). One
+/// `GetMetricData` call asks for them all.
+async fn last_data_points(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     queue_url: &str,
-    metric: &str,
-) -> Result<Option<SystemTime>, String> {
+    metrics: &[&str],
+) -> Result<Vec<Option<SystemTime>>, String> {
     let queue_name = queue_url.rsplit('/').next().unwrap_or(queue_url);
     let now = SystemTime::now();
-    let mut last: Option<SystemTime> = None;
-    // The last day minute by minute, then the rest hour by hour (a call
-    // returns at most 100,800 points; these are 1,440 and 312).
+    let mut last: Vec<Option<SystemTime>> = vec![None; metrics.len()];
+    // The last day minute by minute, then, for a metric with nothing in
+    // it, the rest hour by hour (a call returns at most 100,800 points;
+    // these are 1,440 and 312 a metric).
     for (from, to, period) in [
         (Duration::from_secs(24 * 3600), Duration::ZERO, 60),
         (LOOK_BACK, Duration::from_secs(24 * 3600), 3600),
     ] {
-        let query = MetricDataQuery::builder()
-            .id("m")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace("AWS/SQS")
-                            .metric_name(metric)
-                            .dimensions(
-                                Dimension::builder()
-                                    .name("QueueName")
-                                    .value(queue_name)
+        let queries: Vec<MetricDataQuery> = metrics
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| last[*i].is_none())
+            .map(|(i, metric)| {
+                MetricDataQuery::builder()
+                    .id(format!("m{i}"))
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(
+                                Metric::builder()
+                                    .namespace("AWS/SQS")
+                                    .metric_name(*metric)
+                                    .dimensions(
+                                        Dimension::builder()
+                                            .name("QueueName")
+                                            .value(queue_name)
+                                            .build(),
+                                    )
                                     .build(),
                             )
+                            .period(period)
+                            .stat("Sum")
                             .build(),
                     )
-                    .period(period)
-                    .stat("Sum")
-                    .build(),
-            )
-            .build();
+                    .build()
+            })
+            .collect();
+        if queries.is_empty() {
+            break;
+        }
         let mut pages = cloudwatch
             .get_metric_data()
-            .metric_data_queries(query)
+            .set_metric_data_queries(Some(queries))
             .start_time(DateTime::from(now - from))
             .end_time(DateTime::from(now - to))
             .into_paginator()
@@ -278,16 +297,20 @@ async fn last_data_point(
                 )
             })?;
             for result in page.metric_data_results() {
+                let Some(i) = result
+                    .id()
+                    .and_then(|id| id.strip_prefix('m')?.parse::<usize>().ok())
+                    .filter(|i| *i < last.len())
+                else {
+                    continue;
+                };
                 for (at, value) in result.timestamps().iter().zip(result.values()) {
                     let at = SystemTime::try_from(*at).map_err(|e| e.to_string())?;
-                    if *value > 0.0 && last.is_none_or(|l| at > l) {
-                        last = Some(at);
+                    if *value > 0.0 && last[i].is_none_or(|l| at > l) {
+                        last[i] = Some(at);
                     }
                 }
             }
-        }
-        if last.is_some() {
-            break;
         }
     }
     Ok(last)

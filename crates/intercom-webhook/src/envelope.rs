@@ -276,7 +276,7 @@ fn write_json(scalar: &impl serde::Serialize, out: &mut Vec<u8>) {
 const WRAPPERS: [&str; 4] = ["ticket", "conversation", "contact", "company"];
 
 /// An id as Intercom sends it: a string, or an integer (kept as its digits).
-fn id_text(value: &Value) -> Option<Cow<'_, str>> {
+pub(crate) fn id_text(value: &Value) -> Option<Cow<'_, str>> {
     match value {
         Value::String(id) => Some(Cow::Borrowed(id)),
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(Cow::Owned(n.to_string())),

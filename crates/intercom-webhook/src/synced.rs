@@ -24,6 +24,8 @@
 //!   `last_seen_created_at`: the newest notification about the object the
 //!   pipeline had seen, or `null`; `since` and `until`: the window asked).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -35,10 +37,10 @@ pub const SOURCE: &str = "intercom-dev backfill";
 /// How every synced notification's id starts (Intercom's start `notif_`).
 pub const ID_PREFIX: &str = "sync_";
 
-/// Whether `topic` is in this project's own family (`synced.*`), which
+/// Whether `topic` is one of this project's own ([`Topic::SYNCED`]), which
 /// Intercom never sends.
-pub fn is_synced_topic(topic: &str) -> bool {
-    topic.starts_with("synced.")
+fn is_synced_topic(topic: &str) -> bool {
+    Topic::SYNCED.iter().any(|own| own.name() == topic)
 }
 
 /// Whether `body` is a synced notification as `backfill` writes them (a
@@ -63,12 +65,12 @@ fn item_type(item: &Map<String, Value>) -> Option<&str> {
     item.get("type").and_then(Value::as_str)
 }
 
+/// The id as the envelope reads it ([`crate::envelope::Envelope::item_id`]),
+/// so that both give one key; an empty one names no object.
 fn item_id(item: &Map<String, Value>) -> Option<String> {
-    match item.get("id")? {
-        Value::String(id) if !id.is_empty() => Some(id.clone()),
-        Value::Number(id) => Some(id.to_string()),
-        _ => None,
-    }
+    crate::envelope::id_text(item.get("id")?)
+        .filter(|id| !id.is_empty())
+        .map(Cow::into_owned)
 }
 
 /// One object's current state, to be queued as a notification.
@@ -90,22 +92,22 @@ pub struct Synced<'a> {
 
 impl Synced<'_> {
     /// The object's type (`conversation`, `ticket`, `contact`).
-    pub fn item_type(&self) -> Option<&str> {
+    fn item_type(&self) -> Option<&str> {
         item_type(self.item)
     }
 
-    /// The object's id, a string or a number.
-    pub fn item_id(&self) -> Option<String> {
+    /// The object's id, a string or an integer.
+    fn item_id(&self) -> Option<String> {
         item_id(self.item)
     }
 
     /// The object's `updated_at` (epoch seconds).
-    pub fn updated_at(&self) -> Option<i64> {
+    fn updated_at(&self) -> Option<i64> {
         self.item.get("updated_at").and_then(Value::as_i64)
     }
 
     /// The topic it is queued under: `synced.{type}`.
-    pub fn topic(&self) -> Option<Topic> {
+    fn topic(&self) -> Option<Topic> {
         let name = format!("synced.{}", self.item_type()?);
         Topic::SYNCED.iter().copied().find(|t| t.name() == name)
     }
