@@ -675,6 +675,8 @@ fn keep(
                 for (name, value) in changed {
                     kept[name] = value.clone();
                 }
+                // An update is a change: searches by `updated_at` see it.
+                conversation["updated_at"] = json!(now);
             }
         }
         ("post", "/reply") => {
