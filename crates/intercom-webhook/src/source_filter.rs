@@ -77,8 +77,7 @@ impl IntercomRegion {
         INTERCOM_REGIONS[self as usize]
             .1
             .iter()
-            .filter_map(|a| a.parse::<IpAddr>().ok())
-            .map(IpNet::from)
+            .filter_map(|a| parse_net(a))
             .collect()
     }
 
@@ -149,12 +148,8 @@ pub fn published_ranges(body: &[u8]) -> Result<PublishedRanges, PublishedRangesE
         .iter()
         .filter(|e| e.service.as_deref() == Some(OUTBOUND_SERVICE))
     {
-        let range = entry.range.trim();
-        let net = range
-            .parse::<IpNet>()
-            .map(|n| n.trunc())
-            .or_else(|_| range.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| PublishedRangesError::InvalidRange(entry.range.clone()))?;
+        let net = parse_net(entry.range.trim())
+            .ok_or_else(|| PublishedRangesError::InvalidRange(entry.range.clone()))?;
         networks.push(net);
     }
     if networks.is_empty() {
@@ -164,6 +159,14 @@ pub fn published_ranges(body: &[u8]) -> Result<PublishedRanges, PublishedRangesE
         networks,
         date: file.date,
     })
+}
+
+/// A CIDR range (its host bits cleared) or a single address.
+fn parse_net(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .ok()
 }
 
 /// An entry of the list that is neither an address, a CIDR range nor a region name.
@@ -201,10 +204,8 @@ impl SourceFilter {
                 if !regions.contains(&region) {
                     regions.push(region);
                 }
-            } else if let Ok(net) = entry.parse::<IpNet>() {
-                networks.push(net.trunc());
-            } else if let Ok(ip) = entry.parse::<IpAddr>() {
-                networks.push(IpNet::from(ip));
+            } else if let Some(net) = parse_net(entry) {
+                networks.push(net);
             } else {
                 return Err(InvalidSourceEntry(entry.to_owned()));
             }
