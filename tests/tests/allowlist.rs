@@ -223,7 +223,8 @@ async fn a_fetch_that_hangs_delays_no_listed_source_and_bounds_the_others() {
     // Refused after the bounded wait (1 s), well within Intercom's 5 s.
     let (status, error, took) = post_from(&function, NEW_RANGE_SOURCE, 21).await;
     assert_eq!((status, error.as_deref()), (403, Some("forbidden_source")));
-    assert!(took < Duration::from_millis(2500), "refused after {took:?}");
+    // Under the fetch's own 2 s deadline: the request's wait, not the fetch's, bounds it.
+    assert!(took < Duration::from_millis(1600), "refused after {took:?}");
     assert_eq!(cdn.paths(), [RANGES_FILE]);
 }
 

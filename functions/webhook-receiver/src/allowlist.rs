@@ -247,7 +247,7 @@ mod https {
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
 
-    use super::{FETCH_TIMEOUT, Future, Pin, RangesFetcher};
+    use super::{Future, Pin, RangesFetcher};
 
     type Connector = lambda_init::https::Connector;
     type HttpClient = Client<Connector, Empty<Bytes>>;
@@ -290,8 +290,8 @@ mod https {
     }
 
     fn build(plain_http: bool) -> Result<HttpClient, String> {
+        // No connect timeout of its own: each fetch has FETCH_TIMEOUT.
         let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(FETCH_TIMEOUT));
         http.set_nodelay(true);
         let connector = lambda_init::https::connector(http, plain_http)?;
         Ok(Client::builder(TokioExecutor::new()).build(connector))
@@ -308,15 +308,10 @@ mod https {
                     .header(hyper::header::USER_AGENT, "intercom-webhook-receiver")
                     .body(Empty::new())
                     .map_err(|e| e.to_string())?;
-                let response = client.request(request).await.map_err(|e| {
-                    let mut message = e.to_string();
-                    let mut source = std::error::Error::source(&e);
-                    while let Some(cause) = source {
-                        message = format!("{message}: {cause}");
-                        source = cause.source();
-                    }
-                    message
-                })?;
+                let response = client
+                    .request(request)
+                    .await
+                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
                 if response.status() != hyper::StatusCode::OK {
                     return Err(format!("answered {}", response.status()));
                 }
