@@ -314,6 +314,19 @@ async fn backfill_queues_exactly_what_changed_without_a_notification_once() {
         "the second run queues nothing"
     );
 
+    // The archive alone (no table, so no ledger either) tells the same
+    // objects apart: what it holds is compared, not only the freshness items.
+    let archive_only = [&args[..6], &args[10..], &["--dry-run"]].concat();
+    assert!(!archive_only.contains(&"--table"), "{archive_only:?}");
+    let (output, ok) = backfill(&aws.endpoint(), &mock.url, &archive_only);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains(
+            "7 object(s) found, 3 with their newest notification seen, 4 changed without one"
+        ),
+        "{output}"
+    );
+
     // The processor takes them like any notification: once processed,
     // each object's newest is its synced state.
     assert_eq!(
