@@ -257,21 +257,32 @@ async fn list_dirs(s3: &S3, bucket: &str, prefix: &str) -> Result<Vec<String>, E
     Ok(dirs)
 }
 
-/// The keys under `prefix`.
-async fn list_keys(s3: &S3, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+/// The archive objects right under a day `partition`: any file name in the
+/// stream layout, `.json` ones in the object layout.
+async fn archive_keys(
+    s3: &S3,
+    bucket: &str,
+    partition: &str,
+    stream: bool,
+) -> Result<Vec<String>, Error> {
     let mut keys = Vec::new();
     let mut pages = s3
         .list_objects_v2()
         .bucket(bucket)
-        .prefix(prefix)
+        .prefix(partition)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| listing_error(bucket, prefix, e))?;
+        let page = page.map_err(|e| listing_error(bucket, partition, e))?;
         keys.extend(
             page.contents()
                 .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
+                .filter_map(|o| o.key())
+                .filter(|key| {
+                    let name = &key[partition.len()..];
+                    !name.is_empty() && !name.contains('/') && (stream || name.ends_with(".json"))
+                })
+                .map(str::to_owned),
         );
     }
     Ok(keys)
@@ -336,12 +347,8 @@ pub async fn replay(
         let mut pending = Vec::new();
         let mut seen = HashSet::new();
         for (partition, stream) in partitions {
-            for key in list_keys(&s3, &options.bucket, partition).await? {
-                let name = &key[partition.len()..];
-                if name.is_empty() || name.contains('/') || !(*stream || name.ends_with(".json")) {
-                    continue;
-                }
-                let archived = match fetch(options, &s3, &key, *stream).await {
+            for key in archive_keys(&s3, &options.bucket, partition, *stream).await? {
+                let archived = match fetch(&s3, &options.bucket, &key, *stream).await {
                     Ok(archived) => archived,
                     Err(error) => {
                         summary.failed += 1;
@@ -429,15 +436,10 @@ pub async fn replay(
 }
 
 /// Reads the object at `key` and what it holds.
-async fn fetch(
-    options: &ReplayOptions,
-    s3: &S3,
-    key: &str,
-    stream: bool,
-) -> Result<Vec<Archived>, String> {
+async fn fetch(s3: &S3, bucket: &str, key: &str, stream: bool) -> Result<Vec<Archived>, String> {
     let object = s3
         .get_object()
-        .bucket(&options.bucket)
+        .bucket(bucket)
         .key(key)
         .send()
         .await
@@ -518,12 +520,8 @@ pub(crate) async fn newest_by_object(
     let mut newest: HashMap<String, i64> = HashMap::new();
     for partitions in day_partitions(&s3, &options).await?.into_values() {
         for (partition, stream) in partitions {
-            for key in list_keys(&s3, bucket, &partition).await? {
-                let name = &key[partition.len()..];
-                if name.is_empty() || name.contains('/') || !(stream || name.ends_with(".json")) {
-                    continue;
-                }
-                let archived = match fetch(&options, &s3, &key, stream).await {
+            for key in archive_keys(&s3, bucket, &partition, stream).await? {
+                let archived = match fetch(&s3, bucket, &key, stream).await {
                     Ok(archived) => archived,
                     Err(error) => {
                         progress(&format!("{key}: not read: {error}"));
