@@ -130,7 +130,7 @@ async fn answer(request: Request<Incoming>, upstream: u16) -> Response<Full<Byte
 /// (tag 1) as epoch seconds.
 fn from_cbor(value: Cbor) -> Json {
     match value {
-        Cbor::Tag(1, inner) => from_cbor(*inner),
+        // A timestamp (tag 1) is its epoch seconds; other tags their value.
         Cbor::Tag(_, inner) => from_cbor(*inner),
         Cbor::Integer(i) => i128::from(i)
             .try_into()

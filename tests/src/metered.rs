@@ -81,9 +81,7 @@ impl Stack {
             _ => return None,
         })
     }
-}
 
-impl Stack {
     /// The functions' `METRICS` as the template sets it: `on` with the
     /// dashboard, `alarms` without, `off` with `Metrics=disabled`.
     pub fn metrics_env(&self) -> &'static str {
